@@ -1,0 +1,237 @@
+"""The ``nachtbus`` command line: the edge where settings are read and errors become exit codes.
+
+Every error the engine raises on purpose is printed as one line ``nachtbus: error: ...`` and exits
+with status 2, like a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from nachtbus.errors import InvalidCoordinate, NachtbusError
+from nachtbus.settings import Settings
+
+EXIT_ERROR = 2
+
+
+def parse_coordinate(text: str, option: str) -> tuple[float, float]:
+    """Parse ``LAT,LON``; InvalidCoordinate names the option and the rule."""
+    from graphs.snapping import validate_coordinate
+
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise InvalidCoordinate(f"must be LAT,LON (two numbers), got {text!r}", field=option)
+    return validate_coordinate(parts[0].strip(), parts[1].strip(), option)
+
+
+def _add_source_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--osm-file",
+        type=Path,
+        help="OSM XML road network (.osm/.osm.bz2); default: $NACHTBUS_OSM_FILE, else the Soest "
+        "file in ../shared, else the network of $NACHTBUS_PLACE downloaded with osmnx",
+    )
+    p.add_argument(
+        "--service-area",
+        type=Path,
+        help="GeoJSON service-area polygon; default: $NACHTBUS_SERVICE_AREA_FILE, "
+        "else ../shared's Soest one",
+    )
+    p.add_argument(
+        "--cache-dir", type=Path, help="network cache folder; default: ~/.cache/nachtbus"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nachtbus",
+        description="Dispatch and routing engine of the Soest on-demand night bus.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    graph = sub.add_parser("graph", help="inspect or build the road network")
+    gsub = graph.add_subparsers(dest="graph_command", required=True, metavar="SUBCOMMAND")
+    info = gsub.add_parser(
+        "info", help="nodes, edges, bounding box, source and cache of the road network"
+    )
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_source_options(info)
+    build = gsub.add_parser("build", help="build the road network cache (rebuild with --force)")
+    build.add_argument("--force", action="store_true", help="drop the cached network and rebuild")
+    _add_source_options(build)
+
+    route = sub.add_parser(
+        "route", help="fastest night route between two points in the service area"
+    )
+    route.add_argument(
+        "--from",
+        dest="origin",
+        required=True,
+        metavar="LAT,LON",
+        help="start, e.g. 51.5711,8.1057 (the Markt)",
+    )
+    route.add_argument(
+        "--to",
+        dest="destination",
+        required=True,
+        metavar="LAT,LON",
+        help="end, e.g. 51.5494,8.0007 (Ostönnen)",
+    )
+    route.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object with travel_time_s, distance_m, path_points",
+    )
+    route.add_argument("--polyline", action="store_true", help="with --json: include the path")
+    _add_source_options(route)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "osm_file", None) is not None:
+        overrides["osm_file"] = args.osm_file
+    if getattr(args, "service_area", None) is not None:
+        overrides["service_area_file"] = args.service_area
+    if getattr(args, "cache_dir", None) is not None:
+        overrides["cache_dir"] = args.cache_dir
+    return Settings(**overrides)
+
+
+def load_world_from_settings(settings: Settings):
+    """The RoadWorld that the settings describe (network cached in settings.cache_dir)."""
+    from graphs.build import SpeedProfile
+    from routing.world import load_world
+
+    profile = (
+        SpeedProfile.from_toml(settings.speed_profile_file)
+        if settings.speed_profile_file
+        else SpeedProfile.default()
+    )
+    return load_world(
+        settings.graph_source(),
+        settings.service_area_source(),
+        settings.cache_dir,
+        profile=profile,
+        apsp_max_nodes=settings.apsp_max_nodes,
+        row_cache_size=settings.row_cache_size,
+        snap_max_distance_m=settings.snap_max_distance_m,
+    )
+
+
+def _cmd_graph_info(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    world = load_world_from_settings(settings)
+    net = world.network
+    n = net.n_nodes
+    info = {
+        "nodes": n,
+        "edges": net.n_edges,
+        "bbox": dict(zip(("min_lon", "min_lat", "max_lon", "max_lat"), net.bbox, strict=True)),
+        "source": net.meta.get("source"),
+        "built_at": net.meta.get("built_at"),
+        "cache_file": str(world.cache.path),
+        "cache_hit": world.cache.hit,
+        "load_seconds": round(world.cache.seconds, 3),
+        "service_area": world.area.name,
+        "lookups": "all-pairs table" if world.times.uses_table else "cached rows",
+        "all_pairs_table_mb": round(n * n * 4 / 1e6, 1),
+    }
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    b = info["bbox"]
+    print(f"source        {info['source']}")
+    print(f"nodes         {n:,}")
+    print(f"edges         {net.n_edges:,}")
+    print(
+        f"bbox          lon {b['min_lon']:.4f}..{b['max_lon']:.4f}, "
+        f"lat {b['min_lat']:.4f}..{b['max_lat']:.4f}"
+    )
+    print(f"service area  {world.area.name}")
+    print(
+        f"cache         {info['cache_file']} ({'hit' if world.cache.hit else 'built'}, "
+        f"{world.cache.seconds:.2f} s)"
+    )
+    print(f"lookups       {info['lookups']} ({info['all_pairs_table_mb']} MB as int32)")
+    return 0
+
+
+def _cmd_graph_build(args: argparse.Namespace) -> int:
+    from graphs.build import SpeedProfile, source_key
+
+    settings = _settings(args)
+    if args.force:
+        profile = (
+            SpeedProfile.from_toml(settings.speed_profile_file)
+            if settings.speed_profile_file
+            else SpeedProfile.default()
+        )
+        key = source_key(settings.graph_source(), profile)
+        (settings.cache_dir / f"network-{key}.npz").unlink(missing_ok=True)
+    world = load_world_from_settings(settings)
+    print(
+        f"{world.cache.path}: {world.network.n_nodes:,} nodes, {world.network.n_edges:,} edges "
+        f"({'cache hit' if world.cache.hit else 'built'} in {world.cache.seconds:.2f} s)"
+    )
+    return 0
+
+
+def _cmd_route(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    origin = parse_coordinate(args.origin, "--from")
+    destination = parse_coordinate(args.destination, "--to")
+    world = load_world_from_settings(settings)
+    a = world.locate(*origin, field="--from")
+    b = world.locate(*destination, field="--to")
+    route = world.route_between(a, b)
+    if args.json:
+        out: dict[str, Any] = {
+            "travel_time_s": route.travel_time_s,
+            "distance_m": route.distance_m,
+            "path_points": len(route.polyline),
+            "from": {"lat": a.lat, "lon": a.lon, "street": a.street, "offset_m": a.offset_m},
+            "to": {"lat": b.lat, "lon": b.lon, "street": b.street, "offset_m": b.offset_m},
+        }
+        if args.polyline:
+            out["polyline"] = [list(p) for p in route.polyline]
+        print(json.dumps(out, ensure_ascii=False))
+        return 0
+    m, s = divmod(route.travel_time_s, 60)
+    for label, p in (("from", a), ("to", b)):
+        street = p.street or "(unnamed road)"
+        print(f"{label:<13}{p.lat:.5f}, {p.lon:.5f}  {street} ({p.offset_m} m off)")
+    print(f"travel time  {m} min {s:02d} s ({route.travel_time_s} s)")
+    print(f"distance     {route.distance_m / 1000:.2f} km ({route.distance_m} m)")
+    print(f"path         {len(route.polyline)} points, {len(route.nodes)} junctions")
+    return 0
+
+
+_COMMANDS = {
+    ("graph", "info"): _cmd_graph_info,
+    ("graph", "build"): _cmd_graph_build,
+    ("route", None): _cmd_route,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = _COMMANDS[(args.command, getattr(args, "graph_command", None))]
+    try:
+        return handler(args)
+    except NachtbusError as exc:
+        print(f"nachtbus: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except ValueError as exc:  # pydantic settings validation and similar
+        print(f"nachtbus: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure computation on integers and indices: shortest paths, matrices, solvers."""

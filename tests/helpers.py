@@ -1,0 +1,99 @@
+"""Test helpers: tiny synthetic OSM files and the location of the real Soest data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nachtbus.settings import DEFAULT_AREA_RELPATH, DEFAULT_OSM_RELPATH, find_shared_dir
+
+SHARED = find_shared_dir()
+SOEST_OSM = SHARED / DEFAULT_OSM_RELPATH if SHARED else None
+SOEST_AREA = SHARED / DEFAULT_AREA_RELPATH if SHARED else None
+
+# Named places in Soest (lat, lon): data/soest/README.md and osm/SOURCE.md.
+MARKT = (51.5711, 8.1057)
+STATION = (51.57813, 8.10494)
+OSTOENNEN = (51.5494, 8.0007)
+BERGEDE = (51.52903, 8.16715)
+AMPEN = (51.55298, 8.05413)
+BAD_SASSENDORF = (51.583, 8.172)
+
+# A 3 x 3 grid of residential streets, 0.001 deg (111 m) by 0.0016 deg (110 m) apart, nodes 1..9
+# row by row from the south-west; node 10 hangs off node 9 by a one-way street that leads nowhere
+# (not strongly connected, so it must be dropped); 11 is reached from 3 by a long living street.
+# Stubs 12, 13, 14 (two-way dead ends off 11, 1 and 7) make every grid node a junction, so that
+# osmnx's simplification keeps them all.
+GRID_LAT0, GRID_LON0, DLAT, DLON = 51.5700, 8.1000, 0.001, 0.0016
+
+
+def grid_node(i: int) -> tuple[float, float]:
+    r, c = divmod(i - 1, 3)
+    return GRID_LAT0 + r * DLAT, GRID_LON0 + c * DLON
+
+
+def write_tiny_osm(path: Path, *, residential_name: str = "Gitterweg") -> Path:
+    """Write the tiny grid as OSM XML (readable by osmnx.graph_from_xml)."""
+    nodes = {i: grid_node(i) for i in range(1, 10)}
+    nodes[10] = (GRID_LAT0 + 3 * DLAT, GRID_LON0 + 2 * DLON)
+    nodes[11] = (GRID_LAT0, GRID_LON0 + 4 * DLON)
+    nodes[12] = (GRID_LAT0 - DLAT, GRID_LON0 + 4 * DLON)
+    nodes[13] = (GRID_LAT0, GRID_LON0 - DLON)
+    nodes[14] = (GRID_LAT0 + 2 * DLAT, GRID_LON0 - DLON)
+    ways = [
+        ([1, 2, 3], "residential", residential_name, False),
+        ([4, 5, 6], "residential", residential_name, False),
+        ([7, 8, 9], "residential", residential_name, False),
+        ([1, 4, 7], "residential", "Westweg", False),
+        ([2, 5, 8], "residential", "Mittelweg", False),
+        ([3, 6, 9], "tertiary", "Ostring", False),
+        ([9, 10], "residential", "Sackgasse", True),
+        ([3, 11], "living_street", "Spielstraße", False),
+        ([11, 6], "residential", "Bogen", False),
+        ([11, 12], "residential", "Stichweg", False),
+        ([13, 1], "residential", "Westeinfahrt", False),
+        ([14, 7], "residential", "Nordeinfahrt", False),
+    ]
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="tests">']
+    lines.append('<bounds minlat="51.56" minlon="8.09" maxlat="51.58" maxlon="8.12"/>')
+    for i, (lat, lon) in nodes.items():
+        lines.append(f'<node id="{i}" version="1" lat="{lat:.7f}" lon="{lon:.7f}"/>')
+    for w, (refs, hw, name, oneway) in enumerate(ways, start=100):
+        lines.append(f'<way id="{w}" version="1">')
+        lines += [f'<nd ref="{r}"/>' for r in refs]
+        lines.append(f'<tag k="highway" v="{hw}"/><tag k="name" v="{name}"/>')
+        if oneway:
+            lines.append('<tag k="oneway" v="yes"/>')
+        lines.append("</way>")
+    lines.append("</osm>")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def network_from_edges(n: int, edges: list[tuple[int, int, int, int]]):  # type: ignore[no-untyped-def]
+    """A RoadNetwork from (u, v, time_ms, length_cm) edges, nodes on a line 100 m apart."""
+    import numpy as np
+
+    from graphs.network import RoadNetwork
+
+    edges = sorted(edges)
+    tails = np.array([e[0] for e in edges], dtype=np.int32)
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(tails, minlength=n), out=indptr[1:])
+    lat = GRID_LAT0 + np.arange(n) * 0.0009
+    lon = np.full(n, GRID_LON0)
+    geom_lat = np.array([lat[x] for u, v, *_ in edges for x in (u, v)])
+    geom_lon = np.array([lon[x] for u, v, *_ in edges for x in (u, v)])
+    return RoadNetwork(
+        indptr=indptr,
+        heads=np.array([e[1] for e in edges], dtype=np.int32),
+        time_ms=np.array([e[2] for e in edges], dtype=np.int32),
+        length_cm=np.array([e[3] for e in edges], dtype=np.int32),
+        node_lat=lat,
+        node_lon=lon,
+        node_osmid=np.arange(n, dtype=np.int64),
+        geom_indptr=np.arange(0, 2 * len(edges) + 1, 2, dtype=np.int32),
+        geom_lat=geom_lat,
+        geom_lon=geom_lon,
+        edge_name=np.full(len(edges), -1, dtype=np.int32),
+        names=(),
+    )
