@@ -97,3 +97,55 @@ def network_from_edges(n: int, edges: list[tuple[int, int, int, int]]):  # type:
         edge_name=np.full(len(edges), -1, dtype=np.int32),
         names=(),
     )
+
+
+GRID_EDGE_MS = 60_000  # one block of the synthetic grid town: 60 s, 500 m
+
+
+def grid_town(size: int = 5):  # type: ignore[no-untyped-def]
+    """A size x size grid of two-way streets, 60 s per block; node = row * size + col."""
+    from routing.matrix import TravelTimes
+
+    edges = []
+    for r in range(size):
+        for c in range(size):
+            u = r * size + c
+            for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0)):
+                rr, cc = r + dr, c + dc
+                if 0 <= rr < size and 0 <= cc < size:
+                    edges.append((u, rr * size + cc, GRID_EDGE_MS, 50_000))
+    return TravelTimes(network_from_edges(size * size, edges))
+
+
+def place(node: int, size: int = 5):  # type: ignore[no-untyped-def]
+    from nachtbus.domain import Place
+
+    r, c = divmod(node, size)
+    return Place(lat=GRID_LAT0 + r * 0.0045, lon=GRID_LON0 + c * 0.007, node=node, label=f"n{node}")
+
+
+def bus(
+    vid: str,
+    seats: int = 4,
+    wheelchairs: int = 1,
+    depot: int = 0,
+    shift: tuple[int, int] = (20 * 3600, 29 * 3600),
+):  # type: ignore[no-untyped-def]
+    from nachtbus.domain import Vehicle
+
+    return Vehicle(vid, seats, wheelchairs, place(depot), shift[0], shift[1])
+
+
+def request(
+    rid: str,
+    a: int,
+    b: int,
+    now: int,
+    *,
+    at: int | None = None,
+    passengers: int = 1,
+    wheelchairs: int = 0,
+):  # type: ignore[no-untyped-def]
+    from nachtbus.domain import BookingRequest
+
+    return BookingRequest(rid, place(a), place(b), now, at, passengers, wheelchairs)

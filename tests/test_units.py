@@ -11,7 +11,14 @@ from nachtbus.units import format_clock, parse_clock, round_half_up, to_int
 
 @pytest.mark.parametrize(
     ("num", "den", "expected"),
-    [(1499, 1000, 1), (1500, 1000, 2), (-1500, 1000, -2), (-1499, 1000, -1), (0, 7, 0), (49, 100, 0)],
+    [
+        (1499, 1000, 1),
+        (1500, 1000, 2),
+        (-1500, 1000, -2),
+        (-1499, 1000, -1),
+        (0, 7, 0),
+        (49, 100, 0),
+    ],
 )
 def test_round_half_up_away_from_zero(num: int, den: int, expected: int) -> None:
     assert round_half_up(num, den) == expected
@@ -46,5 +53,5 @@ def test_clock_crosses_midnight() -> None:
 
 @pytest.mark.parametrize("text", ["1:30pm", "24:60", "12", "", "-1:00", "48:00"])
 def test_bad_clock_text_is_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="HH:MM|out of range"):
+    with pytest.raises(ValueError, match=r"HH:MM|out of range"):
         parse_clock(text)

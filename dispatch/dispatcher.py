@@ -1,0 +1,579 @@
+"""offer / confirm / cancel / vehicle progress / reoptimise over a pure FleetState snapshot.
+
+Every method takes a snapshot and returns a new one (or an Offer / Rejection); nothing is kept
+between calls, so the API (with its store) and the simulator drive exactly the same code.
+
+Promises: a booked rider's pickup window and ride-time limit never change; the dispatcher only
+accepts plans that keep them (the insertion checks them, and every re-optimised plan must pass
+the independent checker). Riders on board stay on their bus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dispatch.policies import RequestWindows, ServicePolicy
+from nachtbus.domain import (
+    Booking,
+    BookingRequest,
+    BookingStatus,
+    FleetState,
+    Offer,
+    Plan,
+    PlannedStop,
+    Rejection,
+    RejectionReason,
+    StopType,
+    VehicleState,
+)
+from nachtbus.errors import NachtbusError
+from routing.checker import violations
+from routing.insertion import Fail, Inserter, Insertion, solution_from_routes
+from routing.ortools_pdp import OrToolsParams, solve
+from routing.problem import (
+    NO_LIMIT,
+    RequestSpec,
+    RoutingProblem,
+    Solution,
+    Stop,
+    StopKind,
+    VehicleSpec,
+)
+
+NEW = "__new__"
+
+_FAIL_REASON = {
+    Fail.WINDOW: RejectionReason.NO_VEHICLE_IN_TIME,
+    Fail.SEATS: RejectionReason.FLEET_FULL,
+    Fail.WHEELCHAIRS: RejectionReason.NO_WHEELCHAIR_PLACE,
+    Fail.RIDE_TIME: RejectionReason.DETOUR_TOO_LONG,
+    Fail.SHIFT: RejectionReason.SHIFT_ENDS,
+}
+_FAIL_TEXT = {
+    Fail.WINDOW: "no bus can reach the pickup within the pickup window",
+    Fail.SEATS: "every bus that could come is full",
+    Fail.WHEELCHAIRS: "no wheelchair place is free on a bus that could come",
+    Fail.RIDE_TIME: "taking this trip would make another rider's ride too long",
+    Fail.SHIFT: "the trip would end after the buses' shifts",
+}
+
+
+class TravelTimeSource(Protocol):
+    """What the dispatcher needs from routing: a square travel-time matrix between nodes."""
+
+    def times_s(self, nodes: list[int]) -> NDArray[np.int32]: ...
+
+
+class UnknownBooking(NachtbusError):
+    code = "unknown_booking"
+
+
+class BookingStateError(NachtbusError):
+    """The booking is not in a state that allows this change (e.g. cancel after pickup)."""
+
+    code = "booking_state"
+
+
+class StopNotInPlan(NachtbusError):
+    code = "stop_not_in_plan"
+
+
+class UnknownVehicle(NachtbusError):
+    code = "unknown_vehicle"
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """A FleetState as a RoutingProblem, with the maps back to ids."""
+
+    problem: RoutingProblem
+    booking_ids: tuple[str, ...]
+    vehicle_ids: tuple[str, ...]
+    routes: tuple[tuple[Stop, ...], ...]
+    nodes: tuple[int, ...]
+
+
+class Dispatcher:
+    """The night bus's decisions, given the road times and the service rules."""
+
+    def __init__(
+        self,
+        times: TravelTimeSource,
+        policy: ServicePolicy | None = None,
+        *,
+        reopt: OrToolsParams | None = None,
+        wait_weight_pct: int = 20,
+    ) -> None:
+        self.times = times
+        self.policy = policy or ServicePolicy()
+        self.reopt = reopt or OrToolsParams()
+        self.wait_weight_pct = wait_weight_pct
+
+    # ----------------------------------------------------------------- problem building
+    def _snapshot(
+        self, state: FleetState, extra: tuple[BookingRequest, RequestWindows] | None = None
+    ) -> _Snapshot:
+        p = self.policy
+        vehicle_ids = tuple(sorted(state.vehicles))
+        open_bookings = sorted(
+            (b for b in state.bookings.values() if b.status.open), key=lambda b: b.booking_id
+        )
+        node_index: dict[int, int] = {}
+
+        def loc(node: int) -> int:
+            return node_index.setdefault(node, len(node_index))
+
+        requests: list[RequestSpec] = []
+        booking_ids: list[str] = []
+        vindex = {vid: i for i, vid in enumerate(vehicle_ids)}
+        for b in open_bookings:
+            r = b.request
+            dwell = p.dwell(r.wheelchairs)
+            onboard = b.status == BookingStatus.STARTED
+            requests.append(
+                RequestSpec(
+                    pickup=loc(r.origin.node),
+                    dropoff=loc(r.destination.node),
+                    pickup_window=b.pickup_window,
+                    seats=r.seats,
+                    wheelchairs=r.wheelchairs,
+                    pickup_service_s=dwell,
+                    dropoff_service_s=dwell,
+                    max_ride_s=b.max_ride_s,
+                    required=True,
+                    onboard_vehicle=vindex[b.vehicle_id] if onboard and b.vehicle_id else None,
+                    picked_up_s=b.picked_up_s if onboard else None,
+                    key=b.booking_id,
+                )
+            )
+            booking_ids.append(b.booking_id)
+        if extra is not None:
+            r, w = extra
+            requests.append(
+                RequestSpec(
+                    pickup=loc(r.origin.node),
+                    dropoff=loc(r.destination.node),
+                    pickup_window=(w.pickup_earliest_s, w.pickup_latest_s),
+                    seats=r.seats,
+                    wheelchairs=r.wheelchairs,
+                    pickup_service_s=w.pickup_dwell_s,
+                    dropoff_service_s=w.dropoff_dwell_s,
+                    max_ride_s=w.max_ride_s,
+                    required=False,
+                    penalty=p.unserved_penalty,
+                    key=NEW,
+                )
+            )
+            booking_ids.append(NEW)
+        rindex = {bid: i for i, bid in enumerate(booking_ids)}
+        vehicles: list[VehicleSpec] = []
+        routes: list[tuple[Stop, ...]] = []
+        for vid in vehicle_ids:
+            v, s, plan = state.vehicles[vid], state.states[vid], state.plans[vid]
+            route = tuple(
+                (
+                    rindex[st.booking_id],
+                    StopKind.PICKUP if st.type == StopType.PICKUP else StopKind.DROPOFF,
+                )
+                for st in plan.stops
+            )
+            vehicles.append(
+                VehicleSpec(
+                    start=loc(s.node),
+                    start_s=self._free_from(state, vid),
+                    seats=v.seats,
+                    wheelchairs=v.wheelchair_places,
+                    end=loc(v.depot.node),
+                    end_latest_s=v.shift_end_s,
+                    fixed=route[: plan.fixed],
+                    key=vid,
+                )
+            )
+            routes.append(route)
+        nodes = tuple(node_index)
+        t = np.asarray(self.times.times_s(list(nodes)), dtype=np.int64)
+        problem = RoutingProblem(time_s=t, vehicles=tuple(vehicles), requests=tuple(requests))
+        return _Snapshot(problem, tuple(booking_ids), vehicle_ids, tuple(routes), nodes)
+
+    @staticmethod
+    def _free_from(state: FleetState, vehicle_id: str) -> int:
+        """When the bus leaves its reported position for its next stop.
+
+        A fixed first stop means the bus left its last reported position at that report's time
+        and is on its way; otherwise it can only leave from now on.
+        """
+        s, v = state.states[vehicle_id], state.vehicles[vehicle_id]
+        if state.plans[vehicle_id].fixed > 0:
+            return max(s.at_s, v.shift_start_s)
+        return max(state.now_s, s.at_s, v.shift_start_s)
+
+    def _plan(
+        self,
+        snap: _Snapshot,
+        state: FleetState,
+        v: int,
+        route: tuple[Stop, ...],
+        times: tuple[int, ...],
+        fixed: int,
+        end_s: int | None,
+        extra: BookingRequest | None = None,
+    ) -> Plan:
+        stops = []
+        for (r, kind), eta in zip(route, times, strict=True):
+            bid = snap.booking_ids[r]
+            req = extra if bid == NEW and extra is not None else state.bookings[bid].request
+            spec = snap.problem.requests[r]
+            window = (
+                spec.pickup_window
+                if kind == StopKind.PICKUP
+                else (
+                    spec.pickup_window[0],
+                    spec.pickup_window[1] + spec.pickup_service_s + spec.max_ride_s,
+                )
+            )
+            stops.append(
+                PlannedStop(
+                    booking_id=bid,
+                    type=StopType.PICKUP if kind == StopKind.PICKUP else StopType.DROPOFF,
+                    place=req.origin if kind == StopKind.PICKUP else req.destination,
+                    eta_s=int(eta),
+                    window=window,
+                    passengers=req.passengers,
+                    wheelchairs=req.wheelchairs,
+                )
+            )
+        return Plan(snap.vehicle_ids[v], tuple(stops), fixed=min(fixed, len(stops)), end_s=end_s)
+
+    # ----------------------------------------------------------------- quoting and booking
+    def offer(
+        self, state: FleetState, request: BookingRequest, offer_id: str | None = None
+    ) -> Offer | Rejection:
+        """The best offer for a request (nothing changes), or a Rejection with its reason."""
+        pre = self._precheck(state, request)
+        if pre is not None:
+            return pre
+        direct = int(self.times.times_s([request.origin.node, request.destination.node])[0, 1])
+        w = self.policy.windows(request, direct, state.now_s)
+        if isinstance(w, Rejection):
+            return w
+        return self._insert(state, request, w, direct, offer_id)
+
+    def _precheck(self, state: FleetState, request: BookingRequest) -> Rejection | None:
+        on_shift = [v for v in state.vehicles.values() if v.shift_end_s > state.now_s]
+        if not on_shift:
+            return Rejection(
+                request.request_id,
+                RejectionReason.NO_VEHICLE_ON_SHIFT,
+                "no bus is on shift for the rest of this night",
+            )
+        if request.wheelchairs and not any(
+            v.wheelchair_places >= request.wheelchairs for v in on_shift
+        ):
+            return Rejection(
+                request.request_id,
+                RejectionReason.NO_WHEELCHAIR_VEHICLE,
+                f"no bus has {request.wheelchairs} wheelchair place(s)",
+            )
+        if not any(
+            v.seats >= request.seats and v.wheelchair_places >= request.wheelchairs
+            for v in on_shift
+        ):
+            return Rejection(
+                request.request_id,
+                RejectionReason.TOO_MANY_TRAVELLERS,
+                f"no bus has room for {request.passengers} travellers at once",
+            )
+        return None
+
+    def _insert(
+        self,
+        state: FleetState,
+        request: BookingRequest,
+        w: RequestWindows,
+        direct: int,
+        offer_id: str | None,
+    ) -> Offer | Rejection:
+        snap = self._snapshot(state, (request, w))
+        new_r = len(snap.problem.requests) - 1
+        result = Inserter(snap.problem, wait_weight_pct=self.wait_weight_pct).best(
+            snap.routes, new_r
+        )
+        if not isinstance(result, Insertion):
+            fail = result.main_reason
+            return Rejection(request.request_id, _FAIL_REASON[fail], _FAIL_TEXT[fail])
+        v = result.vehicle
+        old = state.plans[snap.vehicle_ids[v]]
+        plan = self._plan(
+            snap, state, v, result.route, result.times, old.fixed, result.end_s, extra=request
+        )
+        return Offer(
+            offer_id=offer_id or f"{request.request_id}@{state.version}",
+            request=request,
+            vehicle_id=snap.vehicle_ids[v],
+            pickup_window=(w.pickup_earliest_s, w.pickup_latest_s),
+            pickup_eta_s=result.pickup_s,
+            dropoff_eta_s=result.dropoff_s,
+            direct_time_s=direct,
+            max_ride_s=w.max_ride_s,
+            fleet_version=state.version,
+            plan=plan,
+            expires_s=state.now_s + self.policy.offer_ttl_s,
+        )
+
+    def confirm(
+        self,
+        state: FleetState,
+        offer: Offer,
+        booking_id: str | None = None,
+        status: BookingStatus = BookingStatus.CONFIRMED,
+    ) -> tuple[FleetState, Booking] | Rejection:
+        """Book an offer. If the fleet changed since the offer, the trip is inserted again with
+        the same promised window; if that no longer fits, the answer is OFFER_OUTDATED."""
+        bid = booking_id or f"b-{offer.request.request_id}"
+        rid = offer.request.request_id
+        if bid in state.bookings:
+            raise BookingStateError(f"booking {bid} exists already", field="booking_id")
+        if state.now_s > offer.expires_s:
+            return Rejection(rid, RejectionReason.OFFER_OUTDATED, "the offer has expired")
+        if offer.fleet_version == state.version:
+            plan, vehicle_id = offer.plan, offer.vehicle_id
+            pick = next(
+                s.eta_s for s in plan.stops if s.booking_id == NEW and s.type == StopType.PICKUP
+            )
+            drop = next(
+                s.eta_s for s in plan.stops if s.booking_id == NEW and s.type == StopType.DROPOFF
+            )
+        else:
+            dwell = self.policy.dwell(offer.request.wheelchairs)
+            w = RequestWindows(*offer.pickup_window, offer.max_ride_s, dwell, dwell, False)
+            again = self._insert(state, offer.request, w, offer.direct_time_s, offer.offer_id)
+            if isinstance(again, Rejection):
+                return Rejection(
+                    rid,
+                    RejectionReason.OFFER_OUTDATED,
+                    f"the offer can no longer be kept: {again.message}",
+                )
+            plan, vehicle_id = again.plan, again.vehicle_id
+            pick, drop = again.pickup_eta_s, again.dropoff_eta_s
+        stops = tuple(replace(s, booking_id=bid) if s.booking_id == NEW else s for s in plan.stops)
+        booking = Booking(
+            booking_id=bid,
+            request=offer.request,
+            status=status,
+            vehicle_id=vehicle_id,
+            pickup_window=offer.pickup_window,
+            max_ride_s=offer.max_ride_s,
+            direct_time_s=offer.direct_time_s,
+            pickup_eta_s=pick,
+            dropoff_eta_s=drop,
+            updated_s=state.now_s,
+        )
+        plans = dict(state.plans)
+        plans[vehicle_id] = replace(plan, stops=stops)
+        bookings = dict(state.bookings)
+        bookings[bid] = booking
+        return state.evolve(plans=plans, bookings=bookings), booking
+
+    def set_status(self, state: FleetState, booking_id: str, status: BookingStatus) -> FleetState:
+        """Move a booking between PENDING and CONFIRMED (the API's commit step)."""
+        b = self._booking(state, booking_id)
+        if b.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
+            raise BookingStateError(f"booking {booking_id} is {b.status}", field="booking_id")
+        bookings = dict(state.bookings)
+        bookings[booking_id] = replace(b, status=status, updated_s=state.now_s)
+        return state.evolve(bookings=bookings)
+
+    def cancel(
+        self, state: FleetState, booking_id: str, status: BookingStatus = BookingStatus.CANCELLED
+    ) -> FleetState:
+        """Cancel a booking not yet picked up: its stops leave the plan, capacity is freed."""
+        b = self._booking(state, booking_id)
+        if b.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
+            raise BookingStateError(
+                f"booking {booking_id} is {b.status} and can no longer be cancelled",
+                field="booking_id",
+            )
+        return self._drop_booking(state, b, status)
+
+    def _drop_booking(self, state: FleetState, b: Booking, status: BookingStatus) -> FleetState:
+        plans = dict(state.plans)
+        if b.vehicle_id is not None:
+            plan = plans[b.vehicle_id]
+            kept = tuple(s for s in plan.stops if s.booking_id != b.booking_id)
+            removed_fixed = sum(1 for s in plan.stops[: plan.fixed] if s.booking_id == b.booking_id)
+            plans[b.vehicle_id] = replace(plan, stops=kept, fixed=plan.fixed - removed_fixed)
+        bookings = dict(state.bookings)
+        bookings[b.booking_id] = replace(b, status=status, updated_s=state.now_s)
+        new = state.evolve(plans=plans, bookings=bookings)
+        return self.refresh_etas(new, [b.vehicle_id] if b.vehicle_id else [])
+
+    def _booking(self, state: FleetState, booking_id: str) -> Booking:
+        try:
+            return state.bookings[booking_id]
+        except KeyError:
+            raise UnknownBooking(f"no booking {booking_id!r}", field="booking_id") from None
+
+    # ----------------------------------------------------------------- vehicle progress
+    def advance_clock(self, state: FleetState, now_s: int) -> FleetState:
+        """Move the snapshot's clock forward (never back)."""
+        if now_s < state.now_s:
+            return state
+        return state.evolve(now_s=now_s)
+
+    def vehicle_position(
+        self,
+        state: FleetState,
+        vehicle_id: str,
+        node: int,
+        at_s: int,
+        lat: float | None = None,
+        lon: float | None = None,
+    ) -> FleetState:
+        """The bus reports where it is. If it has stops, it is driving to the first: fixed."""
+        self._vehicle(state, vehicle_id)
+        states = dict(state.states)
+        states[vehicle_id] = VehicleState(vehicle_id, node, at_s, lat, lon)
+        plans = dict(state.plans)
+        plan = plans[vehicle_id]
+        if plan.stops and plan.fixed == 0:
+            plans[vehicle_id] = replace(plan, fixed=1)
+        new = state.evolve(states=states, plans=plans, now_s=max(state.now_s, at_s))
+        return self.refresh_etas(new, [vehicle_id])
+
+    def stop_done(
+        self, state: FleetState, vehicle_id: str, booking_id: str, stop: StopType, at_s: int
+    ) -> FleetState:
+        """The driver reports a pickup (rider boarded) or a drop-off (rider alighted)."""
+        self._vehicle(state, vehicle_id)
+        plan = state.plans[vehicle_id]
+        idx = next(
+            (i for i, s in enumerate(plan.stops) if s.booking_id == booking_id and s.type == stop),
+            None,
+        )
+        if idx is None:
+            raise StopNotInPlan(
+                f"bus {vehicle_id} has no {stop} of booking {booking_id} in its plan",
+                field="booking_id",
+            )
+        b = self._booking(state, booking_id)
+        done = plan.stops[idx]
+        kept = plan.stops[:idx] + plan.stops[idx + 1 :]
+        plans = dict(state.plans)
+        plans[vehicle_id] = replace(plan, stops=kept, fixed=0)
+        bookings = dict(state.bookings)
+        dwell = self.policy.dwell(b.request.wheelchairs)
+        if stop == StopType.PICKUP:
+            bookings[booking_id] = replace(
+                b,
+                status=BookingStatus.STARTED,
+                picked_up_s=at_s,
+                vehicle_id=vehicle_id,
+                updated_s=at_s,
+            )
+        else:
+            bookings[booking_id] = replace(
+                b, status=BookingStatus.FINISHED, dropped_off_s=at_s, updated_s=at_s
+            )
+        states = dict(state.states)
+        states[vehicle_id] = VehicleState(
+            vehicle_id, done.place.node, at_s + dwell, done.place.lat, done.place.lon
+        )
+        new = state.evolve(
+            plans=plans, bookings=bookings, states=states, now_s=max(state.now_s, at_s)
+        )
+        return self.refresh_etas(new, [vehicle_id])
+
+    def no_show(self, state: FleetState, vehicle_id: str, booking_id: str, at_s: int) -> FleetState:
+        """The rider did not come to the pickup: the booking ends as NO_SHOW, the bus goes on."""
+        b = self._booking(state, booking_id)
+        if b.vehicle_id != vehicle_id or b.status not in (
+            BookingStatus.CONFIRMED,
+            BookingStatus.PENDING,
+        ):
+            raise StopNotInPlan(
+                f"bus {vehicle_id} has no pickup of booking {booking_id} to report",
+                field="booking_id",
+            )
+        return self._drop_booking(
+            state.evolve(now_s=max(state.now_s, at_s)), b, BookingStatus.NO_SHOW
+        )
+
+    def _vehicle(self, state: FleetState, vehicle_id: str) -> None:
+        if vehicle_id not in state.vehicles:
+            raise UnknownVehicle(f"no bus {vehicle_id!r}", field="vehicle_id")
+
+    def refresh_etas(self, state: FleetState, vehicle_ids: list[str]) -> FleetState:
+        """Recompute the planned times of these buses' stops from where they are now.
+
+        ETAs are a forecast: a late bus shows late times (the plan is kept as it is).
+        """
+        if not vehicle_ids:
+            return state
+        plans = dict(state.plans)
+        for vid in vehicle_ids:
+            plan = plans[vid]
+            s = state.states[vid]
+            v = state.vehicles[vid]
+            t = self._free_from(state, vid)
+            nodes = [s.node, *(st.place.node for st in plan.stops), v.depot.node]
+            times = np.asarray(self.times.times_s(nodes), dtype=np.int64)
+            stops = []
+            for k, st in enumerate(plan.stops):
+                arrive = t + int(times[k, k + 1])
+                eta = max(arrive, st.window[0]) if st.type == StopType.PICKUP else arrive
+                b = state.bookings[st.booking_id]
+                stops.append(replace(st, eta_s=eta))
+                t = eta + self.policy.dwell(b.request.wheelchairs)
+            end = t + int(times[len(plan.stops), len(plan.stops) + 1])
+            plans[vid] = replace(plan, stops=tuple(stops), end_s=end)
+        bookings = dict(state.bookings)
+        for vid in vehicle_ids:
+            _copy_etas(bookings, plans[vid])
+        return state.with_derived(plans=plans, bookings=bookings)
+
+    # ----------------------------------------------------------------- re-optimisation
+    def current_solution(self, state: FleetState) -> tuple[_Snapshot, Solution]:
+        snap = self._snapshot(state)
+        ins = Inserter(snap.problem, wait_weight_pct=self.wait_weight_pct)
+        return snap, solution_from_routes(ins, snap.routes)
+
+    def reoptimise(
+        self, state: FleetState, params: OrToolsParams | None = None
+    ) -> FleetState | None:
+        """Improve all open plans with OR-Tools; the new plans replace the old ones only if the
+        checker finds every promise kept and the total drive time falls. None: no change."""
+        snap, current = self.current_solution(state)
+        if not any(snap.routes):
+            return None
+        current_ok = not violations(snap.problem, current)
+        new = solve(snap.problem, params or self.reopt, current if current_ok else None)
+        if new is None or violations(snap.problem, new):
+            return None
+        if current_ok and new.total_cost(snap.problem) >= current.total_cost(snap.problem):
+            return None
+        plans = dict(state.plans)
+        bookings = dict(state.bookings)
+        for v, vid in enumerate(snap.vehicle_ids):
+            old = state.plans[vid]
+            plans[vid] = self._plan(
+                snap, state, v, new.routes[v], new.times[v], old.fixed, new.end_times[v]
+            )
+            _copy_etas(bookings, plans[vid])
+        return state.evolve(plans=plans, bookings=bookings)
+
+
+def _copy_etas(bookings: dict[str, Booking], plan: Plan) -> None:
+    """Write a plan's stop times into its bookings (pickup / drop-off ETA and the bus)."""
+    for st in plan.stops:
+        b = replace(bookings[st.booking_id], vehicle_id=plan.vehicle_id)
+        if st.type == StopType.PICKUP:
+            bookings[st.booking_id] = replace(b, pickup_eta_s=st.eta_s)
+        else:
+            bookings[st.booking_id] = replace(b, dropoff_eta_s=st.eta_s)
+
+
+__all__ = ["NO_LIMIT", "Dispatcher", "TravelTimeSource"]

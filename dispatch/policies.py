@@ -1,0 +1,159 @@
+"""Service rules: each a documented setting; they turn a request into time windows or a 'no'.
+
+The ride-time limit is the standard DRT detour rule: ``max ride = alpha x direct + beta``
+(MATSim DRT's maxTravelTimeAlpha / Beta). An immediate request may be picked up within
+``max_wait_s`` of asking; a pre-booked one within ``prebook_window_s`` after the asked time.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from nachtbus.domain import BookingRequest, Rejection, RejectionReason
+from nachtbus.errors import ConfigError
+from nachtbus.units import format_clock
+
+
+@dataclass(frozen=True)
+class RequestWindows:
+    """What a request gets if it is served: pickup window, ride limit and dwell times (s)."""
+
+    pickup_earliest_s: int
+    pickup_latest_s: int
+    max_ride_s: int
+    pickup_dwell_s: int
+    dropoff_dwell_s: int
+    prebooked: bool
+
+
+@dataclass(frozen=True)
+class ServicePolicy:
+    """The rules of one service area. Defaults are the Soest night bus's starting values.
+
+    Times are service-day seconds (20:00 = 72000, 05:00 next morning = 104400).
+    """
+
+    service_start_s: int = 20 * 3600  # first pickup at 20:00
+    service_end_s: int = 29 * 3600  # last pickup by 05:00 the next morning
+    max_wait_s: int = 15 * 60  # immediate trip: pickup within 15 min of asking
+    prebook_horizon_s: int = 24 * 3600  # how far ahead a trip may be booked
+    prebook_window_s: int = 10 * 60  # pre-booked: pickup within 10 min after the asked time
+    detour_alpha: float = 1.5  # max ride = alpha * direct time + beta
+    detour_beta_s: int = 5 * 60
+    dwell_s: int = 30  # per stop: doors, greeting, belt
+    wheelchair_dwell_s: int = 120  # extra per wheelchair boarding or alighting (ramp)
+    max_group_size: int = 6  # travellers in one booking
+    min_direct_time_s: int = 60  # shorter trips are a walk, not a bus ride
+    offer_ttl_s: int = 120  # an offer not booked within this expires
+    unserved_penalty: int = 100_000  # re-optimisation: cost of dropping an unconfirmed request
+
+    def __post_init__(self) -> None:
+        rules: list[tuple[str, bool, str]] = [
+            ("service_end_s", self.service_end_s > self.service_start_s, "must be after start"),
+            ("max_wait_s", self.max_wait_s > 0, "must be positive"),
+            ("prebook_horizon_s", self.prebook_horizon_s >= 0, "must be >= 0"),
+            ("prebook_window_s", self.prebook_window_s > 0, "must be positive"),
+            (
+                "detour_alpha",
+                math.isfinite(self.detour_alpha) and self.detour_alpha >= 1.0,
+                "must be a number >= 1",
+            ),
+            ("detour_beta_s", self.detour_beta_s >= 0, "must be >= 0"),
+            ("dwell_s", self.dwell_s >= 0, "must be >= 0"),
+            ("wheelchair_dwell_s", self.wheelchair_dwell_s >= 0, "must be >= 0"),
+            ("max_group_size", self.max_group_size >= 1, "must be >= 1"),
+            ("min_direct_time_s", self.min_direct_time_s >= 0, "must be >= 0"),
+            ("offer_ttl_s", self.offer_ttl_s > 0, "must be positive"),
+            ("unserved_penalty", self.unserved_penalty > 0, "must be positive"),
+        ]
+        for name, ok, rule in rules:
+            if not ok:
+                raise ConfigError(f"{rule}, got {getattr(self, name)!r}", field=name)
+
+    @classmethod
+    def from_toml(cls, path: Path) -> ServicePolicy:
+        """Load from a TOML file (a [policy] table or top-level keys); unknown keys are errors."""
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read policy file {path}: {exc}") from exc
+        return cls.from_dict(data.get("policy", data), source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object], source: str = "policy") -> ServicePolicy:
+        known = {f.name: f for f in fields(cls)}
+        for key, value in data.items():
+            if key not in known:
+                raise ConfigError(f"{source}: unknown setting", field=key)
+            expected = float if known[key].type == "float" else int
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or (expected is int and not isinstance(value, int))
+            ):
+                raise ConfigError(
+                    f"{source}: must be {expected.__name__}, got {value!r}", field=key
+                )
+        try:
+            return cls(**data)  # type: ignore[arg-type]
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc.message}", field=exc.field) from exc
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def max_ride_s(self, direct_s: int) -> int:
+        return math.floor(self.detour_alpha * direct_s) + self.detour_beta_s
+
+    def dwell(self, wheelchairs: int) -> int:
+        return self.dwell_s + self.wheelchair_dwell_s * wheelchairs
+
+    def windows(
+        self, request: BookingRequest, direct_s: int, now_s: int
+    ) -> RequestWindows | Rejection:
+        """The windows of a request asked at ``now_s``, or the rule it breaks."""
+
+        def no(reason: RejectionReason, message: str) -> Rejection:
+            return Rejection(request.request_id, reason, message)
+
+        if request.passengers > self.max_group_size:
+            return no(
+                RejectionReason.TOO_MANY_TRAVELLERS,
+                f"{request.passengers} travellers; at most {self.max_group_size} per booking",
+            )
+        if direct_s < self.min_direct_time_s:
+            return no(
+                RejectionReason.TRIP_TOO_SHORT,
+                f"the trip takes {direct_s} s by road; the bus serves trips from "
+                f"{self.min_direct_time_s} s",
+            )
+        asked = request.pickup_at_s
+        if asked is not None and asked < now_s - 60:
+            return no(
+                RejectionReason.PICKUP_IN_PAST,
+                f"pickup time {format_clock(asked)} is before now ({format_clock(now_s)})",
+            )
+        prebooked = asked is not None and asked > now_s + self.max_wait_s
+        if prebooked:
+            assert asked is not None
+            if asked > now_s + self.prebook_horizon_s:
+                return no(
+                    RejectionReason.BEYOND_BOOKING_HORIZON,
+                    f"trips can be booked at most {self.prebook_horizon_s // 3600} h ahead",
+                )
+            earliest, latest = asked, asked + self.prebook_window_s
+        else:
+            earliest = max(now_s, asked or now_s)
+            latest = now_s + self.max_wait_s
+        if not self.service_start_s <= earliest <= self.service_end_s:
+            return no(
+                RejectionReason.OUTSIDE_SERVICE_HOURS,
+                f"the night bus picks up from {format_clock(self.service_start_s)} to "
+                f"{format_clock(self.service_end_s)}",
+            )
+        latest = min(latest, self.service_end_s)
+        dwell = self.dwell(request.wheelchairs)
+        return RequestWindows(earliest, latest, self.max_ride_s(direct_s), dwell, dwell, prebooked)

@@ -1,0 +1,259 @@
+"""Domain types of the night bus: frozen dataclasses and enums, no behaviour beyond checks.
+
+Time is integer seconds of the service day (which runs across midnight, see
+:mod:`nachtbus.units`); places carry the road node they were snapped to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from nachtbus.errors import InvalidInput
+
+
+class BookingStatus(StrEnum):
+    """Booking states, named as in TOMP-API 1.6."""
+
+    PENDING = "PENDING"  # booked from an offer, capacity held, not yet committed
+    CONFIRMED = "CONFIRMED"  # promised: pickup window and latest arrival are hard
+    STARTED = "STARTED"  # rider on board
+    FINISHED = "FINISHED"  # dropped off
+    CANCELLED = "CANCELLED"
+    NO_SHOW = "NO_SHOW"  # rider did not come; the bus went on
+    EXPIRED = "EXPIRED"
+
+    @property
+    def open(self) -> bool:
+        """Still to be served by a bus (its stops are in a plan)."""
+        return self in (BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.STARTED)
+
+
+class StopType(StrEnum):
+    PICKUP = "pickup"
+    DROPOFF = "dropoff"
+
+
+class RejectionReason(StrEnum):
+    """Machine-readable reasons why a request gets no offer."""
+
+    OUTSIDE_SERVICE_AREA = "outside_service_area"
+    OUTSIDE_SERVICE_HOURS = "outside_service_hours"
+    PICKUP_IN_PAST = "pickup_in_past"
+    BEYOND_BOOKING_HORIZON = "beyond_booking_horizon"
+    TOO_MANY_TRAVELLERS = "too_many_travellers"
+    NO_WHEELCHAIR_VEHICLE = "no_wheelchair_vehicle"
+    TRIP_TOO_SHORT = "trip_too_short"
+    NO_VEHICLE_IN_TIME = "no_vehicle_in_time"
+    FLEET_FULL = "fleet_full"
+    NO_WHEELCHAIR_PLACE = "no_wheelchair_place"
+    DETOUR_TOO_LONG = "detour_too_long"
+    SHIFT_ENDS = "shift_ends"
+    NO_VEHICLE_ON_SHIFT = "no_vehicle_on_shift"
+    OFFER_OUTDATED = "offer_outdated"
+
+
+@dataclass(frozen=True)
+class Place:
+    """A point on the road network: where the rider stands and the node it routes from."""
+
+    lat: float
+    lon: float
+    node: int
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    """What a rider asks for. ``pickup_at_s`` None means as soon as possible."""
+
+    request_id: str
+    origin: Place
+    destination: Place
+    requested_at_s: int
+    pickup_at_s: int | None = None
+    passengers: int = 1
+    wheelchairs: int = 0
+    rider_id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.passengers < 1:
+            raise InvalidInput("must be at least 1", field="passengers")
+        if not 0 <= self.wheelchairs <= self.passengers:
+            raise InvalidInput("must be between 0 and passengers", field="wheelchairs")
+
+    @property
+    def seats(self) -> int:
+        """Ordinary seats needed (wheelchair users ride in wheelchair places)."""
+        return self.passengers - self.wheelchairs
+
+
+@dataclass(frozen=True)
+class Vehicle:
+    """A bus and its shift: seats, wheelchair places, depot, when it may drive."""
+
+    vehicle_id: str
+    seats: int
+    wheelchair_places: int
+    depot: Place
+    shift_start_s: int
+    shift_end_s: int
+
+    def __post_init__(self) -> None:
+        if self.seats < 1 or self.wheelchair_places < 0:
+            raise InvalidInput("needs >= 1 seat and >= 0 wheelchair places", field="seats")
+        if self.shift_end_s <= self.shift_start_s:
+            raise InvalidInput("shift must end after it starts", field="shift_end_s")
+
+
+@dataclass(frozen=True)
+class VehicleState:
+    """Where the bus is (or will next be free): road node and the time it is there."""
+
+    vehicle_id: str
+    node: int
+    at_s: int
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclass(frozen=True)
+class PlannedStop:
+    """One stop of a plan: whose, where, when planned, and the window promised there."""
+
+    booking_id: str
+    type: StopType
+    place: Place
+    eta_s: int
+    window: tuple[int, int]
+    passengers: int
+    wheelchairs: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A bus's remaining stops in order; the first ``fixed`` ones may not be reordered."""
+
+    vehicle_id: str
+    stops: tuple[PlannedStop, ...] = ()
+    fixed: int = 0
+    end_s: int | None = None
+
+
+@dataclass(frozen=True)
+class Booking:
+    """A rider's booking and the promise made: pickup window and latest drop-off."""
+
+    booking_id: str
+    request: BookingRequest
+    status: BookingStatus
+    vehicle_id: str | None
+    pickup_window: tuple[int, int]
+    max_ride_s: int
+    direct_time_s: int
+    pickup_eta_s: int | None = None
+    dropoff_eta_s: int | None = None
+    picked_up_s: int | None = None
+    dropped_off_s: int | None = None
+    updated_s: int = 0
+
+    @property
+    def latest_dropoff_s(self) -> int:
+        """The promised latest arrival: latest pickup + dwell-free ride limit."""
+        return self.pickup_window[1] + self.max_ride_s
+
+
+@dataclass(frozen=True)
+class Offer:
+    """An answer to a request: which bus, pickup window and expected times, the plan behind it."""
+
+    offer_id: str
+    request: BookingRequest
+    vehicle_id: str
+    pickup_window: tuple[int, int]
+    pickup_eta_s: int
+    dropoff_eta_s: int
+    direct_time_s: int
+    max_ride_s: int
+    fleet_version: int
+    plan: Plan
+    expires_s: int
+
+    @property
+    def latest_dropoff_s(self) -> int:
+        return self.pickup_window[1] + self.max_ride_s
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """No offer, with a machine-readable reason and a sentence for people."""
+
+    request_id: str
+    reason: RejectionReason
+    message: str
+
+
+def _frozen(d: dict[str, Any]) -> MappingProxyType[str, Any]:
+    return MappingProxyType(dict(d))
+
+
+@dataclass(frozen=True)
+class FleetState:
+    """A consistent snapshot of the whole service: the input and output of every decision.
+
+    ``version`` grows by one with every committed change; a store commits a new state only if
+    the version it was computed from is still current.
+    """
+
+    version: int
+    now_s: int
+    vehicles: MappingProxyType[str, Vehicle] = field(default_factory=lambda: _frozen({}))
+    states: MappingProxyType[str, VehicleState] = field(default_factory=lambda: _frozen({}))
+    plans: MappingProxyType[str, Plan] = field(default_factory=lambda: _frozen({}))
+    bookings: MappingProxyType[str, Booking] = field(default_factory=lambda: _frozen({}))
+
+    @classmethod
+    def create(
+        cls,
+        now_s: int,
+        vehicles: list[Vehicle],
+        states: list[VehicleState] | None = None,
+    ) -> FleetState:
+        """A fresh fleet: every bus at its depot from the later of now and its shift start."""
+        states = states or [
+            VehicleState(
+                v.vehicle_id, v.depot.node, max(now_s, v.shift_start_s), v.depot.lat, v.depot.lon
+            )
+            for v in vehicles
+        ]
+        return cls(
+            version=0,
+            now_s=now_s,
+            vehicles=_frozen({v.vehicle_id: v for v in vehicles}),
+            states=_frozen({s.vehicle_id: s for s in states}),
+            plans=_frozen({v.vehicle_id: Plan(v.vehicle_id) for v in vehicles}),
+            bookings=_frozen({}),
+        )
+
+    def with_derived(self, **changes: Any) -> FleetState:
+        """The same snapshot (same version) with derived data refreshed, e.g. ETAs."""
+        new = self.evolve(**changes)
+        return FleetState(
+            self.version, new.now_s, new.vehicles, new.states, new.plans, new.bookings
+        )
+
+    def evolve(self, **changes: Any) -> FleetState:
+        """A new snapshot with some parts replaced and the version bumped."""
+        for name in ("vehicles", "states", "plans", "bookings"):
+            if name in changes:
+                changes[name] = _frozen(changes[name])
+        return FleetState(
+            version=self.version + 1,
+            now_s=changes.pop("now_s", self.now_s),
+            vehicles=changes.pop("vehicles", self.vehicles),
+            states=changes.pop("states", self.states),
+            plans=changes.pop("plans", self.plans),
+            bookings=changes.pop("bookings", self.bookings),
+        )

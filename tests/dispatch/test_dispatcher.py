@@ -1,0 +1,219 @@
+"""The dispatcher on a synthetic grid town: offers, bookings, promises, capacity, reasons."""
+
+from __future__ import annotations
+
+import pytest
+
+from dispatch.dispatcher import BookingStateError, Dispatcher, StopNotInPlan
+from dispatch.policies import ServicePolicy
+from nachtbus.domain import (
+    BookingStatus,
+    FleetState,
+    Offer,
+    Rejection,
+    RejectionReason,
+    StopType,
+)
+from routing.ortools_pdp import OrToolsParams
+from tests.helpers import bus, grid_town, request
+
+NOW = 21 * 3600  # 21:00
+POLICY = ServicePolicy(dwell_s=30, wheelchair_dwell_s=120, max_wait_s=900)
+# 5 minutes of wait leave no time for a second run of the bus: capacity tests use it.
+TIGHT = ServicePolicy(max_wait_s=300)
+
+
+@pytest.fixture(scope="module")
+def times():  # type: ignore[no-untyped-def]
+    return grid_town()
+
+
+def dispatcher(times) -> Dispatcher:  # type: ignore[no-untyped-def]
+    return Dispatcher(times, POLICY, reopt=OrToolsParams(time_limit_s=1.0))
+
+
+def book(d: Dispatcher, state: FleetState, rid: str, a: int, b: int, **kw):  # type: ignore[no-untyped-def]
+    offer = d.offer(state, request(rid, a, b, state.now_s, **kw))
+    assert isinstance(offer, Offer), offer
+    result = d.confirm(state, offer)
+    assert not isinstance(result, Rejection), result
+    return result
+
+
+def test_first_offer_comes_from_the_depot(times) -> None:  # type: ignore[no-untyped-def]
+    """An empty bus at depot 0 reaches node 12 (4 blocks) in 240 s and drives 2 blocks more."""
+    d = dispatcher(times)
+    state = FleetState.create(NOW, [bus("A")])
+    offer = d.offer(state, request("r1", 12, 14, NOW))
+    assert isinstance(offer, Offer)
+    assert offer.pickup_eta_s == NOW + 240
+    assert offer.dropoff_eta_s == NOW + 240 + 30 + 120
+    assert offer.pickup_window == (NOW, NOW + 900)
+    assert offer.max_ride_s == int(1.5 * 120) + 300
+    assert state.bookings == {}  # quoting changes nothing
+
+
+def test_confirm_records_the_promise_and_plan(times) -> None:  # type: ignore[no-untyped-def]
+    d = dispatcher(times)
+    state, booking = book(d, FleetState.create(NOW, [bus("A")]), "r1", 12, 14)
+    assert booking.status == BookingStatus.CONFIRMED and booking.vehicle_id == "A"
+    assert [(s.booking_id, s.type) for s in state.plans["A"].stops] == [
+        ("b-r1", StopType.PICKUP),
+        ("b-r1", StopType.DROPOFF),
+    ]
+    assert state.version == 1
+    assert booking.latest_dropoff_s == NOW + 900 + booking.max_ride_s
+
+
+def test_riders_going_the_same_way_share_the_bus(times) -> None:  # type: ignore[no-untyped-def]
+    """Two riders from 10 and 11 to 14: one bus, the second pickup between, pooled."""
+    d = dispatcher(times)
+    state = FleetState.create(NOW, [bus("A"), bus("B", depot=24)])
+    state, b1 = book(d, state, "r1", 10, 14)
+    state, b2 = book(d, state, "r2", 11, 14)
+    assert b1.vehicle_id == b2.vehicle_id
+    types = [(s.booking_id, s.type) for s in state.plans[b1.vehicle_id].stops]
+    assert types.index(("b-r2", StopType.PICKUP)) < types.index(("b-r1", StopType.DROPOFF))
+
+
+def test_seats_run_out_then_cancel_frees_them(times) -> None:  # type: ignore[no-untyped-def]
+    """A 2-seat bus: two parties of one ride together, a third at the same time is refused
+    as fleet_full (a 5-minute wait leaves no time for a second run); after a cancellation
+    it gets an offer."""
+    d = Dispatcher(times, TIGHT)
+    state = FleetState.create(NOW, [bus("A", seats=2, wheelchairs=0)])
+    state, _ = book(d, state, "r1", 12, 14)
+    state, _ = book(d, state, "r2", 12, 14)
+    third = d.offer(state, request("r3", 12, 14, NOW))
+    assert isinstance(third, Rejection) and third.reason == RejectionReason.FLEET_FULL
+    state = d.cancel(state, "b-r2")
+    assert state.bookings["b-r2"].status == BookingStatus.CANCELLED
+    assert all(s.booking_id != "b-r2" for s in state.plans["A"].stops)
+    assert isinstance(d.offer(state, request("r3", 12, 14, NOW)), Offer)
+
+
+def test_wheelchair_places_are_counted_apart_from_seats(times) -> None:  # type: ignore[no-untyped-def]
+    d = Dispatcher(times, TIGHT)
+    state = FleetState.create(NOW, [bus("A", seats=6, wheelchairs=1)])
+    state, _ = book(d, state, "w1", 12, 14, wheelchairs=1)
+    second = d.offer(state, request("w2", 12, 14, NOW, wheelchairs=1))
+    assert isinstance(second, Rejection) and second.reason == RejectionReason.NO_WHEELCHAIR_PLACE
+    assert isinstance(d.offer(state, request("s1", 12, 14, NOW, passengers=3)), Offer)
+    no_wc = FleetState.create(NOW, [bus("B", wheelchairs=0)])
+    r = d.offer(no_wc, request("w3", 12, 14, NOW, wheelchairs=1))
+    assert isinstance(r, Rejection) and r.reason == RejectionReason.NO_WHEELCHAIR_VEHICLE
+
+
+def test_wheelchair_boarding_takes_longer(times) -> None:  # type: ignore[no-untyped-def]
+    d = dispatcher(times)
+    state = FleetState.create(NOW, [bus("A")])
+    o = d.offer(state, request("w", 12, 14, NOW, wheelchairs=1))
+    assert isinstance(o, Offer)
+    assert o.dropoff_eta_s - o.pickup_eta_s == 120 + 30 + 120
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "now", "reason"),
+    [
+        ({"passengers": 7}, NOW, RejectionReason.TOO_MANY_TRAVELLERS),
+        ({"passengers": 5}, NOW, RejectionReason.TOO_MANY_TRAVELLERS),  # bus has 4 + 1 places
+        ({"at": NOW - 3600}, NOW, RejectionReason.PICKUP_IN_PAST),
+        ({"at": NOW + 30 * 3600}, NOW, RejectionReason.BEYOND_BOOKING_HORIZON),
+        ({}, 18 * 3600, RejectionReason.OUTSIDE_SERVICE_HOURS),
+        ({"at": 30 * 3600}, NOW, RejectionReason.OUTSIDE_SERVICE_HOURS),
+    ],
+)
+def test_rule_rejections_have_their_reason(times, kwargs, now, reason) -> None:  # type: ignore[no-untyped-def]
+    d = dispatcher(times)
+    state = FleetState.create(now, [bus("A")])
+    r = d.offer(state, request("x", 12, 14, now, **kwargs))
+    assert isinstance(r, Rejection) and r.reason == reason, r
+    assert r.message
+
+
+def test_trip_to_the_same_place_is_too_short(times) -> None:  # type: ignore[no-untyped-def]
+    d = dispatcher(times)
+    r = d.offer(FleetState.create(NOW, [bus("A")]), request("x", 12, 12, NOW))
+    assert isinstance(r, Rejection) and r.reason == RejectionReason.TRIP_TOO_SHORT
+
+
+def test_no_bus_in_time_and_shift_end(times) -> None:  # type: ignore[no-untyped-def]
+    """A far pickup with a 2-minute window cannot be reached; a trip past the shift is refused."""
+    d = Dispatcher(times, ServicePolicy(max_wait_s=120))
+    r = d.offer(FleetState.create(NOW, [bus("A")]), request("x", 24, 20, NOW))
+    assert isinstance(r, Rejection) and r.reason == RejectionReason.NO_VEHICLE_IN_TIME
+    late = FleetState.create(NOW, [bus("A", shift=(20 * 3600, NOW + 600))])
+    r = dispatcher(times).offer(late, request("y", 24, 20, NOW))
+    assert isinstance(r, Rejection) and r.reason == RejectionReason.SHIFT_ENDS
+
+
+def test_prebooked_trip_gets_the_asked_window(times) -> None:  # type: ignore[no-untyped-def]
+    d = dispatcher(times)
+    o = d.offer(FleetState.create(NOW, [bus("A")]), request("p", 12, 14, NOW, at=NOW + 7200))
+    assert isinstance(o, Offer)
+    assert o.pickup_window == (NOW + 7200, NOW + 7200 + POLICY.prebook_window_s)
+    assert o.pickup_eta_s == NOW + 7200
+
+
+def test_stale_offer_is_reinserted_or_refused_never_overbooked(times) -> None:  # type: ignore[no-untyped-def]
+    """Two offers on the same snapshot for the last seat: the second confirm is refused."""
+    d = Dispatcher(times, TIGHT)
+    state = FleetState.create(NOW, [bus("A", seats=1, wheelchairs=0)])
+    o1 = d.offer(state, request("r1", 12, 14, NOW))
+    o2 = d.offer(state, request("r2", 12, 14, NOW))
+    assert isinstance(o1, Offer) and isinstance(o2, Offer)
+    state, _ = d.confirm(state, o1)  # type: ignore[misc]
+    r = d.confirm(state, o2)
+    assert isinstance(r, Rejection) and r.reason == RejectionReason.OFFER_OUTDATED
+
+
+def test_expired_offer_is_refused(times) -> None:  # type: ignore[no-untyped-def]
+    d = dispatcher(times)
+    state = FleetState.create(NOW, [bus("A")])
+    o = d.offer(state, request("r1", 12, 14, NOW))
+    assert isinstance(o, Offer)
+    later = d.advance_clock(state, o.expires_s + 1)
+    r = d.confirm(later, o)
+    assert isinstance(r, Rejection) and r.reason == RejectionReason.OFFER_OUTDATED
+
+
+def test_pickup_and_dropoff_progress(times) -> None:  # type: ignore[no-untyped-def]
+    d = dispatcher(times)
+    state, _ = book(d, FleetState.create(NOW, [bus("A")]), "r1", 12, 14)
+    state = d.vehicle_position(state, "A", 6, NOW + 120)
+    assert state.plans["A"].fixed == 1
+    state = d.stop_done(state, "A", "b-r1", StopType.PICKUP, NOW + 240)
+    b = state.bookings["b-r1"]
+    assert b.status == BookingStatus.STARTED and b.picked_up_s == NOW + 240
+    assert b.dropoff_eta_s == NOW + 240 + 30 + 120
+    with pytest.raises(BookingStateError, match="no longer be cancelled"):
+        d.cancel(state, "b-r1")
+    with pytest.raises(StopNotInPlan):
+        d.stop_done(state, "A", "b-r1", StopType.PICKUP, NOW + 300)
+    state = d.stop_done(state, "A", "b-r1", StopType.DROPOFF, NOW + 400)
+    assert state.bookings["b-r1"].status == BookingStatus.FINISHED
+    assert state.plans["A"].stops == ()
+
+
+def test_no_show_removes_the_booking_from_the_plan(times) -> None:  # type: ignore[no-untyped-def]
+    d = dispatcher(times)
+    state, _ = book(d, FleetState.create(NOW, [bus("A")]), "r1", 12, 14)
+    state = d.no_show(state, "A", "b-r1", NOW + 300)
+    assert state.bookings["b-r1"].status == BookingStatus.NO_SHOW
+    assert state.plans["A"].stops == ()
+
+
+def test_reoptimise_keeps_riders_on_board_on_their_bus(times) -> None:  # type: ignore[no-untyped-def]
+    """A rider picked up by A stays on A even when B would now be better placed."""
+    d = dispatcher(times)
+    state = FleetState.create(NOW, [bus("A"), bus("B", depot=24)])
+    state, b1 = book(d, state, "r1", 1, 23)
+    state = d.stop_done(state, b1.vehicle_id, "b-r1", StopType.PICKUP, NOW + 60)
+    state, _ = book(d, state, "r2", 20, 4)
+    state, _ = book(d, state, "r3", 19, 5)
+    new = d.reoptimise(state) or state
+    assert new.bookings["b-r1"].vehicle_id == b1.vehicle_id
+    drops = [s for s in new.plans[b1.vehicle_id].stops if s.booking_id == "b-r1"]
+    assert [s.type for s in drops] == [StopType.DROPOFF]
+    for bid in ("b-r2", "b-r3"):
+        assert new.bookings[bid].pickup_window == state.bookings[bid].pickup_window

@@ -1,0 +1,119 @@
+"""Property tests: random nights on the grid town never break a promise.
+
+Each example plays a random sequence of requests, cancellations, bus progress (the bus serving
+its next stop on time, as a driver following the plan would) and re-optimisations. After every
+step the current plans are checked by the independent checker, and the promises are compared
+with what was promised at booking time.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dispatch.dispatcher import Dispatcher
+from dispatch.policies import ServicePolicy
+from nachtbus.domain import BookingStatus, FleetState, Offer, Rejection, StopType
+from routing.checker import violations
+from routing.ortools_pdp import OrToolsParams
+from tests.helpers import bus, grid_town, request
+
+NOW = 21 * 3600
+TIMES = grid_town()
+POLICY = ServicePolicy(max_wait_s=600, detour_alpha=1.5, detour_beta_s=180)
+
+node = st.integers(0, 24)
+action = st.one_of(
+    st.tuples(
+        st.just("request"),
+        node,
+        node,
+        st.sampled_from([None, None, 900, 1800]),
+        st.integers(1, 3),
+        st.integers(0, 1),
+    ),
+    st.tuples(st.just("cancel"), st.integers(0, 50)),
+    st.tuples(st.just("advance")),
+    st.tuples(st.just("advance")),
+    st.tuples(st.just("reopt")),
+)
+
+
+def _next_event(d: Dispatcher, state: FleetState) -> FleetState:
+    """The bus whose next stop comes first serves it on time; buses due to leave leave."""
+    due = [(p.stops[0].eta_s, vid) for vid, p in state.plans.items() if p.stops]
+    if not due:
+        return state
+    eta, vid = min(due)
+    for other, plan in state.plans.items():
+        if plan.stops and plan.fixed == 0:
+            s = state.states[other]
+            leave = d._free_from(state, other)
+            travel = int(TIMES.times_s([s.node, plan.stops[0].place.node])[0, 1])
+            if plan.stops[0].eta_s - travel <= eta:
+                state = d.vehicle_position(state, other, s.node, max(leave, state.now_s))
+    first = state.plans[vid].stops[0]
+    state = d.advance_clock(state, eta)
+    return d.stop_done(state, vid, first.booking_id, first.type, first.eta_s)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(action, min_size=4, max_size=14))
+def test_random_nights_keep_every_promise(actions) -> None:  # type: ignore[no-untyped-def]
+    d = Dispatcher(TIMES, POLICY, reopt=OrToolsParams(time_limit_s=0.2))
+    state = FleetState.create(
+        NOW, [bus("A", seats=3, wheelchairs=1), bus("B", seats=3, wheelchairs=1, depot=24)]
+    )
+    promised: dict[str, tuple[tuple[int, int], int]] = {}
+    carried_by: dict[str, str] = {}
+    n = 0
+    for act in actions:
+        if act[0] == "request":
+            _, a, b, ahead, pax, wc = act
+            n += 1
+            at = state.now_s + ahead if ahead else None
+            o = d.offer(
+                state,
+                request(
+                    f"r{n}", a, b, state.now_s, at=at, passengers=pax, wheelchairs=min(wc, pax)
+                ),
+            )
+            if isinstance(o, Offer):
+                res = d.confirm(state, o)
+                assert not isinstance(res, Rejection)
+                state, booking = res
+                promised[booking.booking_id] = (booking.pickup_window, booking.max_ride_s)
+        elif act[0] == "cancel":
+            open_ = sorted(
+                b for b, x in state.bookings.items() if x.status == BookingStatus.CONFIRMED
+            )
+            if open_:
+                state = d.cancel(state, open_[act[1] % len(open_)])
+        elif act[0] == "advance":
+            state = _next_event(d, state)
+        else:
+            state = d.reoptimise(state) or state
+
+        snap, current = d.current_solution(state)
+        assert violations(snap.problem, current) == [], act
+        for bid, bk in state.bookings.items():
+            assert (bk.pickup_window, bk.max_ride_s) == promised[bid]
+            if bk.status == BookingStatus.STARTED:
+                carried_by.setdefault(bid, bk.vehicle_id or "")
+                assert bk.vehicle_id == carried_by[bid]
+                stops = [s for s in state.plans[bk.vehicle_id].stops if s.booking_id == bid]
+                assert [s.type for s in stops] == [StopType.DROPOFF]
+            if bk.picked_up_s is not None:
+                lo, hi = bk.pickup_window
+                assert lo <= bk.picked_up_s <= hi
+            if bk.status == BookingStatus.FINISHED:
+                assert bk.picked_up_s is not None and bk.dropped_off_s is not None
+                dwell = POLICY.dwell(bk.request.wheelchairs)
+                assert bk.dropped_off_s - (bk.picked_up_s + dwell) <= bk.max_ride_s
+        for vid in state.plans:
+            load_seats = sum(
+                bk.request.seats
+                for bk in state.bookings.values()
+                if bk.status == BookingStatus.STARTED and bk.vehicle_id == vid
+            )
+            assert load_seats <= state.vehicles[vid].seats
