@@ -56,14 +56,14 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
 
 
-def _world():  # type: ignore[no-untyped-def]
+def _world():
     from nachtbus.cli import load_world_from_settings
     from nachtbus.settings import Settings
 
     return load_world_from_settings(Settings())
 
 
-def _points(world, n: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _points(world, n: int) -> np.ndarray:
     rng = np.random.default_rng(SEED + n)
     min_lon, min_lat, max_lon, max_lat = world.area.geometry.bounds
     lats: list[float] = []
@@ -107,7 +107,7 @@ def run_cell(method: str, size: int, threads: int, repeats: int) -> dict[str, An
             g.add_edge(u, v, w=w)
         targets = nodes.tolist()
 
-        def fn():  # type: ignore[no-untyped-def]
+        def fn():
             out = np.empty((len(targets), len(targets)))
             for i, s in enumerate(targets):
                 d = nx.single_source_dijkstra_path_length(g, s, weight="w")
@@ -137,14 +137,14 @@ def run_cell(method: str, size: int, threads: int, repeats: int) -> dict[str, An
     }
 
 
-def ours_all_pairs(world):  # type: ignore[no-untyped-def]
+def ours_all_pairs(world):
     from routing import _kernels
 
     net = world.network
     return lambda: _kernels.all_pairs_time(net.indptr, net.heads, net.weight)
 
 
-def _check(world, method: str, nodes: np.ndarray, size: int, result: Any) -> str:  # type: ignore[no-untyped-def]
+def _check(world, method: str, nodes: np.ndarray, size: int, result: Any) -> str:
     """Compare a sample of the result with our own one-to-all rows (times in seconds)."""
     rng = np.random.default_rng(1)
     rows = rng.integers(0, len(nodes), 5)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nachtbus.errors import InvalidCoordinate, NachtbusError
+from nachtbus.errors import GraphSourceError, InvalidCoordinate, NachtbusError
 from nachtbus.settings import Settings
 
 EXIT_ERROR = 2
@@ -89,6 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     route.add_argument("--polyline", action="store_true", help="with --json: include the path")
     _add_source_options(route)
+    bench = sub.add_parser("bench", help="run a benchmark (see benchmarks/)")
+    bsub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
+    solver = bsub.add_parser(
+        "solver",
+        help="solvers on the published Cordeau DARP / Li & Lim PDPTW instances in ../shared",
+        description="Solve published instances with our solver, a plain OR-Tools model and "
+        "(Li & Lim) PyVRP under the same time limit; every solution is checked and re-costed "
+        "in double precision; prints a table with the gap to the best-known values.",
+    )
+    from benchmarks.solver import add_arguments
+
+    add_arguments(solver)
     return parser
 
 
@@ -182,6 +194,17 @@ def _cmd_graph_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_solver(args: argparse.Namespace) -> int:
+    from benchmarks.instances import benchmarks_dir
+    from benchmarks.solver import main_from_args
+
+    try:
+        benchmarks_dir()
+    except FileNotFoundError as exc:
+        raise GraphSourceError(str(exc), field="benchmarks") from exc
+    return main_from_args(args)
+
+
 def _cmd_route(args: argparse.Namespace) -> int:
     settings = _settings(args)
     origin = parse_coordinate(args.origin, "--from")
@@ -216,13 +239,15 @@ _COMMANDS = {
     ("graph", "info"): _cmd_graph_info,
     ("graph", "build"): _cmd_graph_build,
     ("route", None): _cmd_route,
+    ("bench", "solver"): _cmd_bench_solver,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = _COMMANDS[(args.command, getattr(args, "graph_command", None))]
+    sub = getattr(args, "graph_command", None) or getattr(args, "bench_command", None)
+    handler = _COMMANDS[(args.command, sub)]
     try:
         return handler(args)
     except NachtbusError as exc:

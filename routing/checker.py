@@ -10,8 +10,11 @@ from __future__ import annotations
 from routing.problem import RoutingProblem, Solution, StopKind
 
 
-def violations(problem: RoutingProblem, sol: Solution) -> list[str]:
-    """Every broken rule, as readable lines; an empty list means feasible."""
+def violations(problem: RoutingProblem, sol: Solution, tolerance: float = 0) -> list[str]:
+    """Every broken rule, as readable lines; an empty list means feasible.
+
+    ``tolerance`` forgives time comparisons that far off (for re-checks in floating point).
+    """
     out: list[str] = []
     nv, nr = len(problem.vehicles), len(problem.requests)
     if not (len(sol.routes) == len(sol.times) == len(sol.start_times) == len(sol.end_times) == nv):
@@ -59,11 +62,11 @@ def violations(problem: RoutingProblem, sol: Solution) -> list[str]:
             out.append(f"request {r} is neither routed nor listed unserved")
 
     for v in range(nv):
-        out.extend(_check_route(problem, sol, v))
+        out.extend(_check_route(problem, sol, v, tolerance))
     return out
 
 
-def _check_route(problem: RoutingProblem, sol: Solution, v: int) -> list[str]:
+def _check_route(problem: RoutingProblem, sol: Solution, v: int, tol: float) -> list[str]:
     out: list[str] = []
     spec = problem.vehicles[v]
     route, times = sol.routes[v], sol.times[v]
@@ -71,7 +74,7 @@ def _check_route(problem: RoutingProblem, sol: Solution, v: int) -> list[str]:
     if tuple(route[: len(spec.fixed)]) != tuple(spec.fixed):
         out.append(f"vehicle {v}: fixed stops {list(spec.fixed)} are not first in order")
     start = sol.start_times[v]
-    if start < spec.start_s:
+    if start < spec.start_s - tol:
         out.append(f"vehicle {v}: departs at {start}, before it is free at {spec.start_s}")
     seats = sum(problem.requests[r].seats for r in problem.onboard(v))
     wheel = sum(problem.requests[r].wheelchairs for r in problem.onboard(v))
@@ -82,12 +85,12 @@ def _check_route(problem: RoutingProblem, sol: Solution, v: int) -> list[str]:
     for (r, kind), b in zip(route, times, strict=True):
         req = problem.requests[r]
         nxt = req.pickup if kind == StopKind.PICKUP else req.dropoff
-        arrive = ready + int(t_mat[loc, nxt])
+        arrive = ready + t_mat[loc, nxt]
         what = f"vehicle {v}: request {r} ({req.key}) {kind.name.lower()}"
-        if b < arrive:
+        if b < arrive - tol:
             out.append(f"{what} begins at {b}, before the bus can arrive at {arrive}")
         lo, hi = req.pickup_window if kind == StopKind.PICKUP else req.dropoff_window
-        if not lo <= b <= hi:
+        if not lo - tol <= b <= hi + tol:
             out.append(f"{what} at {b} is outside its window {lo}..{hi}")
         if kind == StopKind.PICKUP:
             begun[r] = b
@@ -98,7 +101,7 @@ def _check_route(problem: RoutingProblem, sol: Solution, v: int) -> list[str]:
             picked = req.picked_up_s if req.onboard_vehicle is not None else begun.get(r)
             if picked is not None:
                 ride = b - (picked + req.pickup_service_s)
-                if ride > req.max_ride_s:
+                if ride > req.max_ride_s + tol:
                     out.append(f"{what}: ride time {ride} s exceeds {req.max_ride_s} s")
             seats -= req.seats
             wheel -= req.wheelchairs
@@ -110,15 +113,15 @@ def _check_route(problem: RoutingProblem, sol: Solution, v: int) -> list[str]:
         loc, ready = nxt, b + service
     end = sol.end_times[v]
     if spec.end is not None:
-        arrive = ready + int(t_mat[loc, spec.end])
-        if end < arrive:
+        arrive = ready + t_mat[loc, spec.end]
+        if end < arrive - tol:
             out.append(f"vehicle {v}: ends at {end}, before it can reach its end at {arrive}")
-    elif end < ready:
+    elif end < ready - tol:
         out.append(f"vehicle {v}: ends at {end}, before its last stop is done at {ready}")
     if route or spec.end is not None:
-        if end > spec.end_latest_s:
+        if end > spec.end_latest_s + tol:
             out.append(f"vehicle {v}: ends at {end}, after its shift end {spec.end_latest_s}")
-        if end - start > spec.max_duration_s:
+        if end - start > spec.max_duration_s + tol:
             out.append(f"vehicle {v}: route lasts {end - start} s, over {spec.max_duration_s} s")
     return out
 

@@ -21,6 +21,8 @@ from numpy.typing import NDArray
 
 from routing.problem import NO_LIMIT, RoutingProblem, Solution, Stop, StopKind
 
+INF = np.iinfo(np.int64).max // 4
+
 
 class Fail(IntEnum):
     """Why a candidate route is infeasible (the first rule it breaks)."""
@@ -90,72 +92,167 @@ class _Arrays:
 
 
 @njit(cache=True, nogil=True)
+def _forward(i, m, A, B, W, D, E, S, TR):
+    """Propagate times from position i onwards: arrive, wait for the window, serve, leave."""
+    for k in range(i + 1, m):
+        A[k] = D[k - 1] + TR[k]
+        B[k] = A[k] if A[k] > E[k] else E[k]
+        W[k] = B[k] - A[k]
+        D[k] = B[k] + S[k]
+
+
+@njit(cache=True, nogil=True)
+def _slack(i, m, B, W, LW, PP, RL, PB, S):
+    """Forward time slack at position i (Cordeau & Laporte 2003): how far service at i can be
+    pushed later without breaking a later window, or the ride time of a rider whose pickup
+    lies before i."""
+    f = INF
+    acc = 0
+    for j in range(i, m):
+        if j > i:
+            acc += W[j]
+        term = LW[j] - B[j]
+        if PP[j] != -2 and PP[j] < i:
+            start = PB[j] if PP[j] < 0 else B[PP[j]] + S[PP[j]]
+            ride_left = RL[j] - (B[j] - start)
+            if ride_left < term:
+                term = ride_left
+        if term < 0:
+            term = 0
+        if acc + term < f:
+            f = acc + term
+    return f
+
+
+@njit(cache=True, nogil=True)
 def _schedule(seq_req, seq_kind, n, T, C, req, veh, load0, begin_out):
-    """Earliest schedule of a stop sequence; returns (fail code, added-cost base, start, end).
+    """Schedule a stop sequence; returns (fail code, arc cost, departure, end time).
 
     ``veh`` = (start, start_s, seats, wheelchairs, end or -1, end_latest, max_duration).
-    ``req`` = the _Arrays tuple. ``begin_out[k]`` receives each stop's begin time.
-    The departure is delayed by any wait before the first stop, so waiting is not driving time.
+    ``req`` = the _Arrays tuple. ``begin_out[k]`` receives each stop's begin of service.
+
+    Earliest times are used when they keep every rule: riders are picked up as soon as the
+    bus can be there. Only when they break a ride-time or duration limit, the times follow the
+    eight-step procedure of Cordeau & Laporte (2003): the departure and each pickup are delayed
+    by as much forward time slack as the route allows, so that riders do not wait on board and
+    the bus does not wait out its duration. Capacity is checked first (it does not depend on
+    time).
     """
     pickup, dropoff, pe, pl, de, dl, seats, wheel, ps, ds, ride, picked = req
-    loc = veh[0]
-    ready = veh[1]
     s_load = load0[0]
     w_load = load0[1]
+    if s_load > veh[2]:
+        return 2, 0, 0, 0
+    if w_load > veh[3]:
+        return 3, 0, 0, 0
+    m = n + 2  # 0 = leaving the start, 1..n the stops, n + 1 the end
+    LOC = np.empty(m, dtype=np.int64)
+    E = np.zeros(m, dtype=np.int64)
+    LW = np.empty(m, dtype=np.int64)
+    S = np.zeros(m, dtype=np.int64)
+    PP = np.full(m, -2, dtype=np.int64)  # dropoff: position of its pickup, -1 on board
+    RL = np.zeros(m, dtype=np.int64)
+    PB = np.zeros(m, dtype=np.int64)  # on-board rider: when their ride began
+    LOC[0] = veh[0]
+    E[0] = veh[1]
+    LW[0] = INF
     cost = 0
-    for k in range(n):
-        r = seq_req[k]
-        if seq_kind[k] == 0:
-            nxt = pickup[r]
-            lo = pe[r]
-            hi = pl[r]
-        else:
-            nxt = dropoff[r]
-            lo = de[r]
-            hi = dl[r]
-        arrive = ready + T[loc, nxt]
-        cost += C[loc, nxt]
-        if seq_kind[k] == 0:  # capacity does not depend on time: check it first
+    for k in range(1, n + 1):
+        r = seq_req[k - 1]
+        if seq_kind[k - 1] == 0:
             s_load += seats[r]
             w_load += wheel[r]
             if s_load > veh[2]:
-                return 2, cost, 0, 0
+                return 2, 0, 0, 0
             if w_load > veh[3]:
-                return 3, cost, 0, 0
-        b = arrive if arrive > lo else lo
-        if b > hi:
-            return 1, cost, 0, 0
-        begin_out[k] = b
-        if seq_kind[k] == 0:
-            ready = b + ps[r]
+                return 3, 0, 0, 0
+            LOC[k] = pickup[r]
+            E[k] = pe[r]
+            LW[k] = pl[r]
+            S[k] = ps[r]
         else:
-            if picked[r] >= 0:
-                p_begin = picked[r]
-            else:
-                p_begin = -1
-                for q in range(k):
-                    if seq_req[q] == r and seq_kind[q] == 0:
-                        p_begin = begin_out[q]
-                        break
-            if p_begin >= 0 and b - (p_begin + ps[r]) > ride[r]:
-                return 4, cost, 0, 0
             s_load -= seats[r]
             w_load -= wheel[r]
-            ready = b + ds[r]
-        loc = nxt
-    start = veh[1]
-    if n > 0:
-        first = pickup[seq_req[0]] if seq_kind[0] == 0 else dropoff[seq_req[0]]
-        delayed = begin_out[0] - T[veh[0], first]
-        if delayed > start:
-            start = delayed
-    end = ready
-    if veh[4] >= 0:
-        end = ready + T[loc, veh[4]]
-        cost += C[loc, veh[4]]
-    if (n > 0 or veh[4] >= 0) and (end > veh[5] or end - start > veh[6]):
-        return 5, cost, start, end
-    return 0, cost, start, end
+            LOC[k] = dropoff[r]
+            E[k] = de[r]
+            LW[k] = dl[r]
+            S[k] = ds[r]
+            RL[k] = ride[r]
+            PP[k] = -1
+            PB[k] = picked[r] + ps[r]
+            for q in range(1, k):
+                if seq_req[q - 1] == r and seq_kind[q - 1] == 0:
+                    PP[k] = q
+                    break
+        cost += C[LOC[k - 1], LOC[k]]
+    has_end = veh[4] >= 0
+    LOC[m - 1] = veh[4] if has_end else LOC[m - 2]
+    LW[m - 1] = veh[5]
+    if has_end:
+        cost += C[LOC[m - 2], LOC[m - 1]]
+    TR = np.zeros(m, dtype=np.int64)
+    for k in range(1, m):
+        TR[k] = T[LOC[k - 1], LOC[k]]
+    A = np.zeros(m, dtype=np.int64)
+    B = np.zeros(m, dtype=np.int64)
+    W = np.zeros(m, dtype=np.int64)
+    D = np.zeros(m, dtype=np.int64)
+    B[0] = E[0]
+    D[0] = E[0]
+    _forward(0, m, A, B, W, D, E, S, TR)
+    for k in range(1, m):
+        if B[k] > LW[k]:
+            return (5 if k == m - 1 else 1), cost, 0, 0
+    if _verdict(n, m, B, D, LW, PP, RL, PB, S, seq_req, picked, veh, has_end) == 0:
+        # Earliest times keep every rule: riders are picked up as early as they can be, and
+        # the bus waits after them, not before. Leave only as late as the first stop allows.
+        D[0] = B[1] - TR[1] if n > 0 and B[1] - TR[1] > D[0] else D[0]
+        for k in range(1, n + 1):
+            begin_out[k - 1] = B[k]
+        return 0, cost, D[0], B[m - 1]
+    # Otherwise delay the departure, then each pickup, by the slack that hurts no one.
+    waits = 0
+    for p in range(1, m):
+        waits += W[p]
+    f = _slack(0, m, B, W, LW, PP, RL, PB, S)
+    D[0] = E[0] + (f if f < waits else waits)
+    B[0] = D[0]
+    _forward(0, m, A, B, W, D, E, S, TR)
+    for j in range(1, n + 1):
+        if seq_kind[j - 1] != 0:
+            continue
+        waits = 0
+        for p in range(j + 1, m):
+            waits += W[p]
+        f = _slack(j, m, B, W, LW, PP, RL, PB, S)
+        W[j] += f if f < waits else waits
+        B[j] = A[j] + W[j]
+        D[j] = B[j] + S[j]
+        _forward(j, m, A, B, W, D, E, S, TR)
+    code = _verdict(n, m, B, D, LW, PP, RL, PB, S, seq_req, picked, veh, has_end)
+    if code != 0:
+        return code, cost, 0, 0
+    for k in range(1, n + 1):
+        begin_out[k - 1] = B[k]
+    return 0, cost, D[0], B[m - 1]
+
+
+@njit(cache=True, nogil=True)
+def _verdict(n, m, B, D, LW, PP, RL, PB, S, seq_req, picked, veh, has_end):
+    """The first rule a computed schedule breaks (0: none): window, ride time, shift."""
+    for k in range(1, n + 1):
+        if B[k] > LW[k]:
+            return 1
+        if PP[k] != -2 and RL[k] < INF:
+            start = PB[k] if PP[k] < 0 else B[PP[k]] + S[PP[k]]
+            if PP[k] < 0 and picked[seq_req[k - 1]] < 0:
+                start = B[k]  # malformed: a dropoff without pickup; the checker reports it
+            if B[k] - start > RL[k]:
+                return 4
+    end = B[m - 1]
+    if (n > 0 or has_end) and (end > veh[5] or end - D[0] > veh[6]):
+        return 5
+    return 0
 
 
 @njit(cache=True, nogil=True)
@@ -345,11 +442,11 @@ def insert_all(
         routes.append(tuple(fixed))
     placed = {s[0] for route in routes for s in route}
     todo = (
-        order
+        [r for r in order if r not in placed]
         if order is not None
         else sorted(
             (r for r in range(len(problem.requests)) if r not in placed),
-            key=lambda r: problem.requests[r].pickup_window[0],
+            key=lambda r: _service_starts(problem, r),
         )
     )
     unserved = []
@@ -360,6 +457,37 @@ def insert_all(
         else:
             unserved.append(r)
     return solution_from_routes(ins, tuple(routes), tuple(unserved))
+
+
+def insert_best_of(
+    problem: RoutingProblem, *, tries: int = 30, seed: int = 0, wait_weight_pct: int = 20
+) -> Solution:
+    """Cheapest insertion in several request orders; the start with the fewest requests left
+    out (then the lowest cost) wins. The first order is by when service must begin; the
+    others are seeded shuffles of it, so the result is reproducible."""
+    base = insert_all(problem, wait_weight_pct=wait_weight_pct)
+    best = base
+    rng = np.random.default_rng(seed)
+    order = [r for r in range(len(problem.requests)) if problem.requests[r].onboard_vehicle is None]
+    for _ in range(tries - 1):
+        if not best.unserved:
+            break
+        rng.shuffle(order)
+        sol = insert_all(problem, wait_weight_pct=wait_weight_pct, order=list(order))
+        if (len(sol.unserved), sol.total_cost(problem)) < (
+            len(best.unserved),
+            best.total_cost(problem),
+        ):
+            best = sol
+    return best
+
+
+def _service_starts(problem: RoutingProblem, r: int) -> int:
+    """When serving request r must begin at the earliest: its pickup window, or for a trip with
+    a window at the drop-off end (an outbound trip) that window less the direct ride."""
+    q = problem.requests[r]
+    direct = int(problem.time_s[q.pickup, q.dropoff]) + q.pickup_service_s
+    return max(q.pickup_window[0], q.dropoff_window[0] - direct)
 
 
 def solution_from_routes(

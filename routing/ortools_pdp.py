@@ -22,6 +22,9 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from routing.problem import NO_LIMIT, RoutingProblem, Solution, Stop, StopKind
 
+#: Cost of leaving a required request out while searching: above any route's cost.
+REQUIRED_PENALTY = 10**12
+
 FIRST_SOLUTION = tuple(routing_enums_pb2.FirstSolutionStrategy.Value.keys())
 METAHEURISTICS = tuple(routing_enums_pb2.LocalSearchMetaheuristic.Value.keys())
 
@@ -35,7 +38,10 @@ class OrToolsParams:
       or it is rejected (default PARALLEL_CHEAPEST_INSERTION).
     - ``metaheuristic``: local-search metaheuristic (default GUIDED_LOCAL_SEARCH).
     - ``vehicle_fixed_cost``: cost of using a vehicle at all (large: fewer vehicles first).
-    - ``use_warm_start``: start from the given solution when there is one.
+    - ``use_warm_start``: start from the given solution (or cheapest insertion) if there is one.
+    - ``soft_required``: required requests sit in a disjunction with a prohibitive penalty, so
+      the search may start from a partial solution and work the rest in; a result that still
+      leaves a required request out is refused (``solve`` returns None).
     """
 
     time_limit_s: float = 2.0
@@ -43,6 +49,7 @@ class OrToolsParams:
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     vehicle_fixed_cost: int = 0
     use_warm_start: bool = True
+    soft_required: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.time_limit_s <= 3600:
@@ -91,8 +98,17 @@ class _Model:
 def solve(
     problem: RoutingProblem, params: OrToolsParams, warm_start: Solution | None = None
 ) -> Solution | None:
-    """Solve with OR-Tools; None if no feasible solution was found within the limit."""
+    """Solve with OR-Tools; None if no feasible solution was found within the limit.
+
+    Without a given warm start (and with ``use_warm_start``), cheapest insertion builds one.
+    """
     started = time.perf_counter()
+    if warm_start is None and params.use_warm_start:
+        from routing.insertion import insert_best_of
+
+        built = insert_best_of(problem)
+        # A partial start (some requests left out) is still a start: see soft_required.
+        warm_start = built if _routes_ok(problem, built) else None
     m = _Model(problem)
     nv = len(problem.vehicles)
     manager = pywrapcp.RoutingIndexManager(m.n, nv, list(range(nv)), list(range(nv, 2 * nv)))
@@ -162,8 +178,9 @@ def solve(
         solver.Add(tdim.CumulVar(p) <= tdim.CumulVar(d))
         if req.max_ride_s < NO_LIMIT:
             solver.Add(tdim.CumulVar(d) - tdim.CumulVar(p) <= req.pickup_service_s + req.max_ride_s)
-        if not req.required:
-            routing.AddDisjunction([p], max(1, req.penalty))
+        if not req.required or params.soft_required:
+            penalty = REQUIRED_PENALTY if req.required else max(1, req.penalty)
+            routing.AddDisjunction([p], penalty)
             routing.AddDisjunction([d], 0)
     for node in range(2 * nv, m.n):
         routing.AddVariableMinimizedByFinalizer(tdim.CumulVar(manager.NodeToIndex(node)))
@@ -190,7 +207,29 @@ def solve(
         assignment = routing.SolveWithParameters(search)
     if assignment is None:
         return None
-    return _extract(problem, m, manager, routing, tdim, assignment, started, used_warm)
+    sol = _extract(problem, m, manager, routing, tdim, assignment, started, used_warm)
+    if any(problem.requests[r].required for r in sol.unserved):
+        return None  # a required request could not be placed: no solution
+    return sol
+
+
+def _routes_ok(problem: RoutingProblem, sol: Solution) -> bool:
+    """Whether a (possibly partial) solution's routes keep every rule."""
+    from dataclasses import replace
+
+    from routing.checker import violations
+
+    served = {s[0] for route in sol.routes for s in route}
+    missing = tuple(r for r in range(len(problem.requests)) if r not in served)
+    relaxed = RoutingProblem(
+        problem.time_s,
+        problem.vehicles,
+        tuple(
+            replace(q, required=q.required and r in served) for r, q in enumerate(problem.requests)
+        ),
+        problem.cost,
+    )
+    return not violations(relaxed, replace(sol, unserved=missing))
 
 
 def _add_load(

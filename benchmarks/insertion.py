@@ -1,0 +1,165 @@
+"""Benchmark: quote latency on the real Soest graph (8 buses, 40 open bookings).
+
+Protocol
+- World: the Soest drive network and service area (../shared), default night speeds.
+- Fleet: 8 buses (8 seats, 1 wheelchair place) at 4 depots spread over the town, 23:00.
+- Load: riders between uniform random points of the service area (seed 7), one in seven
+  immediate and the rest pre-booked up to 3 h ahead, are quoted and booked until 40 bookings
+  are open; every plan is then checked by routing.checker.
+- Measured: ``--quotes`` (default 500) further quotes on that state, each a full
+  ``Dispatcher.offer`` (snapping excluded: points are snapped beforehand), timed one by one;
+  p50 / p90 / p99 / max in milliseconds. Run twice in the same process: with the all-pairs
+  table (Soest default) and with the LRU row cache (what a larger region uses).
+- Target (issue 3): p99 under 20 ms with the table.
+
+Run: ``python -m benchmarks.insertion [--quotes N] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+from dispatch.dispatcher import Dispatcher
+from nachtbus.domain import BookingRequest, FleetState, Offer, Place, Rejection, Vehicle
+from routing.checker import violations
+from routing.matrix import TravelTimes
+
+NOW = 23 * 3600
+DEPOTS = [(51.57813, 8.10494), (51.5530, 8.0541), (51.5350, 8.0802), (51.5900, 8.1200)]
+
+
+def _world():
+    from nachtbus.cli import load_world_from_settings
+    from nachtbus.settings import Settings
+
+    return load_world_from_settings(Settings())
+
+
+def _random_places(world, n: int, rng: np.random.Generator) -> list[Place]:
+    min_lon, min_lat, max_lon, max_lat = world.area.geometry.bounds
+    out: list[Place] = []
+    while len(out) < n:
+        lat, lon = rng.uniform(min_lat, max_lat), rng.uniform(min_lon, max_lon)
+        if world.area.contains(lat, lon):
+            p = world.snapper.snap(lat, lon)
+            out.append(Place(p.lat, p.lon, p.node))
+    return out
+
+
+def build_state(
+    world, times: TravelTimes, open_bookings: int, seed: int
+) -> tuple[FleetState, Dispatcher, int]:
+    d = Dispatcher(times)
+    depots = [world.snapper.snap(*p) for p in DEPOTS]
+    buses = [
+        Vehicle(
+            f"bus-{i + 1}",
+            8,
+            1,
+            Place(depots[i % 4].lat, depots[i % 4].lon, depots[i % 4].node),
+            20 * 3600,
+            29 * 3600,
+        )
+        for i in range(8)
+    ]
+    state = FleetState.create(NOW, buses)
+    rng = np.random.default_rng(seed)
+    n = rejected = 0
+    while sum(b.status.open for b in state.bookings.values()) < open_bookings:
+        a, b = _random_places(world, 2, rng)
+        n += 1
+        ahead = int(rng.choice([0, 1800, 3600, 5400, 7200, 9000, 10800]))
+        req = BookingRequest(
+            f"r{n}",
+            a,
+            b,
+            state.now_s,
+            state.now_s + ahead if ahead else None,
+            int(rng.integers(1, 3)),
+        )
+        offer = d.offer(state, req)
+        if isinstance(offer, Offer):
+            res = d.confirm(state, offer)
+            if not isinstance(res, Rejection):
+                state = res[0]
+        else:
+            rejected += 1
+        if n > 20 * open_bookings:
+            raise RuntimeError("could not reach the open-booking count")
+    snap, sol = d.current_solution(state)
+    bad = violations(snap.problem, sol)
+    if bad:
+        raise AssertionError(f"benchmark state is infeasible: {bad[:3]}")
+    return state, d, rejected
+
+
+def measure(world, times: TravelTimes, quotes: int, seed: int) -> dict[str, Any]:
+    state, d, _ = build_state(world, times, 40, seed)
+    rng = np.random.default_rng(seed + 1)
+    pairs = [_random_places(world, 2, rng) for _ in range(quotes)]
+    d.offer(state, BookingRequest("warm", pairs[0][0], pairs[0][1], NOW))  # JIT warm-up
+    lat_ms, offers = [], 0
+    for i, (a, b) in enumerate(pairs):
+        req = BookingRequest(f"q{i}", a, b, NOW)
+        t0 = time.perf_counter()
+        res = d.offer(state, req)
+        lat_ms.append((time.perf_counter() - t0) * 1000)
+        offers += isinstance(res, Offer)
+    lat = np.array(lat_ms)
+    stops = sum(len(p.stops) for p in state.plans.values())
+    return {
+        "open_bookings": sum(b.status.open for b in state.bookings.values()),
+        "planned_stops": stops,
+        "quotes": quotes,
+        "offers": offers,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p90_ms": float(np.percentile(lat, 90)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "max_ms": float(lat.max()),
+        "mean_ms": statistics.fmean(lat_ms),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quotes", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    world = _world()
+    t0 = time.perf_counter()
+    world.times.warm_up()
+    table_s = time.perf_counter() - t0
+    rows = {"all-pairs table": measure(world, world.times, args.quotes, args.seed)}
+    rows_mode = TravelTimes(world.network, apsp_max_nodes=0)
+    rows["LRU rows (baseline)"] = measure(world, rows_mode, args.quotes, args.seed)
+    if args.json:
+        print(json.dumps({"table_build_s": table_s, "rows": rows}))
+        return
+    print(
+        f"Soest, 8 buses, quotes on a state with 40 open bookings (table built in {table_s:.2f} s)"
+    )
+    print(
+        f"{'mode':<22}{'open':>6}{'stops':>7}{'offers':>8}{'p50 ms':>9}{'p90 ms':>9}"
+        f"{'p99 ms':>9}{'max ms':>9}"
+    )
+    for name, r in rows.items():
+        print(
+            f"{name:<22}{r['open_bookings']:>6}{r['planned_stops']:>7}"
+            f"{r['offers']:>4}/{r['quotes']:<4}{r['p50_ms']:>8.2f}{r['p90_ms']:>9.2f}"
+            f"{r['p99_ms']:>9.2f}{r['max_ms']:>9.2f}"
+        )
+    base = rows["LRU rows (baseline)"]["p99_ms"] / rows["all-pairs table"]["p99_ms"]
+    print(f"\ntable vs rows p99: {base:.1f}x faster")
+    ok = rows["all-pairs table"]["p99_ms"] < 20
+    print(f"  {'PASS' if ok else 'FAIL'}  p99 under 20 ms with the table")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Service rules: windows, ride limits, and the policy file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dispatch.policies import ServicePolicy
+from nachtbus.domain import Rejection, RejectionReason
+from nachtbus.errors import ConfigError
+from tests.helpers import request
+
+NOW = 22 * 3600
+
+
+def test_ride_limit_is_alpha_direct_plus_beta() -> None:
+    p = ServicePolicy(detour_alpha=1.5, detour_beta_s=300)
+    assert p.max_ride_s(600) == 1200
+    assert p.dwell(0) == p.dwell_s and p.dwell(2) == p.dwell_s + 2 * p.wheelchair_dwell_s
+
+
+def test_immediate_and_prebooked_windows() -> None:
+    p = ServicePolicy(max_wait_s=900, prebook_window_s=600)
+    now = p.windows(request("a", 1, 2, NOW), 300, NOW)
+    assert not isinstance(now, Rejection)
+    assert (now.pickup_earliest_s, now.pickup_latest_s, now.prebooked) == (NOW, NOW + 900, False)
+    later = p.windows(request("b", 1, 2, NOW, at=NOW + 3600), 300, NOW)
+    assert not isinstance(later, Rejection)
+    assert (later.pickup_earliest_s, later.pickup_latest_s) == (NOW + 3600, NOW + 4200)
+
+
+def test_last_pickup_is_capped_at_service_end() -> None:
+    p = ServicePolicy(service_end_s=29 * 3600, max_wait_s=900)
+    w = p.windows(request("a", 1, 2, 29 * 3600 - 300), 300, 29 * 3600 - 300)
+    assert not isinstance(w, Rejection) and w.pickup_latest_s == 29 * 3600
+
+
+def test_rejections_carry_reason_codes() -> None:
+    p = ServicePolicy()
+    r = p.windows(request("a", 1, 2, NOW, passengers=9), 300, NOW)
+    assert isinstance(r, Rejection) and r.reason == RejectionReason.TOO_MANY_TRAVELLERS
+    assert "at most 6" in r.message
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("[policy]\nmax_wait_s = -1\n", "max_wait_s"),
+        ("[policy]\ndetour_alpha = 0.5\n", "detour_alpha"),
+        ("[policy]\nmax_wait = 300\n", "max_wait"),
+        ("[policy]\nmax_wait_s = 'soon'\n", "max_wait_s"),
+        ("[policy]\nmax_wait_s = 12.5\n", "max_wait_s"),
+        ("[policy]\nservice_end_s = 3600\n", "service_end_s"),
+    ],
+)
+def test_bad_policy_file_names_the_setting(tmp_path: Path, text: str, field: str) -> None:
+    f = tmp_path / "policy.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        ServicePolicy.from_toml(f)
+    assert err.value.field == field
+    assert str(f) in str(err.value)
+
+
+def test_good_policy_file_loads(tmp_path: Path) -> None:
+    f = tmp_path / "policy.toml"
+    f.write_text("[policy]\nmax_wait_s = 600\ndetour_alpha = 2\n")
+    p = ServicePolicy.from_toml(f)
+    assert p.max_wait_s == 600 and p.detour_alpha == 2
