@@ -35,7 +35,6 @@ from routing.checker import violations
 from routing.insertion import Fail, Inserter, Insertion, solution_from_routes
 from routing.ortools_pdp import OrToolsParams, solve
 from routing.problem import (
-    NO_LIMIT,
     RequestSpec,
     RoutingProblem,
     Solution,
@@ -94,7 +93,6 @@ class _Snapshot:
     booking_ids: tuple[str, ...]
     vehicle_ids: tuple[str, ...]
     routes: tuple[tuple[Stop, ...], ...]
-    nodes: tuple[int, ...]
 
 
 class Dispatcher:
@@ -194,10 +192,9 @@ class Dispatcher:
                 )
             )
             routes.append(route)
-        nodes = tuple(node_index)
-        t = np.asarray(self.times.times_s(list(nodes)), dtype=np.int64)
+        t = np.asarray(self.times.times_s(list(node_index)), dtype=np.int64)
         problem = RoutingProblem(time_s=t, vehicles=tuple(vehicles), requests=tuple(requests))
-        return _Snapshot(problem, tuple(booking_ids), vehicle_ids, tuple(routes), nodes)
+        return _Snapshot(problem, tuple(booking_ids), vehicle_ids, tuple(routes))
 
     @staticmethod
     def _free_from(state: FleetState, vehicle_id: str) -> int:
@@ -341,12 +338,7 @@ class Dispatcher:
             return Rejection(rid, RejectionReason.OFFER_OUTDATED, "the offer has expired")
         if offer.fleet_version == state.version:
             plan, vehicle_id = offer.plan, offer.vehicle_id
-            pick = next(
-                s.eta_s for s in plan.stops if s.booking_id == NEW and s.type == StopType.PICKUP
-            )
-            drop = next(
-                s.eta_s for s in plan.stops if s.booking_id == NEW and s.type == StopType.DROPOFF
-            )
+            pick, drop = offer.pickup_eta_s, offer.dropoff_eta_s
         else:
             dwell = self.policy.dwell(offer.request.wheelchairs)
             w = RequestWindows(*offer.pickup_window, offer.max_ride_s, dwell, dwell, False)
@@ -576,4 +568,4 @@ def _copy_etas(bookings: dict[str, Booking], plan: Plan) -> None:
             bookings[st.booking_id] = replace(b, dropoff_eta_s=st.eta_s)
 
 
-__all__ = ["NO_LIMIT", "Dispatcher", "TravelTimeSource"]
+__all__ = ["Dispatcher", "TravelTimeSource"]

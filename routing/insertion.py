@@ -1,9 +1,9 @@
 """Cheapest feasible insertion: the instant answer to a quote.
 
 For a new request, every position pair (pickup before dropoff, both after the bus's fixed stops)
-in every bus's current route is scheduled at the earliest begin-of-service times and checked
-against every rider's window and ride-time limit, seats and wheelchair places separately, and
-the end of the shift. The cheapest feasible one wins; cost is the added arc cost (drive time)
+in every bus's current route is scheduled (see :func:`_schedule`) and checked against every
+rider's window and ride-time limit, seats and wheelchair places separately, and the end of the
+shift. The cheapest feasible one wins; cost is the added arc cost (drive time)
 plus a weight on the new rider's wait beyond their earliest pickup.
 
 The scheduling and the search are numba kernels over flat arrays; this module turns a
@@ -338,6 +338,8 @@ class Inserter:
         self._req = _Arrays.of(problem).tuple()
         self._T = np.ascontiguousarray(problem.time_s, dtype=np.int64)
         self._C = np.ascontiguousarray(problem.arc_cost, dtype=np.int64)
+        self._vehs = [self._veh(v) for v in range(len(problem.vehicles))]
+        self._loads = [self._load0(v) for v in range(len(problem.vehicles))]
 
     def _veh(self, v: int) -> NDArray[np.int64]:
         s = self.problem.vehicles[v]
@@ -370,7 +372,7 @@ class Inserter:
         )
 
     def schedule(self, v: int, route: tuple[Stop, ...]) -> tuple[Fail, tuple[int, ...], int, int]:
-        """Earliest begin times of ``route`` for vehicle v: (fail code, times, start, end)."""
+        """Begin-of-service times of ``route`` for vehicle v: (fail code, times, start, end)."""
         seq_r, seq_k = self._seq(route)
         begin = np.zeros(len(route) + 1, dtype=np.int64)
         code, _, start, end = _schedule(
@@ -380,8 +382,8 @@ class Inserter:
             self._T,
             self._C,
             self._req,
-            self._veh(v),
-            self._load0(v),
+            self._vehs[v],
+            self._loads[v],
             begin,
         )
         return Fail(int(code)), tuple(int(b) for b in begin[: len(route)]), int(start), int(end)
@@ -406,8 +408,8 @@ class Inserter:
                 self._T,
                 self._C,
                 self._req,
-                self._veh(v),
-                self._load0(v),
+                self._vehs[v],
+                self._loads[v],
                 self.wait_weight_pct,
             )
             for code, count in enumerate(f.tolist()):
@@ -493,7 +495,7 @@ def _service_starts(problem: RoutingProblem, r: int) -> int:
 def solution_from_routes(
     ins: Inserter, routes: tuple[tuple[Stop, ...], ...], unserved: tuple[int, ...] = ()
 ) -> Solution:
-    """Schedule each route at earliest times into a Solution (infeasible routes keep code)."""
+    """Schedule each route into a Solution; each route's fail code is kept in ``info``."""
     times, starts, ends, codes = [], [], [], []
     for v, route in enumerate(routes):
         code, t, start, end = ins.schedule(v, route)

@@ -130,10 +130,6 @@ class Solution:
     unserved: tuple[int, ...] = ()
     info: dict[str, object] = field(default_factory=dict)
 
-    def vehicle_of(self) -> dict[int, int]:
-        """Request index -> vehicle index for every served request."""
-        return {s[0]: v for v, route in enumerate(self.routes) for s in route}
-
     def total_cost(self, problem: RoutingProblem) -> int:
         """Sum of arc costs from each used vehicle's start through its stops (to its end)."""
         cost = problem.arc_cost
