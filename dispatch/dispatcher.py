@@ -29,6 +29,7 @@ from nachtbus.domain import (
     RejectionReason,
     StopType,
     VehicleState,
+    latest_dropoff_s,
 )
 from nachtbus.errors import NachtbusError
 from routing.checker import violations
@@ -137,6 +138,7 @@ class Dispatcher:
                     pickup=loc(r.origin.node),
                     dropoff=loc(r.destination.node),
                     pickup_window=b.pickup_window,
+                    dropoff_window=(0, b.latest_dropoff_s),
                     seats=r.seats,
                     wheelchairs=r.wheelchairs,
                     pickup_service_s=dwell,
@@ -156,6 +158,10 @@ class Dispatcher:
                     pickup=loc(r.origin.node),
                     dropoff=loc(r.destination.node),
                     pickup_window=(w.pickup_earliest_s, w.pickup_latest_s),
+                    dropoff_window=(
+                        0,
+                        latest_dropoff_s((w.pickup_earliest_s, w.pickup_latest_s), w.max_ride_s),
+                    ),
                     seats=r.seats,
                     wheelchairs=r.wheelchairs,
                     pickup_service_s=w.pickup_dwell_s,
@@ -227,10 +233,7 @@ class Dispatcher:
             window = (
                 spec.pickup_window
                 if kind == StopKind.PICKUP
-                else (
-                    spec.pickup_window[0],
-                    spec.pickup_window[1] + spec.pickup_service_s + spec.max_ride_s,
-                )
+                else (spec.pickup_window[0], spec.dropoff_window[1])
             )
             stops.append(
                 PlannedStop(

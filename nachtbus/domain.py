@@ -55,6 +55,15 @@ class RejectionReason(StrEnum):
     OFFER_OUTDATED = "offer_outdated"
 
 
+def latest_dropoff_s(pickup_window: tuple[int, int], max_ride_s: int) -> int:
+    """The promised latest arrival: the latest pickup plus the ride limit.
+
+    The dispatcher enforces it as a hard drop-off window, so the time told to the rider is the
+    time the plans keep.
+    """
+    return pickup_window[1] + max_ride_s
+
+
 @dataclass(frozen=True)
 class Place:
     """A point on the road network: where the rider stands and the node it routes from."""
@@ -161,8 +170,8 @@ class Booking:
 
     @property
     def latest_dropoff_s(self) -> int:
-        """The promised latest arrival: latest pickup + dwell-free ride limit."""
-        return self.pickup_window[1] + self.max_ride_s
+        """The promised latest arrival (see :func:`latest_dropoff_s`)."""
+        return latest_dropoff_s(self.pickup_window, self.max_ride_s)
 
 
 @dataclass(frozen=True)
@@ -183,7 +192,8 @@ class Offer:
 
     @property
     def latest_dropoff_s(self) -> int:
-        return self.pickup_window[1] + self.max_ride_s
+        """The latest arrival this offer promises (see :func:`latest_dropoff_s`)."""
+        return latest_dropoff_s(self.pickup_window, self.max_ride_s)
 
 
 @dataclass(frozen=True)

@@ -106,8 +106,16 @@ def test_random_nights_keep_every_promise(actions) -> None:  # type: ignore[no-u
             if bk.picked_up_s is not None:
                 lo, hi = bk.pickup_window
                 assert lo <= bk.picked_up_s <= hi
+            if bk.vehicle_id and bk.status.open:
+                drops = [
+                    s
+                    for s in state.plans[bk.vehicle_id].stops
+                    if s.booking_id == bid and s.type == StopType.DROPOFF
+                ]
+                assert [s.window[1] for s in drops] == [bk.latest_dropoff_s]
             if bk.status == BookingStatus.FINISHED:
                 assert bk.picked_up_s is not None and bk.dropped_off_s is not None
+                assert bk.dropped_off_s <= bk.latest_dropoff_s
                 dwell = POLICY.dwell(bk.request.wheelchairs)
                 assert bk.dropped_off_s - (bk.picked_up_s + dwell) <= bk.max_ride_s
         for vid in state.plans:
