@@ -86,6 +86,12 @@ class UnknownVehicle(NachtbusError):
     code = "unknown_vehicle"
 
 
+class VehicleBusy(NachtbusError):
+    """The bus still has riders to pick up or drop off."""
+
+    code = "vehicle_busy"
+
+
 @dataclass(frozen=True)
 class _Snapshot:
     """A FleetState as a RoutingProblem, with the maps back to ids."""
@@ -429,7 +435,7 @@ class Dispatcher:
         lon: float | None = None,
     ) -> FleetState:
         """The bus reports where it is. If it has stops, it is driving to the first: fixed."""
-        self._vehicle(state, vehicle_id)
+        self.check_vehicle(state, vehicle_id)
         states = dict(state.states)
         states[vehicle_id] = VehicleState(vehicle_id, node, at_s, lat, lon)
         plans = dict(state.plans)
@@ -443,7 +449,7 @@ class Dispatcher:
         self, state: FleetState, vehicle_id: str, booking_id: str, stop: StopType, at_s: int
     ) -> FleetState:
         """The driver reports a pickup (rider boarded) or a drop-off (rider alighted)."""
-        self._vehicle(state, vehicle_id)
+        self.check_vehicle(state, vehicle_id)
         plan = state.plans[vehicle_id]
         idx = next(
             (i for i, s in enumerate(plan.stops) if s.booking_id == booking_id and s.type == stop),
@@ -497,7 +503,22 @@ class Dispatcher:
             state.evolve(now_s=max(state.now_s, at_s)), b, BookingStatus.NO_SHOW
         )
 
-    def _vehicle(self, state: FleetState, vehicle_id: str) -> None:
+    def end_shift(self, state: FleetState, vehicle_id: str, at_s: int) -> FleetState:
+        """The driver ends the shift: allowed only with no stop left; no trip is offered after."""
+        self.check_vehicle(state, vehicle_id)
+        left = state.plans[vehicle_id].stops
+        if left:
+            raise VehicleBusy(
+                f"bus {vehicle_id} still has {len(left)} stop(s) to serve", field="vehicle_id"
+            )
+        vehicles = dict(state.vehicles)
+        v = vehicles[vehicle_id]
+        end = max(min(v.shift_end_s, at_s), v.shift_start_s + 1)
+        vehicles[vehicle_id] = replace(v, shift_end_s=end)
+        return state.evolve(vehicles=vehicles, now_s=max(state.now_s, at_s))
+
+    def check_vehicle(self, state: FleetState, vehicle_id: str) -> None:
+        """Raise UnknownVehicle for an id that is not in the fleet."""
         if vehicle_id not in state.vehicles:
             raise UnknownVehicle(f"no bus {vehicle_id!r}", field="vehicle_id")
 

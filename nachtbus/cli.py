@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nachtbus.errors import GraphSourceError, InvalidCoordinate, NachtbusError
+from nachtbus.errors import GraphSourceError, InvalidCoordinate, InvalidInput, NachtbusError
 from nachtbus.settings import Settings
 
 EXIT_ERROR = 2
@@ -89,6 +89,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     route.add_argument("--polyline", action="store_true", help="with --json: include the path")
     _add_source_options(route)
+    serve = sub.add_parser(
+        "serve",
+        help="run the booking / driver / dispatcher API with the live dispatcher page",
+        description="Start the API on the road network and service area of the settings, with "
+        "an embedded Redis store under --data-dir (or $NACHTBUS_REDIS_URL). Every option "
+        "can also be set as a NACHTBUS_* environment variable.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument("--buses", type=int, help="buses in the fleet (default 4)")
+    serve.add_argument(
+        "--clock",
+        metavar="HH:MM",
+        help="development: start the service clock at this time of night (e.g. 22:00) so the "
+        "night bus can be tried in the daytime",
+    )
+    serve.add_argument("--data-dir", type=Path, help="where the embedded store keeps its data")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API worker processes sharing one store (default 1; 2 on a 2-core machine)",
+    )
+    _add_source_options(serve)
     bench = sub.add_parser("bench", help="run a benchmark (see benchmarks/)")
     bsub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
     solver = bsub.add_parser(
@@ -235,7 +259,61 @@ def _cmd_route(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    from api.app import build_runtime, create_app
+    from dispatch.redis_store import connect
+
+    settings = _settings(args)
+    changes: dict[str, Any] = {}
+    if args.buses is not None:
+        changes["buses"] = args.buses
+    if args.data_dir is not None:
+        changes["data_dir"] = args.data_dir
+    if args.clock is not None:
+        from nachtbus.clock import WallClock
+        from nachtbus.units import parse_clock
+
+        try:
+            start = parse_clock(args.clock)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="--clock") from None
+        changes["clock_offset_s"] = WallClock.starting_at(start, settings.timezone).offset_s
+    settings = settings.model_copy(update=changes)
+    settings.check_production()
+    world = load_world_from_settings(settings)
+    base = f"http://{args.host}:{args.port}"
+    key = settings.dispatcher_keys[0] if settings.environment == "development" else "<key>"
+    print(f"nachtbus: {settings.buses} buses on {world.network.n_nodes} road nodes")
+    print(f"nachtbus: dispatcher page  {base}/dispatcher?key={key}")
+    print(f"nachtbus: API docs         {base}/docs", flush=True)
+    if args.workers <= 1:
+        app = create_app(settings, world, build_runtime(settings, world))
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        return 0
+    # Several workers share one store: start the embedded server here and hand its socket on.
+    env = {f"NACHTBUS_{k.upper()}": str(v) for k, v in changes.items() if k != "data_dir"}
+    if settings.redis_url is None:
+        client = connect(None, settings.data_dir)
+        env["NACHTBUS_REDIS_URL"] = f"unix://{client.connection_pool.connection_kwargs['path']}"
+    os.environ.update(env)
+    build_runtime(settings.model_copy(update={"redis_url": env.get("NACHTBUS_REDIS_URL")}), world)
+    uvicorn.run(
+        "api.app:create_app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+    )
+    return 0
+
+
 _COMMANDS = {
+    ("serve", None): _cmd_serve,
     ("graph", "info"): _cmd_graph_info,
     ("graph", "build"): _cmd_graph_build,
     ("route", None): _cmd_route,

@@ -86,17 +86,21 @@ class BookingRequest:
     passengers: int = 1
     wheelchairs: int = 0
     rider_id: str = ""
+    prams: int = 0
 
     def __post_init__(self) -> None:
         if self.passengers < 1:
             raise InvalidInput("must be at least 1", field="passengers")
         if not 0 <= self.wheelchairs <= self.passengers:
             raise InvalidInput("must be between 0 and passengers", field="wheelchairs")
+        if self.prams < 0:
+            raise InvalidInput("must be >= 0", field="prams")
 
     @property
     def seats(self) -> int:
-        """Ordinary seats needed (wheelchair users ride in wheelchair places)."""
-        return self.passengers - self.wheelchairs
+        """Ordinary places needed: wheelchair users ride in wheelchair places, and a pram or
+        a large piece of luggage takes the place of a seat (folding seats in the minibus)."""
+        return self.passengers - self.wheelchairs + self.prams
 
 
 @dataclass(frozen=True)

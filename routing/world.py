@@ -12,6 +12,7 @@ from pathlib import Path
 from graphs.build import CacheInfo, SpeedProfile, load_network, load_service_area_source
 from graphs.network import RoadNetwork
 from graphs.snapping import ServiceArea, SnappedPoint, Snapper
+from nachtbus.domain import Place
 from routing.matrix import Route, TravelTimes
 
 
@@ -29,6 +30,13 @@ class RoadWorld:
         """Check a point is in the service area and place it on the nearest road."""
         self.area.require_inside(lat, lon, field)
         return self.snapper.snap(lat, lon, field)
+
+    def place(self, lat: float, lon: float, field: str, *, in_area: bool = True) -> Place:
+        """A rider's or a bus's position as a domain Place: the point on the road, its routing
+        node and the street name. ``in_area`` checks the service area first (riders do; a bus
+        may report from outside, e.g. on its way back from a neighbouring town)."""
+        p = self.locate(lat, lon, field) if in_area else self.snapper.snap(lat, lon, field)
+        return Place(p.lat, p.lon, p.node, p.street)
 
     def route_between(self, a: SnappedPoint, b: SnappedPoint) -> Route:
         return self.times.route(a.node, b.node)

@@ -1,0 +1,170 @@
+"""The FastAPI application: built once from Settings, with its road world, store and clock.
+
+``create_app`` is what tests and ``nachtbus serve`` call; ``create_app_from_env`` is the factory
+uvicorn workers import (settings from the environment).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+
+from api import errors
+from api.auth import KeyRing
+from api.routes import dispatcher_router, driver_router, rider_router
+from api.views import Views
+from dispatch.dispatcher import Dispatcher
+from dispatch.policies import ServicePolicy
+from dispatch.redis_store import RedisStore, connect
+from dispatch.service import DispatchService, ServiceConfig
+from nachtbus.clock import Clock, WallClock
+from nachtbus.domain import Vehicle
+from nachtbus.settings import Settings
+from routing.ortools_pdp import OrToolsParams
+from routing.world import RoadWorld
+
+log = logging.getLogger("nachtbus.api")
+STATIC = Path(__file__).with_name("static")
+
+DESCRIPTION = """
+Booking, driver and dispatcher API of the on-demand night bus.
+
+* **Rider apps** send a planning inquiry and get offers (pickup window, door-to-door pickup
+  point, expected and latest arrival), book one (PENDING), then COMMIT or CANCEL it through a
+  booking event; the booking shows the bus's live position and the current pickup forecast.
+* **Drivers** read their bus's plan and report position, arrival, boarding, no-show, alighting
+  and shift start / end.
+* **Dispatchers** see the fleet, tonight's bookings, rejected requests, an event stream, and
+  the live page at `/dispatcher`.
+
+Authenticate with the `X-Api-Key` header. Every change accepts an `Idempotency-Key` header.
+Errors answer `{code, message, field}`; 422 names the field and the rule.
+"""
+
+
+@dataclass
+class Runtime:
+    """What the routes use: the service and its views, the keys and the settings."""
+
+    settings: Settings
+    world: RoadWorld
+    service: DispatchService
+    views: Views
+    keys: KeyRing
+    store: RedisStore
+
+
+def fleet_from_settings(
+    settings: Settings, world: RoadWorld, policy: ServicePolicy
+) -> list[Vehicle]:
+    depot = world.place(settings.depot_lat, settings.depot_lon, "depot", in_area=False)
+    return [
+        Vehicle(
+            vid,
+            settings.bus_seats,
+            settings.bus_wheelchair_places,
+            depot,
+            policy.service_start_s,
+            policy.service_end_s + 3600,  # an hour after the last pickup to drop riders off
+        )
+        for vid in settings.vehicle_ids()
+    ]
+
+
+def build_runtime(
+    settings: Settings,
+    world: RoadWorld,
+    *,
+    clock: Clock | None = None,
+    store: RedisStore | None = None,
+) -> Runtime:
+    """Wire settings, roads, store and clock into a started dispatch service."""
+    settings.check_production()
+    policy = (
+        ServicePolicy.from_toml(settings.policy_file) if settings.policy_file else ServicePolicy()
+    )
+    if clock is None:
+        clock = WallClock(settings.timezone, offset_s=settings.clock_offset_s)
+    if store is None:
+        area = f"{settings.area_id}:{clock.service_date().isoformat()}"
+        store = RedisStore(connect(settings.redis_url, settings.data_dir), area)
+    dispatcher = Dispatcher(
+        world.times, policy, reopt=OrToolsParams(time_limit_s=settings.reopt_time_limit_s)
+    )
+    service = DispatchService(
+        dispatcher, store, clock, world, ServiceConfig(pending_ttl_s=settings.pending_ttl_s)
+    )
+    service.start(fleet_from_settings(settings, world, policy))
+    return Runtime(settings, world, service, Views(clock, world.times), KeyRing(settings), store)
+
+
+def _background(rt: Runtime, stop: threading.Event) -> None:
+    """Expire PENDING bookings and re-optimise plans, every reopt_interval_s."""
+    while not stop.wait(rt.settings.reopt_interval_s):
+        try:
+            rt.service.expire_pending()
+            if rt.service.reoptimise():
+                log.info("re-optimised plans committed")
+        except Exception:  # keep the loop alive; the next round tries again
+            log.exception("background round failed")
+
+
+def create_app(settings: Settings, world: RoadWorld, runtime: Runtime | None = None) -> FastAPI:
+    """The API over a road world; ``runtime`` lets tests bring their own clock and store."""
+    rt = runtime or build_runtime(settings, world)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        worker = None
+        if rt.settings.reopt_interval_s > 0:
+            worker = threading.Thread(target=_background, args=(rt, stop), daemon=True)
+            worker.start()
+        yield
+        stop.set()
+        if worker is not None:
+            worker.join(timeout=30)
+
+    app = FastAPI(
+        title="nachtbus",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "planning", "description": "Inquiries and offers (TOMP planning)."},
+            {"name": "booking", "description": "Bookings and their events (TOMP booking)."},
+            {"name": "driver", "description": "A bus's plan and the driver's reports."},
+            {"name": "dispatcher", "description": "The whole fleet, live."},
+        ],
+    )
+    app.state.rt = rt
+    app.state.keys = rt.keys
+    errors.install(app)
+    app.include_router(rider_router, prefix="/v1")
+    app.include_router(driver_router, prefix="/v1")
+    app.include_router(dispatcher_router, prefix="/v1")
+
+    @app.get("/dispatcher", response_class=HTMLResponse, include_in_schema=False)
+    def dispatcher_page() -> HTMLResponse:
+        return HTMLResponse((STATIC / "dispatcher.html").read_text(encoding="utf-8"))
+
+    @app.get("/health", tags=["dispatcher"], summary="Liveness: the store answers")
+    def health() -> dict[str, object]:
+        return {"ok": True, "version": rt.store.version()}
+
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for uvicorn (``--factory``): settings from NACHTBUS_* variables."""
+    from nachtbus.cli import load_world_from_settings
+
+    settings = Settings()
+    return create_app(settings, load_world_from_settings(settings))

@@ -1,0 +1,123 @@
+"""The one place where errors become HTTP answers: status, machine-readable code, field, rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from dispatch.dispatcher import (
+    BookingStateError,
+    StopNotInPlan,
+    UnknownBooking,
+    UnknownVehicle,
+    VehicleBusy,
+)
+from dispatch.service import BookingRejected, Busy, UnknownOffer
+from nachtbus.domain import Rejection, RejectionReason
+from nachtbus.errors import InvalidInput, NachtbusError, NoRoadNearby, OutsideServiceArea
+
+_STATUS: list[tuple[type[NachtbusError], int]] = [
+    (InvalidInput, 422),
+    (OutsideServiceArea, 422),
+    (NoRoadNearby, 422),
+    (UnknownBooking, 404),
+    (UnknownVehicle, 404),
+    (UnknownOffer, 404),
+    (BookingRejected, 409),
+    (BookingStateError, 409),
+    (StopNotInPlan, 409),
+    (VehicleBusy, 409),
+    (Busy, 503),
+]
+
+# Rejections caused by what was asked (not by how full the buses are) are bad input: 422.
+INPUT_REASONS = frozenset(
+    {
+        RejectionReason.OUTSIDE_SERVICE_AREA,
+        RejectionReason.OUTSIDE_SERVICE_HOURS,
+        RejectionReason.PICKUP_IN_PAST,
+        RejectionReason.BEYOND_BOOKING_HORIZON,
+        RejectionReason.TOO_MANY_TRAVELLERS,
+        RejectionReason.TRIP_TOO_SHORT,
+        RejectionReason.NO_WHEELCHAIR_VEHICLE,
+    }
+)
+_REASON_FIELD = {
+    RejectionReason.OUTSIDE_SERVICE_HOURS: "departureTime",
+    RejectionReason.PICKUP_IN_PAST: "departureTime",
+    RejectionReason.BEYOND_BOOKING_HORIZON: "departureTime",
+    RejectionReason.TOO_MANY_TRAVELLERS: "nrOfTravelers",
+    RejectionReason.TRIP_TOO_SHORT: "to",
+    RejectionReason.NO_WHEELCHAIR_VEHICLE: "wheelchairs",
+}
+
+
+class ApiError(Exception):
+    """An answer other than success, raised by routes: status, code, message, field."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def rejection_error(r: Rejection) -> ApiError:
+    return ApiError(422, r.reason.value, r.message, _REASON_FIELD.get(r.reason))
+
+
+def body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"code": code, "message": message, "field": field, **extra}
+
+
+def status_of(exc: NachtbusError) -> int:
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+def to_response(exc: Exception) -> JSONResponse:
+    """The HTTP answer for an error the engine or a route raised on purpose."""
+    if isinstance(exc, ApiError):
+        return JSONResponse(body(exc.code, exc.message, exc.field), status_code=exc.status)
+    assert isinstance(exc, NachtbusError)
+    return JSONResponse(body(exc.code, exc.message, exc.field), status_code=status_of(exc))
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _validation_item(e: Any) -> dict[str, Any]:
+    """One validation error as field + rule; a model check names its field as "field: rule"."""
+    field, rule = _field_name(tuple(e["loc"])), str(e["msg"])
+    if e["type"] == "value_error":
+        rule = rule.removeprefix("Value error, ")
+        named, sep, rest = rule.partition(": ")
+        if sep and named.isidentifier():
+            field = f"{field}.{named}" if field != "body" else named
+            rule = rest
+    return {"field": field, "rule": rule, "type": e["type"]}
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers: engine errors, route errors and 422 validation errors."""
+
+    async def engine_error(_: Request, exc: Exception) -> JSONResponse:
+        return to_response(exc)
+
+    async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [_validation_item(e) for e in exc.errors()]
+        first = errors[0] if errors else {"field": "body", "rule": "invalid"}
+        message = "; ".join(f"{e['field']}: {e['rule']}" for e in errors)
+        return JSONResponse(
+            body("invalid_input", message, first["field"], errors=errors), status_code=422
+        )
+
+    app.add_exception_handler(NachtbusError, engine_error)
+    app.add_exception_handler(ApiError, engine_error)
+    app.add_exception_handler(RequestValidationError, validation_error)

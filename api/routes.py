@@ -1,0 +1,318 @@
+"""Thin routes: check the caller, turn the body into domain values, call the dispatch service."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from api import schemas as s
+from api.auth import Dispatcher, Driver, Principal, RiderApp, Role
+from api.errors import INPUT_REASONS, ApiError, rejection_error
+from api.idempotency import idempotent
+from api.views import area_rings, network_view, owner_of
+from nachtbus.clock import from_datetime
+from nachtbus.domain import Booking, BookingRequest, Offer, StopType
+
+if TYPE_CHECKING:
+    from api.app import Runtime
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": s.ErrorBody, "description": text}
+    for code, text in [
+        (401, "No or unknown API key."),
+        (403, "The key's role may not do this, or the booking / bus is not the caller's."),
+        (404, "Unknown offer, booking or bus."),
+        (409, "The change conflicts with the booking's state or the bus's plan."),
+        (422, "A field breaks its rule (the field and the rule are named)."),
+        (503, "The fleet changed too often while deciding; retry."),
+    ]
+}
+IdemKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Repeat a change safely: the same key answers the same result.",
+    ),
+]
+
+rider_router = APIRouter(tags=["planning", "booking"], responses=ERRORS)
+driver_router = APIRouter(tags=["driver"], responses=ERRORS)
+dispatcher_router = APIRouter(tags=["dispatcher"], responses=ERRORS)
+
+
+def rt(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.rt
+    return runtime
+
+
+# ---------------------------------------------------------------------- riders
+@rider_router.post("/planning/inquiries", response_model=s.PlanningOut, tags=["planning"])
+def inquire(inquiry: s.Inquiry, request: Request, who: RiderApp) -> s.PlanningOut:
+    """Offers for a trip tonight: pickup window and point, expected and latest arrival.
+
+    Asking for something the service does not do (outside the area or the hours, too many
+    travellers, a time in the past) is a 422 with the reason as ``code``. When every bus is full
+    or too far away the answer is 200 with no options and the ``rejection``.
+    """
+    r, clock = rt(request), rt(request).service.clock
+    request_id = uuid.uuid4().hex[:12]
+    req = BookingRequest(
+        request_id=request_id,
+        origin=r.world.place(inquiry.from_.lat, inquiry.from_.lon, "from"),
+        destination=r.world.place(inquiry.to.lat, inquiry.to.lon, "to"),
+        requested_at_s=clock.now_s(),
+        pickup_at_s=from_datetime(clock, inquiry.departure_time, "departureTime")
+        if inquiry.departure_time
+        else None,
+        passengers=inquiry.nr_of_travelers,
+        wheelchairs=inquiry.wheelchairs,
+        prams=inquiry.prams,
+        rider_id=f"{who.subject}/{inquiry.customer_id or ''}",
+    )
+    arrive_by = (
+        from_datetime(clock, inquiry.arrival_time, "arrivalTime") if inquiry.arrival_time else None
+    )
+    answer = r.service.quote(req, arrive_by)
+    if isinstance(answer, Offer):
+        return s.PlanningOut(options=[r.views.offer(answer)])
+    if answer.reason in INPUT_REASONS:
+        raise rejection_error(answer)
+    return s.PlanningOut(
+        options=[], rejection=s.RejectionOut(reason=answer.reason.value, message=answer.message)
+    )
+
+
+def _own_booking(request: Request, who: Principal, booking_id: str) -> Booking:
+    state = rt(request).service.snapshot()
+    b = state.bookings.get(booking_id)
+    if b is None:
+        raise ApiError(404, "unknown_booking", f"no booking {booking_id!r}", "id")
+    if who.role == Role.RIDER_APP and owner_of(b) != who.subject:
+        raise ApiError(403, "forbidden", "this booking was made by another app", "id")
+    return b
+
+
+@rider_router.post("/bookings", response_model=s.BookingOut, status_code=201, tags=["booking"])
+def book(
+    body: s.BookingRequestIn,
+    request: Request,
+    who: RiderApp,
+    idempotency_key: IdemKey = None,
+) -> JSONResponse:
+    """Book an offer: the booking is PENDING (the seat is held) until COMMIT or CANCEL.
+
+    An expired or unknown offer, or one that no longer fits the buses (``offer_outdated``),
+    is refused; booking the same offer twice answers the same booking.
+    """
+    r = rt(request)
+
+    def run() -> tuple[int, s.BookingOut]:
+        offer = r.store.get_offer(body.offer_id)
+        mine = offer is None or offer.request.rider_id.partition("/")[0] == who.subject
+        if who.role == Role.RIDER_APP and not mine:
+            raise ApiError(403, "forbidden", "this offer was made to another app", "offerId")
+        b = r.service.book(body.offer_id)
+        return 201, r.views.booking(r.service.snapshot(), b)
+
+    return idempotent(r.store, request, who, idempotency_key, body.model_dump_json(), run)
+
+
+@rider_router.get("/bookings", response_model=list[s.BookingOut], tags=["booking"])
+def list_bookings(request: Request, who: RiderApp) -> list[s.BookingOut]:
+    """Tonight's bookings of the calling app (a dispatcher sees all)."""
+    r = rt(request)
+    state = r.service.snapshot()
+    return [
+        r.views.booking(state, b)
+        for b in sorted(state.bookings.values(), key=lambda b: b.booking_id)
+        if who.role == Role.DISPATCHER or owner_of(b) == who.subject
+    ]
+
+
+@rider_router.get("/bookings/{id}", response_model=s.BookingOut, tags=["booking"])
+def get_booking(id: str, request: Request, who: RiderApp) -> s.BookingOut:
+    """The booking, its bus's live position and the current pickup and arrival forecast."""
+    b = _own_booking(request, who, id)
+    return rt(request).views.booking(rt(request).service.snapshot(), b)
+
+
+@rider_router.post("/bookings/{id}/events", response_model=s.BookingOut, tags=["booking"])
+def booking_event(
+    id: str,
+    event: s.BookingEventIn,
+    request: Request,
+    who: RiderApp,
+    idempotency_key: IdemKey = None,
+) -> JSONResponse:
+    """COMMIT a PENDING booking (CONFIRMED: the promise is made) or CANCEL it before pickup.
+
+    A COMMIT after the booking expired or was cancelled is a 409 (``booking_state``).
+    """
+    r = rt(request)
+
+    def run() -> tuple[int, s.BookingOut]:
+        _own_booking(request, who, id)
+        if event.operation == s.BookingOperation.COMMIT:
+            b = r.service.commit(id)
+        else:
+            b = r.service.cancel(id)
+        return 200, r.views.booking(r.service.snapshot(), b)
+
+    return idempotent(r.store, request, who, idempotency_key, event.model_dump_json(), run)
+
+
+# ---------------------------------------------------------------------- drivers
+def _own_bus(who: Principal, vehicle_id: str) -> None:
+    if who.role == Role.DRIVER and who.subject != vehicle_id:
+        raise ApiError(403, "forbidden", "a driver sees only their own bus", "vehicle_id")
+
+
+@driver_router.get("/vehicles/{vehicle_id}/plan", response_model=s.PlanOut)
+def plan(
+    vehicle_id: str,
+    request: Request,
+    who: Driver,
+) -> s.PlanOut:
+    """The bus's next stops in order: who boards, who alights, wheelchairs, prams."""
+    _own_bus(who, vehicle_id)
+    state = rt(request).service.snapshot()
+    if vehicle_id not in state.vehicles:
+        raise ApiError(404, "unknown_vehicle", f"no bus {vehicle_id!r}", "vehicle_id")
+    return rt(request).views.plan(state, vehicle_id)
+
+
+@driver_router.post("/vehicles/{vehicle_id}/events", response_model=s.PlanOut)
+def vehicle_event(
+    vehicle_id: str,
+    event: s.VehicleEventIn,
+    request: Request,
+    who: Driver,
+    idempotency_key: IdemKey = None,
+) -> JSONResponse:
+    """A driver's report; the answer is the bus's plan after it.
+
+    POSITION (lat, lon), ARRIVED (bookingId, stop), BOARDED, NO_SHOW, ALIGHTED (bookingId),
+    SHIFT_START, SHIFT_END (only with no stop left). A stop not in the bus's plan is a 409
+    (``stop_not_in_plan``) and changes nothing.
+    """
+    _own_bus(who, vehicle_id)
+    r = rt(request)
+
+    def run() -> tuple[int, s.PlanOut]:
+        svc, t, bid = r.service, s.VehicleEventType, event.booking_id or ""
+        if vehicle_id not in svc.snapshot().vehicles:
+            raise ApiError(404, "unknown_vehicle", f"no bus {vehicle_id!r}", "vehicle_id")
+        if event.type == t.POSITION:
+            assert event.lat is not None and event.lon is not None
+            svc.position(vehicle_id, event.lat, event.lon)
+        elif event.type == t.ARRIVED:
+            assert event.stop is not None
+            svc.arrived(vehicle_id, bid, StopType(event.stop.value))
+        elif event.type in (t.BOARDED, t.ALIGHTED):
+            kind = StopType.PICKUP if event.type == t.BOARDED else StopType.DROPOFF
+            svc.stop_done(vehicle_id, bid, kind)
+        elif event.type == t.NO_SHOW:
+            svc.no_show(vehicle_id, bid)
+        else:
+            svc.shift(vehicle_id, start=event.type == t.SHIFT_START)
+        return 200, r.views.plan(svc.snapshot(), vehicle_id)
+
+    return idempotent(r.store, request, who, idempotency_key, event.model_dump_json(), run)
+
+
+# ---------------------------------------------------------------------- dispatchers
+def _rejections(r: Runtime, count: int = 50) -> list[dict[str, Any]]:
+    return [
+        {"at": r.views.t(e.at_s).isoformat(), **e.data}
+        for _, e in r.store.recent_events(count, ["request.rejected"])
+    ]
+
+
+@dispatcher_router.get("/fleet", response_model=s.FleetOut)
+def fleet(request: Request, _: Dispatcher) -> s.FleetOut:
+    """Every bus (position, plan, path, lateness), tonight's bookings and recent rejections."""
+    r = rt(request)
+    return r.views.fleet(r.service.snapshot(), _rejections(r))
+
+
+@dispatcher_router.get("/network", response_model=s.NetworkOut)
+def network(request: Request, _: Dispatcher) -> Response:
+    """The road map of the service area from our own road network (no tile server needed)."""
+    r = rt(request)
+    cached = getattr(request.app.state, "network_json", None)
+    if cached is None:
+        view = network_view(r.world.network, area_rings(r.world.area))
+        cached = view.model_dump_json(by_alias=True).encode()
+        request.app.state.network_json = cached
+    return Response(cached, media_type="application/json")
+
+
+@dispatcher_router.post("/fleet/reoptimise", response_model=s.FleetOut)
+def reoptimise(request: Request, _: Dispatcher) -> s.FleetOut:
+    """Run one re-optimisation now (the service also does so in the background)."""
+    r = rt(request)
+    r.service.expire_pending()
+    r.service.reoptimise()
+    return r.views.fleet(r.service.snapshot(), _rejections(r))
+
+
+@dispatcher_router.get(
+    "/fleet/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-sent events."}},
+)
+def events(
+    request: Request,
+    _: Dispatcher,
+    limit: Annotated[
+        int | None, Query(ge=1, le=10_000, description="Stop after this many events.")
+    ] = None,
+    wait_s: Annotated[
+        float,
+        Query(
+            ge=0.1, le=60, description="Send a keep-alive comment after this long without events."
+        ),
+    ] = 15.0,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            pattern=r"^\d+-\d+$",
+            description="Resume after this event (sent by EventSource on reconnect).",
+        ),
+    ] = None,
+) -> StreamingResponse:
+    """Server-sent events of every change: bookings, positions, stops, plans, rejections.
+
+    Each event's ``event:`` is its type (``booking.confirmed``, ``vehicle.position``, ...) and
+    ``data:`` a JSON object. Without ``limit`` the stream stays open (keep-alive comments).
+    """
+    store = rt(request).store
+    start = last_event_id or next((eid for eid, _ in store.recent_events(1)), "0-0")
+
+    def stream() -> Iterator[str]:
+        last, sent, quiet_s = start, 0, 0.0
+        yield "retry: 2000\n\n"
+        while limit is None or sent < limit:
+            batch = store.events_after(last, block_ms=1000, count=100)
+            if not batch:
+                quiet_s += 1.0
+                if quiet_s >= wait_s:
+                    quiet_s = 0.0
+                    yield ": keep-alive\n\n"
+                continue
+            quiet_s = 0.0
+            for eid, e in batch:
+                last, sent = eid, sent + 1
+                data = json.dumps({"at_s": e.at_s, **e.data})
+                yield f"id: {eid}\nevent: {e.type}\ndata: {data}\n\n"
+                if limit is not None and sent >= limit:
+                    return
+
+    return StreamingResponse(stream(), media_type="text/event-stream")

@@ -1,0 +1,273 @@
+"""Request and response bodies of the HTTP API, apart from the domain types.
+
+Names and states follow TOMP-API 1.6 where they fit (planning inquiry -> offers, booking ->
+PENDING -> COMMIT / CANCEL events, camelCase fields, ISO 8601 date-times with offset).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class ErrorBody(Schema):
+    """Every 4xx/5xx answer: a machine-readable code, the field at fault and the rule."""
+
+    code: str = Field(description="Machine-readable reason, e.g. outside_service_area.")
+    message: str = Field(description="The rule that was broken, for people.")
+    field: str | None = Field(default=None, description="The request field at fault, if any.")
+    errors: list[dict[str, Any]] = Field(
+        default=[], description="For 422 validation errors: each field and its rule."
+    )
+
+
+class Coordinates(Schema):
+    lat: float = Field(ge=-90, le=90, description="Latitude, WGS84 degrees.")
+    lon: float = Field(ge=-180, le=180, description="Longitude, WGS84 degrees.")
+    address: str | None = Field(
+        default=None, max_length=200, description="Address text as the rider typed it (kept)."
+    )
+
+
+class Inquiry(Schema):
+    """A planning inquiry: from, to, when, who."""
+
+    from_: Coordinates = Field(alias="from", description="Where the riders want to be picked up.")
+    to: Coordinates = Field(description="Where they want to go.")
+    departure_time: datetime | None = Field(
+        default=None,
+        description="Earliest pickup tonight (ISO 8601). Omit both times to leave now.",
+    )
+    arrival_time: datetime | None = Field(
+        default=None,
+        description="Latest arrival tonight (ISO 8601); the pickup is planned to arrive by then.",
+    )
+    nr_of_travelers: int = Field(default=1, ge=1, le=50, description="Riders in this booking.")
+    wheelchairs: int = Field(
+        default=0, ge=0, le=10, description="How many of them travel in a wheelchair."
+    )
+    prams: int = Field(
+        default=0, ge=0, le=10, description="Prams or large luggage; each takes one seat's place."
+    )
+    customer_id: str | None = Field(
+        default=None,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="The app's own id of the rider (kept with the booking).",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Inquiry:
+        if self.departure_time is not None and self.arrival_time is not None:
+            raise ValueError("arrivalTime: give either departureTime or arrivalTime, not both")
+        if self.wheelchairs > self.nr_of_travelers:
+            raise ValueError("wheelchairs: must not exceed nrOfTravelers")
+        return self
+
+
+class StopPoint(Schema):
+    lat: float = Field(description="The pickup / drop-off point on the road (door to door).")
+    lon: float
+    street: str | None = Field(description="Street of the point, when the map names it.")
+
+
+class PickupInfo(StopPoint):
+    window_start: datetime = Field(description="The bus comes no earlier than this.")
+    window_end: datetime = Field(description="... and no later than this (promised).")
+    expected_time: datetime | None = Field(description="Current forecast of the pickup.")
+
+
+class DropoffInfo(StopPoint):
+    expected_time: datetime | None = Field(description="Current forecast of the arrival.")
+    latest_time: datetime = Field(description="Promised latest arrival.")
+
+
+class OfferOut(Schema):
+    offer_id: str = Field(description="Book it with POST /v1/bookings before validUntil.")
+    valid_until: datetime
+    pickup: PickupInfo
+    dropoff: DropoffInfo
+    nr_of_travelers: int
+    wheelchairs: int
+    prams: int
+    direct_travel_time_s: int = Field(description="Time of the trip alone by road, seconds.")
+    max_ride_time_s: int = Field(description="Longest the ride may take (pooling detours).")
+    fare: None = Field(
+        default=None, description="Not yet priced: fares come with the tariff engine."
+    )
+
+
+class RejectionOut(Schema):
+    reason: str = Field(description="Machine-readable reason, e.g. fleet_full.")
+    message: str
+
+
+class PlanningOut(Schema):
+    """Offers for an inquiry. No offer (every bus full or too far) is an answer, not an error:
+    ``options`` is empty and ``rejection`` says why."""
+
+    options: list[OfferOut]
+    rejection: RejectionOut | None = None
+
+
+class BookingRequestIn(Schema):
+    offer_id: str = Field(min_length=1, max_length=64, description="An offer from an inquiry.")
+
+
+class BookingOperation(StrEnum):
+    COMMIT = "COMMIT"
+    CANCEL = "CANCEL"
+
+
+class BookingEventIn(Schema):
+    operation: BookingOperation = Field(
+        description="COMMIT a PENDING booking (the promise is made) or CANCEL it before pickup."
+    )
+
+
+class VehiclePosition(Schema):
+    vehicle_id: str
+    lat: float | None
+    lon: float | None
+    at: datetime
+
+
+class BookingOut(Schema):
+    id: str
+    state: str = Field(
+        description="PENDING, CONFIRMED, STARTED (on board), FINISHED, CANCELLED, NO_SHOW, EXPIRED."
+    )
+    pickup: PickupInfo
+    dropoff: DropoffInfo
+    nr_of_travelers: int
+    wheelchairs: int
+    prams: int
+    customer_id: str | None
+    vehicle: VehiclePosition | None = Field(
+        description="The bus assigned and where it last reported (live trip progress)."
+    )
+    picked_up_at: datetime | None
+    dropped_off_at: datetime | None
+
+
+class StopOut(Schema):
+    booking_id: str
+    type: str = Field(description="pickup (riders board) or dropoff (riders alight).")
+    lat: float
+    lon: float
+    street: str | None
+    expected_time: datetime
+    window_start: datetime
+    window_end: datetime
+    nr_of_travelers: int
+    wheelchairs: int = Field(description="Wheelchair users: ramp needed.")
+    prams: int
+
+
+class PlanOut(Schema):
+    vehicle_id: str
+    position: VehiclePosition
+    stops: list[StopOut]
+    on_board: list[str] = Field(description="Bookings whose riders are on the bus.")
+    shift_end: datetime
+
+
+class VehicleEventType(StrEnum):
+    POSITION = "POSITION"
+    ARRIVED = "ARRIVED"
+    BOARDED = "BOARDED"
+    NO_SHOW = "NO_SHOW"
+    ALIGHTED = "ALIGHTED"
+    SHIFT_START = "SHIFT_START"
+    SHIFT_END = "SHIFT_END"
+
+
+class StopKindIn(StrEnum):
+    PICKUP = "pickup"
+    DROPOFF = "dropoff"
+
+
+_NEEDS_BOOKING = {"ARRIVED", "BOARDED", "NO_SHOW", "ALIGHTED"}
+
+
+class VehicleEventIn(Schema):
+    """What a driver's tablet reports."""
+
+    type: VehicleEventType
+    lat: float | None = Field(default=None, ge=-90, le=90, description="POSITION: latitude.")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="POSITION: longitude.")
+    booking_id: str | None = Field(
+        default=None, max_length=80, description="ARRIVED, BOARDED, NO_SHOW, ALIGHTED: whose stop."
+    )
+    stop: StopKindIn | None = Field(
+        default=None, description="ARRIVED: at the pickup or the drop-off of bookingId."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> VehicleEventIn:
+        if self.type == VehicleEventType.POSITION and (self.lat is None or self.lon is None):
+            raise ValueError("lat: POSITION needs lat and lon")
+        if self.type.value in _NEEDS_BOOKING and not self.booking_id:
+            raise ValueError(f"bookingId: {self.type.value} needs the booking")
+        if self.type == VehicleEventType.ARRIVED and self.stop is None:
+            raise ValueError("stop: ARRIVED needs stop (pickup or dropoff)")
+        return self
+
+
+class FleetBookingOut(Schema):
+    id: str
+    state: str
+    vehicle_id: str | None
+    customer_id: str | None
+    pickup_window_start: datetime
+    pickup_window_end: datetime
+    pickup_expected: datetime | None
+    dropoff_expected: datetime | None
+    latest_arrival: datetime
+    late_s: int = Field(description="Forecast lateness beyond the promise, seconds (0 = on time).")
+    from_: StopPoint = Field(alias="from")
+    to: StopPoint
+
+
+class FleetVehicleOut(Schema):
+    vehicle_id: str
+    seats: int
+    wheelchair_places: int
+    position: VehiclePosition
+    stops: list[StopOut]
+    on_board: list[str]
+    route: list[tuple[float, float]] = Field(
+        description="Planned path as [lat, lon] points from the bus through its stops."
+    )
+    late_s: int = Field(description="Worst forecast lateness over its stops, seconds.")
+    shift_end: datetime
+
+
+class FleetOut(Schema):
+    version: int
+    now: datetime
+    vehicles: list[FleetVehicleOut]
+    bookings: list[FleetBookingOut]
+    rejections: list[dict[str, Any]] = Field(
+        description="Recent rejected requests: time, reason and message, newest first."
+    )
+
+
+class NetworkOut(Schema):
+    bbox: tuple[float, float, float, float] = Field(
+        description="min lon, min lat, max lon, max lat of the road network"
+    )
+    roads: list[list[float]] = Field(
+        description="Road polylines, each flat [lat0, lon0, lat1, lon1, ...] (5 decimals)."
+    )
+    area: list[list[float]] = Field(description="Service-area rings, flat like roads.")

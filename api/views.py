@@ -1,0 +1,239 @@
+"""Domain objects -> API schemas: times as local ISO date-times, places as road points."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from api import schemas as s
+from graphs.network import RoadNetwork
+from graphs.snapping import ServiceArea
+from nachtbus.clock import Clock, to_datetime
+from nachtbus.domain import (
+    Booking,
+    BookingStatus,
+    FleetState,
+    Offer,
+    Place,
+    Plan,
+    PlannedStop,
+    StopType,
+)
+from routing.matrix import TravelTimes
+
+
+class Views:
+    """Builds the API's answers for one service (its clock and roads)."""
+
+    def __init__(self, clock: Clock, times: TravelTimes) -> None:
+        self.clock = clock
+        self.times = times
+        self._route_nodes: Callable[[int, int], tuple[tuple[float, float], ...]] = lru_cache(
+            maxsize=4096
+        )(lambda u, v: self.times.route(u, v).polyline)
+
+    def t(self, seconds: int) -> datetime:
+        return to_datetime(self.clock, seconds)
+
+    def opt(self, seconds: int | None) -> datetime | None:
+        return None if seconds is None else self.t(seconds)
+
+    @staticmethod
+    def point(p: Place) -> dict[str, Any]:
+        return {"lat": round(p.lat, 6), "lon": round(p.lon, 6), "street": p.label}
+
+    # ------------------------------------------------------------------ riders
+    def offer(self, o: Offer) -> s.OfferOut:
+        r = o.request
+        return s.OfferOut(
+            offer_id=o.offer_id,
+            valid_until=self.t(o.expires_s),
+            pickup=s.PickupInfo(
+                **self.point(r.origin),
+                window_start=self.t(o.pickup_window[0]),
+                window_end=self.t(o.pickup_window[1]),
+                expected_time=self.t(o.pickup_eta_s),
+            ),
+            dropoff=s.DropoffInfo(
+                **self.point(r.destination),
+                expected_time=self.t(o.dropoff_eta_s),
+                latest_time=self.t(o.latest_dropoff_s),
+            ),
+            nr_of_travelers=r.passengers,
+            wheelchairs=r.wheelchairs,
+            prams=r.prams,
+            direct_travel_time_s=o.direct_time_s,
+            max_ride_time_s=o.max_ride_s,
+        )
+
+    def position(self, state: FleetState, vehicle_id: str) -> s.VehiclePosition:
+        st = state.states[vehicle_id]
+        return s.VehiclePosition(vehicle_id=vehicle_id, lat=st.lat, lon=st.lon, at=self.t(st.at_s))
+
+    def booking(self, state: FleetState, b: Booking) -> s.BookingOut:
+        r = b.request
+        live = b.status in (BookingStatus.CONFIRMED, BookingStatus.STARTED, BookingStatus.PENDING)
+        return s.BookingOut(
+            id=b.booking_id,
+            state=b.status.value,
+            pickup=s.PickupInfo(
+                **self.point(r.origin),
+                window_start=self.t(b.pickup_window[0]),
+                window_end=self.t(b.pickup_window[1]),
+                expected_time=self.opt(b.pickup_eta_s),
+            ),
+            dropoff=s.DropoffInfo(
+                **self.point(r.destination),
+                expected_time=self.opt(b.dropoff_eta_s),
+                latest_time=self.t(b.latest_dropoff_s),
+            ),
+            nr_of_travelers=r.passengers,
+            wheelchairs=r.wheelchairs,
+            prams=r.prams,
+            customer_id=customer_of(b),
+            vehicle=self.position(state, b.vehicle_id) if live and b.vehicle_id else None,
+            picked_up_at=self.opt(b.picked_up_s),
+            dropped_off_at=self.opt(b.dropped_off_s),
+        )
+
+    # ------------------------------------------------------------------ drivers
+    def stop(self, state: FleetState, st: PlannedStop) -> s.StopOut:
+        prams = state.bookings[st.booking_id].request.prams
+        return s.StopOut(
+            booking_id=st.booking_id,
+            type=st.type.value,
+            **self.point(st.place),
+            expected_time=self.t(st.eta_s),
+            window_start=self.t(st.window[0]),
+            window_end=self.t(st.window[1]),
+            nr_of_travelers=st.passengers,
+            wheelchairs=st.wheelchairs,
+            prams=prams,
+        )
+
+    @staticmethod
+    def on_board(state: FleetState, vehicle_id: str) -> list[str]:
+        return sorted(
+            b.booking_id
+            for b in state.bookings.values()
+            if b.status == BookingStatus.STARTED and b.vehicle_id == vehicle_id
+        )
+
+    def plan(self, state: FleetState, vehicle_id: str) -> s.PlanOut:
+        plan = state.plans[vehicle_id]
+        return s.PlanOut(
+            vehicle_id=vehicle_id,
+            position=self.position(state, vehicle_id),
+            stops=[self.stop(state, st) for st in plan.stops],
+            on_board=self.on_board(state, vehicle_id),
+            shift_end=self.t(state.vehicles[vehicle_id].shift_end_s),
+        )
+
+    # ------------------------------------------------------------------ dispatchers
+    def route(self, state: FleetState, plan: Plan) -> list[tuple[float, float]]:
+        """The bus's planned path through its stops as (lat, lon) points."""
+        nodes = [state.states[plan.vehicle_id].node, *(st.place.node for st in plan.stops)]
+        points: list[tuple[float, float]] = []
+        for u, v in itertools.pairwise(nodes):
+            if u != v:
+                points.extend(self._route_nodes(u, v))
+        return [(round(a, 5), round(b, 5)) for a, b in points]
+
+    @staticmethod
+    def lateness(b: Booking) -> int:
+        """Forecast lateness beyond the promise (pickup window end, latest arrival), seconds."""
+        late = 0
+        if b.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED) and b.pickup_eta_s:
+            late = max(late, b.pickup_eta_s - b.pickup_window[1])
+        if b.status.open and b.dropoff_eta_s:
+            late = max(late, b.dropoff_eta_s - b.latest_dropoff_s)
+        if b.picked_up_s is not None:
+            late = max(late, b.picked_up_s - b.pickup_window[1])
+        if b.dropped_off_s is not None:
+            late = max(late, b.dropped_off_s - b.latest_dropoff_s)
+        return late
+
+    def fleet(self, state: FleetState, rejections: list[dict[str, Any]]) -> s.FleetOut:
+        bookings = sorted(state.bookings.values(), key=lambda b: (b.pickup_window[0], b.booking_id))
+        vehicles = []
+        for vid in sorted(state.vehicles):
+            v, plan = state.vehicles[vid], state.plans[vid]
+            late = max(
+                (self.lateness(state.bookings[st.booking_id]) for st in plan.stops), default=0
+            )
+            vehicles.append(
+                s.FleetVehicleOut(
+                    vehicle_id=vid,
+                    seats=v.seats,
+                    wheelchair_places=v.wheelchair_places,
+                    position=self.position(state, vid),
+                    stops=[self.stop(state, st) for st in plan.stops],
+                    on_board=self.on_board(state, vid),
+                    route=self.route(state, plan),
+                    late_s=late,
+                    shift_end=self.t(v.shift_end_s),
+                )
+            )
+        return s.FleetOut(
+            version=state.version,
+            now=self.t(state.now_s),
+            vehicles=vehicles,
+            bookings=[
+                s.FleetBookingOut(
+                    id=b.booking_id,
+                    state=b.status.value,
+                    vehicle_id=b.vehicle_id,
+                    customer_id=customer_of(b),
+                    pickup_window_start=self.t(b.pickup_window[0]),
+                    pickup_window_end=self.t(b.pickup_window[1]),
+                    pickup_expected=self.opt(b.pickup_eta_s),
+                    dropoff_expected=self.opt(b.dropoff_eta_s),
+                    latest_arrival=self.t(b.latest_dropoff_s),
+                    late_s=self.lateness(b),
+                    **{"from": s.StopPoint(**self.point(b.request.origin))},
+                    to=s.StopPoint(**self.point(b.request.destination)),
+                )
+                for b in bookings
+            ],
+            rejections=rejections,
+        )
+
+
+def owner_of(b: Booking) -> str:
+    """The rider app that made the booking (rider_id is ``app/customer``)."""
+    return b.request.rider_id.partition("/")[0]
+
+
+def customer_of(b: Booking) -> str | None:
+    return b.request.rider_id.partition("/")[2] or None
+
+
+def area_rings(area: ServiceArea) -> list[list[tuple[float, float]]]:
+    """Outer rings of the service area as (lat, lon) points."""
+    geom = area.geometry
+    polygons = list(getattr(geom, "geoms", [geom]))
+    return [[(y, x) for x, y in poly.exterior.coords] for poly in polygons]
+
+
+def network_view(network: RoadNetwork, area_rings: list[list[tuple[float, float]]]) -> s.NetworkOut:
+    """The road map for the dispatcher page, each two-way road drawn once."""
+    tails = network.tails
+    seen: set[tuple[int, int]] = set()
+    roads: list[list[float]] = []
+    for e in range(network.n_edges):
+        u, v = int(tails[e]), int(network.heads[e])
+        if (v, u) in seen:
+            continue
+        seen.add((u, v))
+        flat = np.round(np.asarray(network.edge_polyline(e), dtype=np.float64), 5).ravel()
+        roads.append(flat.tolist())
+    rings = [np.round(np.asarray(r), 5).ravel().tolist() for r in area_rings]
+    return s.NetworkOut(bbox=network.bbox, roads=roads, area=rings)
+
+
+__all__ = ["StopType", "Views", "area_rings", "customer_of", "network_view", "owner_of"]

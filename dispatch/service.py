@@ -1,0 +1,374 @@
+"""The dispatch service: load snapshot -> dispatcher -> commit-if-version -> event.
+
+The API and the simulator both drive this class. Every change loads the current FleetState,
+moves its clock to now, asks the pure Dispatcher, and commits the result with its events only if
+nobody else committed in between (optimistic locking; on a clash it starts again from the newer
+state). A decision is therefore either stored whole, or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol, TypeVar
+
+from dispatch.dispatcher import BookingStateError, Dispatcher, StopNotInPlan, UnknownBooking
+from dispatch.store import Event, StateStore
+from nachtbus.clock import Clock
+from nachtbus.domain import (
+    Booking,
+    BookingRequest,
+    BookingStatus,
+    FleetState,
+    Offer,
+    Place,
+    PlannedStop,
+    Rejection,
+    RejectionReason,
+    StopType,
+    Vehicle,
+)
+from nachtbus.errors import NachtbusError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Busy(NachtbusError):
+    """Too many decisions at once: the change could not be committed after several tries."""
+
+    code = "busy"
+
+
+class UnknownOffer(NachtbusError):
+    """The offer was never made, or was released after it expired."""
+
+    code = "unknown_offer"
+
+
+class BookingRejected(NachtbusError):
+    """An offer could not be booked; ``reason`` is the machine-readable rejection reason."""
+
+    code = "booking_rejected"
+
+    def __init__(self, rejection: Rejection) -> None:
+        super().__init__(rejection.message, field="offer_id")
+        self.reason = rejection.reason
+        self.code = rejection.reason.value
+
+
+class Locator(Protocol):
+    """Places a coordinate on the road network (checking the service area when asked)."""
+
+    def place(self, lat: float, lon: float, field: str, *, in_area: bool = True) -> Place: ...
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Settings of the live service around the dispatcher's rules."""
+
+    pending_ttl_s: int = 300  # a PENDING booking not committed within this expires
+    offer_grace_s: int = 60  # an expired offer is kept this long to answer "expired", not "unknown"
+    max_retries: int = 20  # commit attempts on version clashes before answering Busy
+
+    def __post_init__(self) -> None:
+        for name in ("pending_ttl_s", "offer_grace_s", "max_retries"):
+            if getattr(self, name) < 1:
+                raise NachtbusError("must be >= 1", field=name)
+
+
+def booking_event(kind: str, b: Booking, at_s: int) -> Event:
+    return Event(
+        f"booking.{kind}",
+        at_s,
+        {"booking_id": b.booking_id, "vehicle_id": b.vehicle_id, "status": b.status.value},
+    )
+
+
+class DispatchService:
+    """One service area's live decisions, kept in a StateStore."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        store: StateStore,
+        clock: Clock,
+        locator: Locator,
+        config: ServiceConfig | None = None,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.store = store
+        self.clock = clock
+        self.locator = locator
+        self.config = config or ServiceConfig()
+
+    # ------------------------------------------------------------------ state
+    def start(self, vehicles: Sequence[Vehicle]) -> FleetState:
+        """Load the stored state, or create the fleet if the store is empty (first start)."""
+        state = self.store.load()
+        if state is not None:
+            return state
+        self.store.initialise(FleetState.create(self.clock.now_s(), list(vehicles)))
+        state = self.store.load()
+        assert state is not None
+        return state
+
+    def snapshot(self) -> FleetState:
+        """The current state with its clock moved to now (nothing is committed)."""
+        state = self.store.load()
+        if state is None:
+            raise NachtbusError("the service was not started: no fleet in the store")
+        return self.dispatcher.advance_clock(state, self.clock.now_s())
+
+    def _change(
+        self, decide: Callable[[FleetState], tuple[FleetState, list[Event], T]]
+    ) -> tuple[FleetState, T]:
+        """Run ``decide`` on the newest state until its result commits (or answer Busy)."""
+        for _ in range(self.config.max_retries):
+            loaded = self.store.load()
+            if loaded is None:
+                raise NachtbusError("the service was not started: no fleet in the store")
+            state = self.dispatcher.advance_clock(loaded, self.clock.now_s())
+            new, events, result = decide(state)
+            if new is state or new.version == loaded.version:
+                return loaded, result
+            if self.store.commit(new, loaded.version, events):
+                return new, result
+        raise Busy("the fleet changed too often while deciding; try again")
+
+    # ------------------------------------------------------------------ riders
+    def quote(self, request: BookingRequest, arrive_by_s: int | None = None) -> Offer | Rejection:
+        """An offer (kept until it expires) or a rejection with its reason (recorded)."""
+        state = self.snapshot()
+        late: Rejection | None = None
+        if arrive_by_s is not None:
+            direct = self.dispatcher.times.times_s([request.origin.node, request.destination.node])
+            latest_pickup = arrive_by_s - self.dispatcher.policy.max_ride_s(int(direct[0, 1]))
+            earliest = latest_pickup - self.dispatcher.policy.prebook_window_s
+            request = _with_pickup(request, max(earliest, state.now_s))
+            late = Rejection(
+                request.request_id,
+                RejectionReason.NO_VEHICLE_IN_TIME,
+                "no bus can bring the riders there by the asked arrival time",
+            )
+        result = self.dispatcher.offer(state, request, offer_id=uuid.uuid4().hex)
+        if (
+            late
+            and isinstance(result, Offer)
+            and arrive_by_s
+            and result.dropoff_eta_s > arrive_by_s
+        ):
+            result = late
+        if isinstance(result, Offer):
+            ttl = result.expires_s - state.now_s + self.config.offer_grace_s
+            self.store.put_offer(result, ttl)
+        else:
+            self._record_rejection(result, state.now_s)
+        return result
+
+    def _record_rejection(self, r: Rejection, at_s: int) -> None:
+        self.store.append_events(
+            [
+                Event(
+                    "request.rejected",
+                    at_s,
+                    {"request_id": r.request_id, "reason": r.reason.value, "message": r.message},
+                )
+            ]
+        )
+
+    def book(self, offer_id: str) -> Booking:
+        """Book an offer: the booking is PENDING (capacity held) until COMMIT or CANCEL.
+
+        Booking the same offer again answers the same booking.
+        """
+        offer = self.store.get_offer(offer_id)
+        if offer is None:
+            raise UnknownOffer(
+                f"no offer {offer_id!r}: it was never made or was released after it expired",
+                field="offer_id",
+            )
+        booking_id = f"bk-{offer_id}"
+
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], Booking]:
+            if booking_id in state.bookings:
+                return state, [], state.bookings[booking_id]
+            answer = self.dispatcher.confirm(state, offer, booking_id, BookingStatus.PENDING)
+            if isinstance(answer, Rejection):
+                raise BookingRejected(answer)
+            new, booking = answer
+            return new, [booking_event("pending", booking, state.now_s)], booking
+
+        return self._change(decide)[1]
+
+    def commit(self, booking_id: str) -> Booking:
+        """PENDING -> CONFIRMED: the promise is made. Repeating it changes nothing.
+
+        A PENDING booking past its time to live is expired instead (and the caller told so).
+        """
+
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], Booking]:
+            b = self._booking(state, booking_id)
+            if b.status == BookingStatus.CONFIRMED:
+                return state, [], b
+            if b.status == BookingStatus.PENDING and self._pending_expired(state, b):
+                new = self.dispatcher.cancel(state, booking_id, BookingStatus.EXPIRED)
+                nb = new.bookings[booking_id]
+                return new, [booking_event("expired", nb, state.now_s)], nb
+            if b.status != BookingStatus.PENDING:
+                raise BookingStateError(
+                    f"booking {booking_id} is {b.status}; only a PENDING booking can be committed",
+                    field="booking_id",
+                )
+            new = self.dispatcher.set_status(state, booking_id, BookingStatus.CONFIRMED)
+            nb = new.bookings[booking_id]
+            return new, [booking_event("confirmed", nb, state.now_s)], nb
+
+        booking = self._change(decide)[1]
+        if booking.status == BookingStatus.EXPIRED:
+            raise BookingStateError(
+                f"booking {booking_id} expired: it was not committed within "
+                f"{self.config.pending_ttl_s} s of booking",
+                field="booking_id",
+            )
+        return booking
+
+    def cancel(self, booking_id: str) -> Booking:
+        """Cancel before pickup; cancelling a cancelled booking again changes nothing."""
+
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], Booking]:
+            b = self._booking(state, booking_id)
+            if b.status == BookingStatus.CANCELLED:
+                return state, [], b
+            new = self.dispatcher.cancel(state, booking_id)
+            nb = new.bookings[booking_id]
+            return new, [booking_event("cancelled", nb, state.now_s)], nb
+
+        return self._change(decide)[1]
+
+    def _booking(self, state: FleetState, booking_id: str) -> Booking:
+        try:
+            return state.bookings[booking_id]
+        except KeyError:
+            raise UnknownBooking(f"no booking {booking_id!r}", field="booking_id") from None
+
+    def _pending_expired(self, state: FleetState, b: Booking) -> bool:
+        return state.now_s - b.updated_s > self.config.pending_ttl_s
+
+    def expire_pending(self) -> list[str]:
+        """Release PENDING bookings not committed in time (their capacity is freed)."""
+        state = self.snapshot()
+        due = [
+            b.booking_id
+            for b in state.bookings.values()
+            if b.status == BookingStatus.PENDING and self._pending_expired(state, b)
+        ]
+        return self._expire(due) if due else []
+
+    def _expire(self, booking_ids: list[str]) -> list[str]:
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], list[str]]:
+            done, events = [], []
+            for bid in booking_ids:
+                b = state.bookings.get(bid)
+                if b is None or b.status != BookingStatus.PENDING:
+                    continue
+                state = self.dispatcher.cancel(state, bid, BookingStatus.EXPIRED)
+                events.append(booking_event("expired", state.bookings[bid], state.now_s))
+                done.append(bid)
+            return state, events, done
+
+        return self._change(decide)[1]
+
+    # ------------------------------------------------------------------ drivers
+    def position(self, vehicle_id: str, lat: float, lon: float) -> FleetState:
+        """The bus reports its position (snapped to the road it is on)."""
+        place = self.locator.place(lat, lon, "position", in_area=False)
+
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], None]:
+            new = self.dispatcher.vehicle_position(
+                state, vehicle_id, place.node, state.now_s, lat, lon
+            )
+            data = {"vehicle_id": vehicle_id, "lat": lat, "lon": lon}
+            return new, [Event("vehicle.position", state.now_s, data)], None
+
+        return self._change(decide)[0]
+
+    def arrived(self, vehicle_id: str, booking_id: str, stop: StopType) -> FleetState:
+        """The bus is at a stop of its plan: its position becomes the stop's."""
+
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], None]:
+            st = self._stop(state, vehicle_id, booking_id, stop)
+            new = self.dispatcher.vehicle_position(
+                state, vehicle_id, st.place.node, state.now_s, st.place.lat, st.place.lon
+            )
+            data = {"vehicle_id": vehicle_id, "booking_id": booking_id, "stop": stop.value}
+            return new, [Event("vehicle.arrived", state.now_s, data)], None
+
+        return self._change(decide)[0]
+
+    def _stop(
+        self, state: FleetState, vehicle_id: str, booking_id: str, stop: StopType
+    ) -> PlannedStop:
+        self.dispatcher.check_vehicle(state, vehicle_id)
+        for st in state.plans[vehicle_id].stops:
+            if st.booking_id == booking_id and st.type == stop:
+                return st
+        raise StopNotInPlan(
+            f"bus {vehicle_id} has no {stop} of booking {booking_id} in its plan",
+            field="booking_id",
+        )
+
+    def stop_done(self, vehicle_id: str, booking_id: str, stop: StopType) -> Booking:
+        """A rider boarded (pickup) or alighted (drop-off)."""
+        kind = "started" if stop == StopType.PICKUP else "finished"
+
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], Booking]:
+            new = self.dispatcher.stop_done(state, vehicle_id, booking_id, stop, state.now_s)
+            b = new.bookings[booking_id]
+            return new, [booking_event(kind, b, state.now_s)], b
+
+        return self._change(decide)[1]
+
+    def no_show(self, vehicle_id: str, booking_id: str) -> Booking:
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], Booking]:
+            new = self.dispatcher.no_show(state, vehicle_id, booking_id, state.now_s)
+            b = new.bookings[booking_id]
+            return new, [booking_event("no_show", b, state.now_s)], b
+
+        return self._change(decide)[1]
+
+    def shift(self, vehicle_id: str, start: bool) -> None:
+        """Shift start (recorded; the bus serves from its planned shift start) or shift end
+        (only with no stop left; no trip is offered on this bus afterwards)."""
+        if start:
+            state = self.snapshot()
+            self.dispatcher.check_vehicle(state, vehicle_id)
+            self.store.append_events(
+                [Event("vehicle.shift_start", state.now_s, {"vehicle_id": vehicle_id})]
+            )
+            return
+
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], None]:
+            new = self.dispatcher.end_shift(state, vehicle_id, state.now_s)
+            return new, [Event("vehicle.shift_end", state.now_s, {"vehicle_id": vehicle_id})], None
+
+        self._change(decide)
+
+    # ------------------------------------------------------------------ background
+    def reoptimise(self) -> bool:
+        """One round of re-optimisation; True if better plans were committed."""
+        loaded = self.store.load()
+        if loaded is None:
+            return False
+        state = self.dispatcher.advance_clock(loaded, self.clock.now_s())
+        new = self.dispatcher.reoptimise(state)
+        if new is None:
+            return False
+        event = Event("plans.reoptimised", state.now_s, {"version": new.version})
+        return self.store.commit(new, loaded.version, [event])
+
+
+def _with_pickup(request: BookingRequest, pickup_at_s: int) -> BookingRequest:
+    return replace(request, pickup_at_s=pickup_at_s)

@@ -1,0 +1,72 @@
+"""The StateStore protocol: where the live fleet state, offers and the event stream are kept.
+
+The dispatch service loads a FleetState snapshot, decides, and commits the new snapshot together
+with its events *only if the version it started from is still current* (optimistic locking).
+The one real implementation is :mod:`dispatch.redis_store`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from nachtbus.domain import FleetState, Offer
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change of the service, as the dispatcher page and the audit trail see it.
+
+    ``type`` is dotted (``booking.confirmed``, ``vehicle.position``, ``request.rejected``);
+    ``data`` holds JSON-ready values only.
+    """
+
+    type: str
+    at_s: int
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class StateStore(Protocol):
+    """Live state of one service area."""
+
+    def load(self) -> FleetState | None:
+        """The current snapshot, or None if the store was never initialised."""
+        ...
+
+    def initialise(self, state: FleetState) -> bool:
+        """Store a first snapshot if there is none; False if one exists (it is kept)."""
+        ...
+
+    def commit(self, new: FleetState, expected_version: int, events: Sequence[Event]) -> bool:
+        """Write ``new`` and its events atomically if the stored version is ``expected_version``.
+
+        False (nothing written) when another decision was committed in between.
+        """
+        ...
+
+    def append_events(self, events: Sequence[Event]) -> None:
+        """Record events that change no state (e.g. a rejected request)."""
+        ...
+
+    def events_after(
+        self, last_id: str, block_ms: int = 0, count: int = 100
+    ) -> list[tuple[str, Event]]:
+        """Events after ``last_id`` ("0" for all, "$" for new ones), waiting up to block_ms."""
+        ...
+
+    def recent_events(self, count: int, types: Sequence[str] = ()) -> list[tuple[str, Event]]:
+        """The latest ``count`` events (of the given types, if any), newest first."""
+        ...
+
+    def put_offer(self, offer: Offer, ttl_s: int) -> None: ...
+
+    def get_offer(self, offer_id: str) -> Offer | None:
+        """The offer, or None if unknown or released after its time to live."""
+        ...
+
+    def recall(self, key: str) -> str | None:
+        """A remembered idempotent answer."""
+        ...
+
+    def remember(self, key: str, value: str, ttl_s: int) -> None: ...

@@ -1,0 +1,203 @@
+"""Domain types to plain JSON-ready dicts and back: how a store keeps them.
+
+Written out by hand (not by reflection) so that a stored record's shape is explicit and a
+changed dataclass fails loudly in the round-trip tests instead of silently losing a field.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nachtbus.domain import (
+    Booking,
+    BookingRequest,
+    BookingStatus,
+    Offer,
+    Place,
+    Plan,
+    PlannedStop,
+    StopType,
+    Vehicle,
+    VehicleState,
+)
+
+Json = dict[str, Any]
+
+
+def dumps(data: Json) -> str:
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+def place_to(p: Place) -> Json:
+    return {"lat": p.lat, "lon": p.lon, "node": p.node, "label": p.label}
+
+
+def place_from(d: Json) -> Place:
+    return Place(float(d["lat"]), float(d["lon"]), int(d["node"]), d.get("label"))
+
+
+def request_to(r: BookingRequest) -> Json:
+    return {
+        "request_id": r.request_id,
+        "origin": place_to(r.origin),
+        "destination": place_to(r.destination),
+        "requested_at_s": r.requested_at_s,
+        "pickup_at_s": r.pickup_at_s,
+        "passengers": r.passengers,
+        "wheelchairs": r.wheelchairs,
+        "rider_id": r.rider_id,
+        "prams": r.prams,
+    }
+
+
+def request_from(d: Json) -> BookingRequest:
+    return BookingRequest(
+        request_id=d["request_id"],
+        origin=place_from(d["origin"]),
+        destination=place_from(d["destination"]),
+        requested_at_s=int(d["requested_at_s"]),
+        pickup_at_s=d["pickup_at_s"],
+        passengers=int(d["passengers"]),
+        wheelchairs=int(d["wheelchairs"]),
+        rider_id=d["rider_id"],
+        prams=int(d.get("prams", 0)),
+    )
+
+
+def booking_to(b: Booking) -> Json:
+    return {
+        "booking_id": b.booking_id,
+        "request": request_to(b.request),
+        "status": b.status.value,
+        "vehicle_id": b.vehicle_id,
+        "pickup_window": list(b.pickup_window),
+        "max_ride_s": b.max_ride_s,
+        "direct_time_s": b.direct_time_s,
+        "pickup_eta_s": b.pickup_eta_s,
+        "dropoff_eta_s": b.dropoff_eta_s,
+        "picked_up_s": b.picked_up_s,
+        "dropped_off_s": b.dropped_off_s,
+        "updated_s": b.updated_s,
+    }
+
+
+def booking_from(d: Json) -> Booking:
+    return Booking(
+        booking_id=d["booking_id"],
+        request=request_from(d["request"]),
+        status=BookingStatus(d["status"]),
+        vehicle_id=d["vehicle_id"],
+        pickup_window=(int(d["pickup_window"][0]), int(d["pickup_window"][1])),
+        max_ride_s=int(d["max_ride_s"]),
+        direct_time_s=int(d["direct_time_s"]),
+        pickup_eta_s=d["pickup_eta_s"],
+        dropoff_eta_s=d["dropoff_eta_s"],
+        picked_up_s=d["picked_up_s"],
+        dropped_off_s=d["dropped_off_s"],
+        updated_s=int(d["updated_s"]),
+    )
+
+
+def stop_to(s: PlannedStop) -> Json:
+    return {
+        "booking_id": s.booking_id,
+        "type": s.type.value,
+        "place": place_to(s.place),
+        "eta_s": s.eta_s,
+        "window": list(s.window),
+        "passengers": s.passengers,
+        "wheelchairs": s.wheelchairs,
+    }
+
+
+def stop_from(d: Json) -> PlannedStop:
+    return PlannedStop(
+        booking_id=d["booking_id"],
+        type=StopType(d["type"]),
+        place=place_from(d["place"]),
+        eta_s=int(d["eta_s"]),
+        window=(int(d["window"][0]), int(d["window"][1])),
+        passengers=int(d["passengers"]),
+        wheelchairs=int(d["wheelchairs"]),
+    )
+
+
+def plan_to(p: Plan) -> Json:
+    return {
+        "vehicle_id": p.vehicle_id,
+        "stops": [stop_to(s) for s in p.stops],
+        "fixed": p.fixed,
+        "end_s": p.end_s,
+    }
+
+
+def plan_from(d: Json) -> Plan:
+    return Plan(
+        vehicle_id=d["vehicle_id"],
+        stops=tuple(stop_from(s) for s in d["stops"]),
+        fixed=int(d["fixed"]),
+        end_s=d["end_s"],
+    )
+
+
+def vehicle_to(v: Vehicle) -> Json:
+    return {
+        "vehicle_id": v.vehicle_id,
+        "seats": v.seats,
+        "wheelchair_places": v.wheelchair_places,
+        "depot": place_to(v.depot),
+        "shift_start_s": v.shift_start_s,
+        "shift_end_s": v.shift_end_s,
+    }
+
+
+def vehicle_from(d: Json) -> Vehicle:
+    return Vehicle(
+        vehicle_id=d["vehicle_id"],
+        seats=int(d["seats"]),
+        wheelchair_places=int(d["wheelchair_places"]),
+        depot=place_from(d["depot"]),
+        shift_start_s=int(d["shift_start_s"]),
+        shift_end_s=int(d["shift_end_s"]),
+    )
+
+
+def state_to(s: VehicleState) -> Json:
+    return {"vehicle_id": s.vehicle_id, "node": s.node, "at_s": s.at_s, "lat": s.lat, "lon": s.lon}
+
+
+def state_from(d: Json) -> VehicleState:
+    return VehicleState(d["vehicle_id"], int(d["node"]), int(d["at_s"]), d["lat"], d["lon"])
+
+
+def offer_to(o: Offer) -> Json:
+    return {
+        "offer_id": o.offer_id,
+        "request": request_to(o.request),
+        "vehicle_id": o.vehicle_id,
+        "pickup_window": list(o.pickup_window),
+        "pickup_eta_s": o.pickup_eta_s,
+        "dropoff_eta_s": o.dropoff_eta_s,
+        "direct_time_s": o.direct_time_s,
+        "max_ride_s": o.max_ride_s,
+        "fleet_version": o.fleet_version,
+        "plan": plan_to(o.plan),
+        "expires_s": o.expires_s,
+    }
+
+
+def offer_from(d: Json) -> Offer:
+    return Offer(
+        offer_id=d["offer_id"],
+        request=request_from(d["request"]),
+        vehicle_id=d["vehicle_id"],
+        pickup_window=(int(d["pickup_window"][0]), int(d["pickup_window"][1])),
+        pickup_eta_s=int(d["pickup_eta_s"]),
+        dropoff_eta_s=int(d["dropoff_eta_s"]),
+        direct_time_s=int(d["direct_time_s"]),
+        max_ride_s=int(d["max_ride_s"]),
+        fleet_version=int(d["fleet_version"]),
+        plan=plan_from(d["plan"]),
+        expires_s=int(d["expires_s"]),
+    )

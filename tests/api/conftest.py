@@ -1,0 +1,98 @@
+"""A running API over the real Soest roads, a real (embedded) Redis and a hand-moved clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import Runtime, build_runtime, create_app
+from dispatch.redis_store import RedisStore, connect
+from nachtbus.clock import ManualClock
+from nachtbus.settings import Settings
+from routing.world import RoadWorld
+
+RIDER = {"X-Api-Key": "dev-rider-app-key"}
+OTHER_APP = {"X-Api-Key": "other-app-key"}
+DISPATCHER = {"X-Api-Key": "dev-dispatcher-key"}
+TEN_PM = 22 * 3600
+
+
+def driver(vehicle_id: str) -> dict[str, str]:
+    return {"X-Api-Key": f"dev-driver-{vehicle_id}"}
+
+
+def make_settings(data_dir: Path, **extra: object) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        buses=3,
+        reopt_interval_s=0,
+        rider_app_keys={"dev-rider-app-key": "transit-app", "other-app-key": "other-app"},
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@dataclass
+class Api:
+    """One service instance: its HTTP client, clock, store and runtime."""
+
+    client: TestClient
+    clock: ManualClock
+    runtime: Runtime
+
+    def inquire(self, origin: tuple[float, float], dest: tuple[float, float], **body: object):  # type: ignore[no-untyped-def]
+        payload = {
+            "from": {"lat": origin[0], "lon": origin[1]},
+            "to": {"lat": dest[0], "lon": dest[1]},
+            **body,
+        }
+        return self.client.post("/v1/planning/inquiries", json=payload, headers=RIDER)
+
+    def offer_id(
+        self, origin: tuple[float, float], dest: tuple[float, float], **body: object
+    ) -> str:
+        r = self.inquire(origin, dest, **body)
+        assert r.status_code == 200, r.text
+        options = r.json()["options"]
+        assert options, r.json()
+        return str(options[0]["offerId"])
+
+    def booked(
+        self, origin: tuple[float, float], dest: tuple[float, float], **body: object
+    ) -> dict:  # type: ignore[type-arg]
+        """Inquire, book and commit: the CONFIRMED booking."""
+        r = self.client.post(
+            "/v1/bookings", json={"offerId": self.offer_id(origin, dest, **body)}, headers=RIDER
+        )
+        assert r.status_code == 201, r.text
+        bid = r.json()["id"]
+        r = self.client.post(
+            f"/v1/bookings/{bid}/events", json={"operation": "COMMIT"}, headers=RIDER
+        )
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def vehicle_event(self, vehicle_id: str, **body: object):  # type: ignore[no-untyped-def]
+        return self.client.post(
+            f"/v1/vehicles/{vehicle_id}/events", json=body, headers=driver(vehicle_id)
+        )
+
+
+def open_api(world: RoadWorld, data_dir: Path, clock: ManualClock) -> Api:
+    """The service on the store under ``data_dir`` (what is stored there is kept)."""
+    settings = make_settings(data_dir)
+    store = RedisStore(connect(None, data_dir), f"soest:{clock.service_date().isoformat()}")
+    rt = build_runtime(settings, world, clock=clock, store=store)
+    client = TestClient(create_app(settings, world, rt))
+    return Api(client, clock, rt)
+
+
+@pytest.fixture()
+def api(soest_world: RoadWorld, tmp_path: Path) -> Iterator[Api]:
+    clock = ManualClock(TEN_PM)
+    service = open_api(soest_world, tmp_path / "data", clock)
+    with service.client:
+        yield service
