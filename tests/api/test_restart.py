@@ -1,0 +1,127 @@
+"""A restart, or a crash of the service and its Redis, loses no confirmed booking."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from nachtbus.clock import ManualClock
+from routing.world import RoadWorld
+from tests.api.conftest import RIDER, TEN_PM, driver, open_api
+from tests.helpers import AMPEN, MARKT, OSTOENNEN, SHARED, STATION
+
+
+def test_restart_in_the_middle_keeps_and_serves_every_booking(
+    soest_world: RoadWorld, tmp_path: Path
+) -> None:
+    """Bookings (one rider on board) survive a shutdown of service and store; then served."""
+    clock = ManualClock(TEN_PM)
+    first = open_api(soest_world, tmp_path / "data", clock)
+    with first.client:
+        a = first.booked(MARKT, OSTOENNEN)
+        b = first.booked(STATION, AMPEN)
+        bus_a = a["vehicle"]["vehicleId"]
+        clock.advance(300)
+        assert first.vehicle_event(bus_a, type="BOARDED", bookingId=a["id"]).status_code == 200
+        plans = {
+            v: first.client.get(f"/v1/vehicles/{v}/plan", headers=driver(v)).json()["stops"]
+            for v in ("bus-1", "bus-2", "bus-3")
+        }
+    first.runtime.store.r.shutdown(nosave=True)  # the server stops; only its AOF remains
+
+    clock.advance(60)
+    second = open_api(soest_world, tmp_path / "data", clock)
+    with second.client:
+        got_a = second.client.get(f"/v1/bookings/{a['id']}", headers=RIDER).json()
+        got_b = second.client.get(f"/v1/bookings/{b['id']}", headers=RIDER).json()
+        assert got_a["state"] == "STARTED" and got_b["state"] == "CONFIRMED"
+        assert got_b["pickup"]["windowEnd"] == b["pickup"]["windowEnd"]
+        for v, stops in plans.items():
+            now = second.client.get(f"/v1/vehicles/{v}/plan", headers=driver(v)).json()["stops"]
+            assert [(s["bookingId"], s["type"]) for s in now] == [
+                (s["bookingId"], s["type"]) for s in stops
+            ]
+        clock.advance(600)
+        assert second.vehicle_event(bus_a, type="ALIGHTED", bookingId=a["id"]).status_code == 200
+        bus_b = got_b["vehicle"]["vehicleId"]
+        assert second.vehicle_event(bus_b, type="BOARDED", bookingId=b["id"]).status_code == 200
+        clock.advance(600)
+        assert second.vehicle_event(bus_b, type="ALIGHTED", bookingId=b["id"]).status_code == 200
+        states = {
+            x["id"]: x["state"] for x in second.client.get("/v1/bookings", headers=RIDER).json()
+        }
+        assert states == {a["id"]: "FINISHED", b["id"]: "FINISHED"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(data_dir: Path, cache_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "NACHTBUS_DATA_DIR": str(data_dir),
+        "NACHTBUS_CACHE_DIR": str(cache_dir),
+        "NACHTBUS_REOPT_INTERVAL_S": "0",
+    }
+    cmd = [sys.executable, "-m", "nachtbus.cli", "serve", "--port", str(port), "--clock", "22:00"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+        if proc.poll() is not None:
+            raise AssertionError(proc.stdout.read().decode() if proc.stdout else "serve died")
+    proc.kill()
+    raise AssertionError("nachtbus serve did not start")
+
+
+@pytest.mark.skipif(SHARED is None, reason="needs ../shared (the Soest network)")
+def test_crash_of_service_and_redis_loses_no_confirmed_booking(
+    soest_world: RoadWorld, soest_cache_dir: Path, tmp_path: Path
+) -> None:
+    """SIGKILL the running `nachtbus serve` and its redis-server: the booking is back after."""
+    data, port = tmp_path / "data", _free_port()
+    proc = _serve(data, soest_cache_dir, port)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        inquiry = {
+            "from": {"lat": MARKT[0], "lon": MARKT[1]},
+            "to": {"lat": AMPEN[0], "lon": AMPEN[1]},
+        }
+        offer = httpx.post(f"{base}/planning/inquiries", json=inquiry, headers=RIDER).json()
+        oid = offer["options"][0]["offerId"]
+        bid = httpx.post(f"{base}/bookings", json={"offerId": oid}, headers=RIDER).json()["id"]
+        r = httpx.post(f"{base}/bookings/{bid}/events", json={"operation": "COMMIT"}, headers=RIDER)
+        assert r.json()["state"] == "CONFIRMED"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    registry = json.loads((data / "nachtbus.rdb.settings").read_text())
+    redis_pid = int(Path(registry["pidfile"]).read_text())
+    os.kill(redis_pid, signal.SIGKILL)
+
+    proc = _serve(data, soest_cache_dir, port)
+    try:
+        got = httpx.get(f"{base}/bookings/{bid}", headers=RIDER)
+        assert got.status_code == 200 and got.json()["state"] == "CONFIRMED"
+        bus = got.json()["vehicle"]["vehicleId"]
+        plan = httpx.get(f"{base}/vehicles/{bus}/plan", headers=driver(bus)).json()
+        assert [s["bookingId"] for s in plan["stops"]] == [bid, bid]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -1,0 +1,174 @@
+"""Bad input gets a 4xx naming the field and the rule; repeats are idempotent; roles hold."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import DISPATCHER, OTHER_APP, RIDER, Api, driver
+from tests.helpers import AMPEN, BAD_SASSENDORF, MARKT, OSTOENNEN, STATION
+
+
+def version(api: Api) -> int:
+    return int(api.client.get("/v1/fleet", headers=DISPATCHER).json()["version"])
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        (
+            {"from": {"lat": BAD_SASSENDORF[0], "lon": BAD_SASSENDORF[1]}},
+            "outside_service_area",
+            "from",
+        ),
+        ({"from": {"lat": 95, "lon": 8.1}}, "invalid_input", "from.lat"),
+        ({"nrOfTravelers": 7}, "too_many_travellers", "nrOfTravelers"),
+        ({"nrOfTravelers": 0}, "invalid_input", "nrOfTravelers"),
+        ({"wheelchairs": 2, "nrOfTravelers": 1}, "invalid_input", "wheelchairs"),
+        ({"departureTime": "2026-11-20T21:00:00+01:00"}, "pickup_in_past", "departureTime"),
+        ({"departureTime": "2026-11-21T13:00:00+01:00"}, "invalid_input", "departureTime"),
+        ({"departureTime": "2026-11-21T06:00:00"}, "outside_service_hours", "departureTime"),
+        (
+            {
+                "departureTime": "2026-11-20T23:00:00+01:00",
+                "arrivalTime": "2026-11-20T23:30:00+01:00",
+            },
+            "invalid_input",
+            "arrivalTime",
+        ),
+        ({"to": {"lat": MARKT[0], "lon": MARKT[1] + 0.0005}}, "trip_too_short", "to"),
+        ({"unknownField": 1}, "invalid_input", "unknownField"),
+    ],
+)
+def test_bad_inquiries_are_refused_with_field_and_rule(
+    api: Api, body: dict[str, object], code: str, field: str
+) -> None:
+    """Each bad inquiry is a 422 with a reason code and the field; nothing is stored."""
+    before = version(api)
+    payload = {
+        "from": {"lat": MARKT[0], "lon": MARKT[1]},
+        "to": {"lat": OSTOENNEN[0], "lon": OSTOENNEN[1]},
+        **body,
+    }
+    r = api.client.post("/v1/planning/inquiries", json=payload, headers=RIDER)
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == code
+    assert r.json()["field"] == field
+    assert r.json()["message"]
+    assert version(api) == before
+
+
+def test_arrival_time_plans_pickup_to_arrive_in_time(api: Api) -> None:
+    """An inquiry with a latest arrival gets an offer that arrives by then."""
+    r = api.inquire(MARKT, OSTOENNEN, arrivalTime="2026-11-20T23:30:00+01:00")
+    assert r.status_code == 200, r.text
+    (offer,) = r.json()["options"]
+    assert offer["dropoff"]["expectedTime"] <= "2026-11-20T23:30:00+01:00"
+    assert offer["pickup"]["windowStart"] > "2026-11-20T22:30:00+01:00"
+
+
+def test_full_fleet_is_an_answer_with_a_reason(api: Api) -> None:
+    """When no bus has room, the inquiry answers 200, no options, and the reason."""
+    for _ in range(3):  # three buses, six riders each: the fleet's seats go
+        api.booked(MARKT, OSTOENNEN, nrOfTravelers=6)
+    r = api.inquire(STATION, OSTOENNEN, nrOfTravelers=6)
+    assert r.status_code == 200
+    assert r.json()["options"] == []
+    assert r.json()["rejection"]["reason"] in ("fleet_full", "no_vehicle_in_time")
+
+
+def test_commit_on_cancelled_booking_is_a_conflict(api: Api) -> None:
+    b = api.booked(MARKT, AMPEN)
+    api.client.post(f"/v1/bookings/{b['id']}/events", json={"operation": "CANCEL"}, headers=RIDER)
+    before = version(api)
+    r = api.client.post(
+        f"/v1/bookings/{b['id']}/events", json={"operation": "COMMIT"}, headers=RIDER
+    )
+    assert r.status_code == 409 and r.json()["code"] == "booking_state"
+    assert version(api) == before
+
+
+def test_driver_reporting_a_stop_not_in_plan_changes_nothing(api: Api) -> None:
+    b = api.booked(MARKT, AMPEN)
+    bus = b["vehicle"]["vehicleId"]
+    other = next(v for v in ("bus-1", "bus-2", "bus-3") if v != bus)
+    before = version(api)
+    r = api.vehicle_event(other, type="BOARDED", bookingId=b["id"])
+    assert r.status_code == 409 and r.json()["code"] == "stop_not_in_plan"
+    r = api.vehicle_event(bus, type="ALIGHTED", bookingId="bk-nobody")
+    assert r.status_code == 409
+    r = api.vehicle_event(bus, type="BOARDED")
+    assert r.status_code == 422 and r.json()["field"] == "bookingId"
+    r = api.vehicle_event(bus, type="SHIFT_END")
+    assert r.status_code == 409 and r.json()["code"] == "vehicle_busy"
+    assert version(api) == before
+
+
+def test_idempotent_repeats_answer_the_same(api: Api) -> None:
+    """The same Idempotency-Key replays the first answer; another body with it is refused."""
+    offer_id = api.offer_id(MARKT, OSTOENNEN)
+    key = {"Idempotency-Key": "book-1", **RIDER}
+    first = api.client.post("/v1/bookings", json={"offerId": offer_id}, headers=key)
+    again = api.client.post("/v1/bookings", json={"offerId": offer_id}, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = api.client.post("/v1/bookings", json={"offerId": "x"}, headers=key)
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    # without a key, booking the same offer again also answers the same booking
+    plain = api.client.post("/v1/bookings", json={"offerId": offer_id}, headers=RIDER)
+    assert plain.json()["id"] == first.json()["id"]
+    bid = first.json()["id"]
+    commit = {"Idempotency-Key": "commit-1", **RIDER}
+    for _ in range(2):
+        r = api.client.post(
+            f"/v1/bookings/{bid}/events", json={"operation": "COMMIT"}, headers=commit
+        )
+        assert r.status_code == 200 and r.json()["state"] == "CONFIRMED"
+    bus = first.json()["vehicle"]["vehicleId"]
+    board = {"Idempotency-Key": "board-1", **driver(bus)}
+    for _ in range(2):
+        r = api.client.post(
+            f"/v1/vehicles/{bus}/events", json={"type": "BOARDED", "bookingId": bid}, headers=board
+        )
+        assert r.status_code == 200 and r.json()["onBoard"] == [bid]
+    assert len(api.client.get("/v1/bookings", headers=RIDER).json()) == 1
+
+
+def test_roles_are_separated(api: Api) -> None:
+    """Apps see their own bookings only, drivers their own bus, dispatchers everything."""
+    b = api.booked(MARKT, AMPEN)
+    bus = b["vehicle"]["vehicleId"]
+    other_bus = next(v for v in ("bus-1", "bus-2", "bus-3") if v != bus)
+    assert api.client.get(f"/v1/bookings/{b['id']}", headers=OTHER_APP).status_code == 403
+    assert api.client.get("/v1/bookings", headers=OTHER_APP).json() == []
+    r = api.client.post(
+        f"/v1/bookings/{b['id']}/events", json={"operation": "CANCEL"}, headers=OTHER_APP
+    )
+    assert r.status_code == 403
+    assert api.client.get(f"/v1/vehicles/{bus}/plan", headers=driver(other_bus)).status_code == 403
+    assert api.client.get(f"/v1/vehicles/{bus}/plan", headers=driver(bus)).status_code == 200
+    assert api.client.get("/v1/fleet", headers=RIDER).status_code == 403
+    assert api.client.get("/v1/fleet", headers=driver(bus)).status_code == 403
+    assert (
+        api.client.post("/v1/planning/inquiries", json={}, headers=driver(bus)).status_code == 403
+    )
+    assert api.client.get("/v1/fleet").status_code == 401
+    assert api.client.get("/v1/fleet", headers={"X-Api-Key": "wrong"}).status_code == 401
+    assert api.client.get(f"/v1/bookings/{b['id']}", headers=DISPATCHER).status_code == 200
+
+
+def test_unsafe_keys_are_refused_in_production() -> None:
+    """Production refuses the development keys, naming the setting."""
+    from nachtbus.errors import ConfigError
+    from nachtbus.settings import Settings
+
+    with pytest.raises(ConfigError) as err:
+        Settings(environment="production").check_production()
+    assert err.value.field == "rider_app_keys"
+    good = "k" * 32
+    Settings(
+        environment="production",
+        rider_app_keys={good + "r": "app"},
+        driver_keys={good + "d": "bus-1"},
+        dispatcher_keys=[good],
+    ).check_production()
