@@ -7,6 +7,7 @@ from pathlib import Path
 from nachtbus.settings import DEFAULT_AREA_RELPATH, DEFAULT_OSM_RELPATH, find_shared_dir
 
 SHARED = find_shared_dir()
+REPO_OUTPUT = Path(__file__).resolve().parents[1] / "test-output"  # screenshots and reports
 SOEST_OSM = SHARED / DEFAULT_OSM_RELPATH if SHARED else None
 SOEST_AREA = SHARED / DEFAULT_AREA_RELPATH if SHARED else None
 

@@ -1,0 +1,86 @@
+"""The dispatcher page in headless Chromium: map, buses, routes, bookings and rejections drawn."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from tests.api.conftest import Api, driver
+from tests.helpers import AMPEN, MARKT, OSTOENNEN, REPO_OUTPUT, STATION
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture()
+def served(api: Api) -> Iterator[str]:
+    """The test's API served over real HTTP on a free port (the page needs a real server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(api.client.app, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_page_draws_buses_routes_and_bookings(api: Api, served: str) -> None:
+    """Three bookings (one on board) and a rejection: all drawn, screenshot saved."""
+    if not Path(CHROMIUM).exists() and os.environ.get("NACHTBUS_SKIP_BROWSER") == "1":
+        pytest.skip("no chromium and NACHTBUS_SKIP_BROWSER=1")
+    from playwright.sync_api import sync_playwright
+
+    a = api.booked(MARKT, OSTOENNEN)
+    api.booked(STATION, AMPEN)
+    api.booked(AMPEN, MARKT, nrOfTravelers=2)
+    bus = a["vehicle"]["vehicleId"]
+    api.clock.advance(200)
+    api.client.post(
+        f"/v1/vehicles/{bus}/events",
+        json={"type": "BOARDED", "bookingId": a["id"]},
+        headers=driver(bus),
+    )
+    api.inquire(MARKT, OSTOENNEN, nrOfTravelers=9)  # rejected: too many travellers
+
+    shot = REPO_OUTPUT / "dispatcher-page.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 850})
+        page.goto(f"{served}/dispatcher?key=dev-dispatcher-key")
+        page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+        page.wait_for_function("document.getElementById('status').textContent === 'live'")
+        data = page.evaluate("({...document.body.dataset})")
+        rows = page.locator("#bookings tbody tr").count()
+        reasons = page.locator("#rejections tbody tr").first.get_attribute("data-reason")
+        status = page.locator("#status").inner_text()
+        page.screenshot(path=str(shot))
+        browser.close()
+    assert int(data["roads"]) > 5000  # the map is drawn from our own network
+    assert int(data["drawnBuses"]) == 3
+    assert int(data["drawnRoutes"]) >= 2  # buses with stops have their path drawn
+    assert int(data["drawnStops"]) == 5  # 3 pickups + 3 drop-offs, one rider on board
+    assert rows == 3
+    assert reasons == "too_many_travellers"
+    assert status == "live"  # the event stream is connected
+    assert shot.stat().st_size > 20_000
