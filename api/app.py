@@ -7,6 +7,7 @@ uvicorn workers import (settings from the environment).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -106,11 +107,18 @@ def build_runtime(
 
 
 def _background(rt: Runtime, stop: threading.Event) -> None:
-    """Expire PENDING bookings and re-optimise plans, every reopt_interval_s."""
+    """Expire PENDING bookings and re-optimise changed plans, every reopt_interval_s.
+
+    With several worker processes only the lease holder works, so rounds do not compete.
+    """
+    owner = f"{os.getpid()}-{threading.get_ident()}"
+    lease = max(5, int(rt.settings.reopt_interval_s * 3))
     while not stop.wait(rt.settings.reopt_interval_s):
         try:
+            if not rt.store.try_lead(owner, lease):
+                continue
             rt.service.expire_pending()
-            if rt.service.reoptimise():
+            if rt.service.reoptimise(only_if_changed=True):
                 log.info("re-optimised plans committed")
         except Exception:  # keep the loop alive; the next round tries again
             log.exception("background round failed")
@@ -155,9 +163,13 @@ def create_app(settings: Settings, world: RoadWorld, runtime: Runtime | None = N
     def dispatcher_page() -> HTMLResponse:
         return HTMLResponse((STATIC / "dispatcher.html").read_text(encoding="utf-8"))
 
-    @app.get("/health", tags=["dispatcher"], summary="Liveness: the store answers")
+    @app.get("/health", tags=["dispatcher"], summary="Liveness: the store answers; service time")
     def health() -> dict[str, object]:
-        return {"ok": True, "version": rt.store.version()}
+        return {
+            "ok": True,
+            "version": rt.store.version(),
+            "now": rt.views.t(rt.service.clock.now_s()).isoformat(),
+        }
 
     return app
 

@@ -220,5 +220,15 @@ class RedisStore:
     def remember(self, key: str, value: str, ttl_s: int) -> None:
         self.r.set(self._k(f"idem:{key}"), value, ex=ttl_s)
 
+    def try_lead(self, owner: str, ttl_s: int) -> bool:
+        """Hold (or renew) the lease of the one process that runs background rounds."""
+        key = self._k("leader")
+        if self.r.set(key, owner, nx=True, ex=ttl_s):
+            return True
+        if self.r.get(key) == owner:
+            self.r.expire(key, ttl_s)
+            return True
+        return False
+
     def close(self) -> None:
         self.r.close()

@@ -103,6 +103,7 @@ class DispatchService:
         self.clock = clock
         self.locator = locator
         self.config = config or ServiceConfig()
+        self._last_reopt_version = -1
 
     # ------------------------------------------------------------------ state
     def start(self, vehicles: Sequence[Vehicle]) -> FleetState:
@@ -357,11 +358,18 @@ class DispatchService:
         self._change(decide)
 
     # ------------------------------------------------------------------ background
-    def reoptimise(self) -> bool:
-        """One round of re-optimisation; True if better plans were committed."""
+    def reoptimise(self, only_if_changed: bool = False) -> bool:
+        """One round of re-optimisation; True if better plans were committed.
+
+        ``only_if_changed`` skips the round when no decision was committed since the last one
+        (the background loop does so, to leave the CPU to quotes on a quiet fleet).
+        """
         loaded = self.store.load()
         if loaded is None:
             return False
+        if only_if_changed and loaded.version == self._last_reopt_version:
+            return False
+        self._last_reopt_version = loaded.version
         state = self.dispatcher.advance_clock(loaded, self.clock.now_s())
         new = self.dispatcher.reoptimise(state)
         if new is None:
