@@ -525,31 +525,44 @@ class Dispatcher:
     def refresh_etas(self, state: FleetState, vehicle_ids: list[str]) -> FleetState:
         """Recompute the planned times of these buses' stops from where they are now.
 
-        ETAs are a forecast: a late bus shows late times (the plan is kept as it is).
+        A plan that can still keep every promise gets the solvers' own schedule (which may
+        hold a pickup back so that a rider on board is not kept too long). A late bus, whose
+        plan can no longer be kept, gets a forecast instead: each stop as early as the bus can
+        make it (the plan itself is kept as it is).
         """
         if not vehicle_ids:
             return state
+        snap = self._snapshot(state)
+        ins = Inserter(snap.problem, wait_weight_pct=self.wait_weight_pct)
         plans = dict(state.plans)
         for vid in vehicle_ids:
-            plan = plans[vid]
-            s = state.states[vid]
-            v = state.vehicles[vid]
-            t = self._free_from(state, vid)
-            nodes = [s.node, *(st.place.node for st in plan.stops), v.depot.node]
-            times = np.asarray(self.times.times_s(nodes), dtype=np.int64)
-            stops = []
-            for k, st in enumerate(plan.stops):
-                arrive = t + int(times[k, k + 1])
-                eta = max(arrive, st.window[0]) if st.type == StopType.PICKUP else arrive
-                b = state.bookings[st.booking_id]
-                stops.append(replace(st, eta_s=eta))
-                t = eta + self.policy.dwell(b.request.wheelchairs)
-            end = t + int(times[len(plan.stops), len(plan.stops) + 1])
-            plans[vid] = replace(plan, stops=tuple(stops), end_s=end)
+            v = snap.vehicle_ids.index(vid)
+            code, times, _, end = ins.schedule(v, snap.routes[v])
+            if code == Fail.OK:
+                plan = plans[vid]
+                stops = tuple(replace(st, eta_s=t) for st, t in zip(plan.stops, times, strict=True))
+                plans[vid] = replace(plan, stops=stops, end_s=end)
+            else:
+                plans[vid] = self._forecast(state, vid)
         bookings = dict(state.bookings)
         for vid in vehicle_ids:
             _copy_etas(bookings, plans[vid])
         return state.with_derived(plans=plans, bookings=bookings)
+
+    def _forecast(self, state: FleetState, vid: str) -> Plan:
+        """Earliest possible stop times of a bus that is late for its plan."""
+        plan, s, v = state.plans[vid], state.states[vid], state.vehicles[vid]
+        t = self._free_from(state, vid)
+        nodes = [s.node, *(st.place.node for st in plan.stops), v.depot.node]
+        times = np.asarray(self.times.times_s(nodes), dtype=np.int64)
+        stops = []
+        for k, st in enumerate(plan.stops):
+            arrive = t + int(times[k, k + 1])
+            eta = max(arrive, st.window[0]) if st.type == StopType.PICKUP else arrive
+            stops.append(replace(st, eta_s=eta))
+            t = eta + self.policy.dwell(state.bookings[st.booking_id].request.wheelchairs)
+        end = t + int(times[len(plan.stops), len(plan.stops) + 1])
+        return replace(plan, stops=tuple(stops), end_s=end)
 
     # ----------------------------------------------------------------- re-optimisation
     def current_solution(self, state: FleetState) -> tuple[_Snapshot, Solution]:

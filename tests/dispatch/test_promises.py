@@ -52,6 +52,9 @@ def _next_event(d: Dispatcher, state: FleetState) -> FleetState:
             travel = int(TIMES.times_s([s.node, plan.stops[0].place.node])[0, 1])
             if plan.stops[0].eta_s - travel <= eta:
                 state = d.vehicle_position(state, other, s.node, max(leave, state.now_s))
+    # Leaving refreshes the buses' times: the next stop is served at its refreshed time, and
+    # the clock moves to that time (not past it, or the bus would idle at a stop it left).
+    eta, vid = min((p.stops[0].eta_s, v) for v, p in state.plans.items() if p.stops)
     first = state.plans[vid].stops[0]
     state = d.advance_clock(state, eta)
     return d.stop_done(state, vid, first.booking_id, first.type, first.eta_s)
