@@ -93,7 +93,7 @@ def _own_booking(request: Request, who: Principal, booking_id: str) -> Booking:
     b = state.bookings.get(booking_id)
     if b is None:
         raise ApiError(404, "unknown_booking", f"no booking {booking_id!r}", "id")
-    if who.role == Role.RIDER_APP and owner_of(b) != who.subject:
+    if who.role == Role.RIDER_APP and owner_of(b.request) != who.subject:
         raise ApiError(403, "forbidden", "this booking was made by another app", "id")
     return b
 
@@ -114,7 +114,7 @@ def book(
 
     def run() -> tuple[int, s.BookingOut]:
         offer = r.store.get_offer(body.offer_id)
-        mine = offer is None or offer.request.rider_id.partition("/")[0] == who.subject
+        mine = offer is None or owner_of(offer.request) == who.subject
         if who.role == Role.RIDER_APP and not mine:
             raise ApiError(403, "forbidden", "this offer was made to another app", "offerId")
         b = r.service.book(body.offer_id)
@@ -131,7 +131,7 @@ def list_bookings(request: Request, who: RiderApp) -> list[s.BookingOut]:
     return [
         r.views.booking(state, b)
         for b in sorted(state.bookings.values(), key=lambda b: b.booking_id)
-        if who.role == Role.DISPATCHER or owner_of(b) == who.subject
+        if who.role == Role.DISPATCHER or owner_of(b.request) == who.subject
     ]
 
 

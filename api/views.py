@@ -16,6 +16,7 @@ from graphs.snapping import ServiceArea
 from nachtbus.clock import Clock, to_datetime
 from nachtbus.domain import (
     Booking,
+    BookingRequest,
     BookingStatus,
     FleetState,
     Offer,
@@ -77,7 +78,6 @@ class Views:
 
     def booking(self, state: FleetState, b: Booking) -> s.BookingOut:
         r = b.request
-        live = b.status in (BookingStatus.CONFIRMED, BookingStatus.STARTED, BookingStatus.PENDING)
         return s.BookingOut(
             id=b.booking_id,
             state=b.status.value,
@@ -96,7 +96,7 @@ class Views:
             wheelchairs=r.wheelchairs,
             prams=r.prams,
             customer_id=customer_of(b),
-            vehicle=self.position(state, b.vehicle_id) if live and b.vehicle_id else None,
+            vehicle=self.position(state, b.vehicle_id) if b.status.open and b.vehicle_id else None,
             picked_up_at=self.opt(b.picked_up_s),
             dropped_off_at=self.opt(b.dropped_off_s),
         )
@@ -204,9 +204,9 @@ class Views:
         )
 
 
-def owner_of(b: Booking) -> str:
-    """The rider app that made the booking (rider_id is ``app/customer``)."""
-    return b.request.rider_id.partition("/")[0]
+def owner_of(request: BookingRequest) -> str:
+    """The rider app that asked (rider_id is ``app/customer``)."""
+    return request.rider_id.partition("/")[0]
 
 
 def customer_of(b: Booking) -> str | None:

@@ -54,11 +54,8 @@ request = function() return wrk.format("GET", "/health") end
 """
 
 
-def _points(n: int, seed: int) -> list[tuple[float, float]]:
-    from nachtbus.cli import load_world_from_settings
-    from nachtbus.settings import Settings
-
-    world = load_world_from_settings(Settings())
+def _points(world: Any, n: int, seed: int) -> list[tuple[float, float]]:
+    """Uniform random points inside the service area (not snapped: the API snaps them)."""
     rng = np.random.default_rng(seed)
     min_lon, min_lat, max_lon, max_lat = world.area.geometry.bounds
     out: list[tuple[float, float]] = []
@@ -174,8 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("api_load needs wrk: apt-get install wrk")
-    points = _points(1200, seed=11)
-    trips = _points(1000, seed=12)
+    from benchmarks.insertion import _world
+
+    world = _world()  # loaded once for both point sets
+    points = _points(world, 1200, seed=11)
+    trips = _points(world, 1000, seed=12)
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
         for a, b in zip(trips[::2], trips[1::2], strict=True):
             if abs(a[0] - b[0]) + abs(a[1] - b[1]) < 0.015:  # a walk, not a bus ride (422)

@@ -381,7 +381,7 @@ class Dispatcher:
 
     def set_status(self, state: FleetState, booking_id: str, status: BookingStatus) -> FleetState:
         """Move a booking between PENDING and CONFIRMED (the API's commit step)."""
-        b = self._booking(state, booking_id)
+        b = self.booking(state, booking_id)
         if b.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
             raise BookingStateError(f"booking {booking_id} is {b.status}", field="booking_id")
         bookings = dict(state.bookings)
@@ -392,7 +392,7 @@ class Dispatcher:
         self, state: FleetState, booking_id: str, status: BookingStatus = BookingStatus.CANCELLED
     ) -> FleetState:
         """Cancel a booking not yet picked up: its stops leave the plan, capacity is freed."""
-        b = self._booking(state, booking_id)
+        b = self.booking(state, booking_id)
         if b.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
             raise BookingStateError(
                 f"booking {booking_id} is {b.status} and can no longer be cancelled",
@@ -412,7 +412,8 @@ class Dispatcher:
         new = state.evolve(plans=plans, bookings=bookings)
         return self.refresh_etas(new, [b.vehicle_id] if b.vehicle_id else [])
 
-    def _booking(self, state: FleetState, booking_id: str) -> Booking:
+    def booking(self, state: FleetState, booking_id: str) -> Booking:
+        """The booking, or UnknownBooking naming the field."""
         try:
             return state.bookings[booking_id]
         except KeyError:
@@ -445,22 +446,26 @@ class Dispatcher:
         new = state.evolve(states=states, plans=plans, now_s=max(state.now_s, at_s))
         return self.refresh_etas(new, [vehicle_id])
 
+    def stop_index(
+        self, state: FleetState, vehicle_id: str, booking_id: str, stop: StopType
+    ) -> int:
+        """Where this booking's pickup or drop-off is in the bus's plan (StopNotInPlan if not)."""
+        self.check_vehicle(state, vehicle_id)
+        for i, s in enumerate(state.plans[vehicle_id].stops):
+            if s.booking_id == booking_id and s.type == stop:
+                return i
+        raise StopNotInPlan(
+            f"bus {vehicle_id} has no {stop} of booking {booking_id} in its plan",
+            field="booking_id",
+        )
+
     def stop_done(
         self, state: FleetState, vehicle_id: str, booking_id: str, stop: StopType, at_s: int
     ) -> FleetState:
         """The driver reports a pickup (rider boarded) or a drop-off (rider alighted)."""
-        self.check_vehicle(state, vehicle_id)
+        idx = self.stop_index(state, vehicle_id, booking_id, stop)
         plan = state.plans[vehicle_id]
-        idx = next(
-            (i for i, s in enumerate(plan.stops) if s.booking_id == booking_id and s.type == stop),
-            None,
-        )
-        if idx is None:
-            raise StopNotInPlan(
-                f"bus {vehicle_id} has no {stop} of booking {booking_id} in its plan",
-                field="booking_id",
-            )
-        b = self._booking(state, booking_id)
+        b = self.booking(state, booking_id)
         done = plan.stops[idx]
         kept = plan.stops[:idx] + plan.stops[idx + 1 :]
         plans = dict(state.plans)
@@ -490,7 +495,7 @@ class Dispatcher:
 
     def no_show(self, state: FleetState, vehicle_id: str, booking_id: str, at_s: int) -> FleetState:
         """The rider did not come to the pickup: the booking ends as NO_SHOW, the bus goes on."""
-        b = self._booking(state, booking_id)
+        b = self.booking(state, booking_id)
         if b.vehicle_id != vehicle_id or b.status not in (
             BookingStatus.CONFIRMED,
             BookingStatus.PENDING,

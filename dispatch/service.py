@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
-from dispatch.dispatcher import BookingStateError, Dispatcher, StopNotInPlan, UnknownBooking
+from dispatch.dispatcher import BookingStateError, Dispatcher
 from dispatch.store import Event, StateStore
 from nachtbus.clock import Clock
 from nachtbus.domain import (
@@ -24,7 +24,6 @@ from nachtbus.domain import (
     FleetState,
     Offer,
     Place,
-    PlannedStop,
     Rejection,
     RejectionReason,
     StopType,
@@ -211,7 +210,7 @@ class DispatchService:
         """
 
         def decide(state: FleetState) -> tuple[FleetState, list[Event], Booking]:
-            b = self._booking(state, booking_id)
+            b = self.dispatcher.booking(state, booking_id)
             if b.status == BookingStatus.CONFIRMED:
                 return state, [], b
             if b.status == BookingStatus.PENDING and self._pending_expired(state, b):
@@ -240,7 +239,7 @@ class DispatchService:
         """Cancel before pickup; cancelling a cancelled booking again changes nothing."""
 
         def decide(state: FleetState) -> tuple[FleetState, list[Event], Booking]:
-            b = self._booking(state, booking_id)
+            b = self.dispatcher.booking(state, booking_id)
             if b.status == BookingStatus.CANCELLED:
                 return state, [], b
             new = self.dispatcher.cancel(state, booking_id)
@@ -248,12 +247,6 @@ class DispatchService:
             return new, [booking_event("cancelled", nb, state.now_s)], nb
 
         return self._change(decide)[1]
-
-    def _booking(self, state: FleetState, booking_id: str) -> Booking:
-        try:
-            return state.bookings[booking_id]
-        except KeyError:
-            raise UnknownBooking(f"no booking {booking_id!r}", field="booking_id") from None
 
     def _pending_expired(self, state: FleetState, b: Booking) -> bool:
         return state.now_s - b.updated_s > self.config.pending_ttl_s
@@ -300,7 +293,8 @@ class DispatchService:
         """The bus is at a stop of its plan: its position becomes the stop's."""
 
         def decide(state: FleetState) -> tuple[FleetState, list[Event], None]:
-            st = self._stop(state, vehicle_id, booking_id, stop)
+            idx = self.dispatcher.stop_index(state, vehicle_id, booking_id, stop)
+            st = state.plans[vehicle_id].stops[idx]
             new = self.dispatcher.vehicle_position(
                 state, vehicle_id, st.place.node, state.now_s, st.place.lat, st.place.lon
             )
@@ -308,18 +302,6 @@ class DispatchService:
             return new, [Event("vehicle.arrived", state.now_s, data)], None
 
         return self._change(decide)[0]
-
-    def _stop(
-        self, state: FleetState, vehicle_id: str, booking_id: str, stop: StopType
-    ) -> PlannedStop:
-        self.dispatcher.check_vehicle(state, vehicle_id)
-        for st in state.plans[vehicle_id].stops:
-            if st.booking_id == booking_id and st.type == stop:
-                return st
-        raise StopNotInPlan(
-            f"bus {vehicle_id} has no {stop} of booking {booking_id} in its plan",
-            field="booking_id",
-        )
 
     def stop_done(self, vehicle_id: str, booking_id: str, stop: StopType) -> Booking:
         """A rider boarded (pickup) or alighted (drop-off)."""

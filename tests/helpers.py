@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from nachtbus.settings import DEFAULT_AREA_RELPATH, DEFAULT_OSM_RELPATH, find_shared_dir
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
 
 SHARED = find_shared_dir()
 REPO_OUTPUT = Path(__file__).resolve().parents[1] / "test-output"  # screenshots and reports

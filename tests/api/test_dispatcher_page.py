@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import pytest
 import uvicorn
 
 from tests.api.conftest import Api, driver
-from tests.helpers import AMPEN, MARKT, OSTOENNEN, REPO_OUTPUT, STATION
+from tests.helpers import AMPEN, MARKT, OSTOENNEN, REPO_OUTPUT, STATION, free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -31,9 +30,7 @@ FLAGS = [
 @pytest.fixture()
 def served(api: Api) -> Iterator[str]:
     """The test's API served over real HTTP on a free port (the page needs a real server)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(api.client.app, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import pytest
 from nachtbus.clock import ManualClock
 from routing.world import RoadWorld
 from tests.api.conftest import RIDER, TEN_PM, driver, open_api
-from tests.helpers import AMPEN, MARKT, OSTOENNEN, SHARED, STATION
+from tests.helpers import AMPEN, MARKT, OSTOENNEN, SHARED, STATION, free_port
 
 
 def test_restart_in_the_middle_keeps_and_serves_every_booking(
@@ -62,12 +61,6 @@ def test_restart_in_the_middle_keeps_and_serves_every_booking(
         assert states == {a["id"]: "FINISHED", b["id"]: "FINISHED"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serve(data_dir: Path, cache_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -95,7 +88,7 @@ def test_crash_of_service_and_redis_loses_no_confirmed_booking(
     soest_world: RoadWorld, soest_cache_dir: Path, tmp_path: Path
 ) -> None:
     """SIGKILL the running `nachtbus serve` and its redis-server: the booking is back after."""
-    data, port = tmp_path / "data", _free_port()
+    data, port = tmp_path / "data", free_port()
     proc = _serve(data, soest_cache_dir, port)
     base = f"http://127.0.0.1:{port}/v1"
     try:
