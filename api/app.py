@@ -6,6 +6,8 @@ uvicorn workers import (settings from the environment).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import threading
@@ -14,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
@@ -25,14 +28,18 @@ from dispatch.dispatcher import Dispatcher
 from dispatch.policies import ServicePolicy
 from dispatch.redis_store import RedisStore, connect
 from dispatch.service import DispatchService, ServiceConfig
+from graphs.districts import Districts
 from nachtbus.clock import Clock, WallClock
+from nachtbus.co2 import Co2Params
 from nachtbus.domain import Vehicle
+from nachtbus.fares import Pricer, Tariff
 from nachtbus.settings import Settings
 from routing.ortools_pdp import OrToolsParams
 from routing.world import RoadWorld
 
 log = logging.getLogger("nachtbus.api")
 STATIC = Path(__file__).with_name("static")
+ROUNDS_NICENESS = 10
 
 DESCRIPTION = """
 Booking, driver and dispatcher API of the on-demand night bus.
@@ -60,6 +67,11 @@ class Runtime:
     views: Views
     keys: KeyRing
     store: RedisStore
+
+    @property
+    def co2_params(self) -> Co2Params:
+        s = self.settings
+        return Co2Params(s.bus_kwh_per_km, s.grid_g_co2_per_kwh, s.car_g_co2_per_km)
 
 
 def fleet_from_settings(
@@ -99,11 +111,33 @@ def build_runtime(
     dispatcher = Dispatcher(
         world.times, policy, reopt=OrToolsParams(time_limit_s=settings.reopt_time_limit_s)
     )
+    tariff = Tariff.load(settings.tariff_file)  # a malformed file stops the start-up here
+    districts_file = settings.districts_source()
+    districts = Districts.from_geojson(districts_file) if districts_file else None
+    pricer = Pricer(tariff, districts.name_at if districts else None)
     service = DispatchService(
-        dispatcher, store, clock, world, ServiceConfig(pending_ttl_s=settings.pending_ttl_s)
+        dispatcher,
+        store,
+        clock,
+        world,
+        ServiceConfig(pending_ttl_s=settings.pending_ttl_s),
+        pricer=pricer,
     )
     service.start(fleet_from_settings(settings, world, policy))
     return Runtime(settings, world, service, Views(clock, world.times), KeyRing(settings), store)
+
+
+def start_background(rt: Runtime) -> tuple[threading.Event, threading.Thread | None]:
+    """Start the background rounds in a thread (none when reopt_interval_s is 0).
+
+    Set the returned event to stop them.
+    """
+    stop = threading.Event()
+    if rt.settings.reopt_interval_s <= 0:
+        return stop, None
+    worker = threading.Thread(target=_background, args=(rt, stop), daemon=True, name="rounds")
+    worker.start()
+    return stop, worker
 
 
 def _background(rt: Runtime, stop: threading.Event) -> None:
@@ -112,6 +146,8 @@ def _background(rt: Runtime, stop: threading.Event) -> None:
     With several worker processes only the lease holder works, so rounds do not compete.
     """
     owner = f"{os.getpid()}-{threading.get_ident()}"
+    with contextlib.suppress(OSError):  # a round yields the CPU to requests (Linux: per thread)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ROUNDS_NICENESS)
     lease = max(5, int(rt.settings.reopt_interval_s * 3))
     while not stop.wait(rt.settings.reopt_interval_s):
         try:
@@ -130,11 +166,8 @@ def create_app(settings: Settings, world: RoadWorld, runtime: Runtime | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        stop = threading.Event()
-        worker = None
-        if rt.settings.reopt_interval_s > 0:
-            worker = threading.Thread(target=_background, args=(rt, stop), daemon=True)
-            worker.start()
+        anyio.to_thread.current_default_thread_limiter().total_tokens = rt.settings.api_threads
+        stop, worker = start_background(rt)
         yield
         stop.set()
         if worker is not None:
@@ -150,9 +183,12 @@ def create_app(settings: Settings, world: RoadWorld, runtime: Runtime | None = N
             {"name": "booking", "description": "Bookings and their events (TOMP booking)."},
             {"name": "driver", "description": "A bus's plan and the driver's reports."},
             {"name": "dispatcher", "description": "The whole fleet, live."},
+            {"name": "billing", "description": "Ledger, nightly export and CO2 account."},
         ],
     )
     app.state.rt = rt
+    # The road world is ~10^5 long-lived objects: keep them out of every full collection.
+    gc.freeze()
     app.state.keys = rt.keys
     errors.install(app)
     app.include_router(rider_router, prefix="/v1")

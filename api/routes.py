@@ -15,8 +15,9 @@ from api.auth import Dispatcher, Driver, Principal, RiderApp, Role
 from api.errors import INPUT_REASONS, ApiError, rejection_error
 from api.idempotency import idempotent
 from api.views import area_rings, network_view, owner_of
+from nachtbus import billing
 from nachtbus.clock import from_datetime
-from nachtbus.domain import Booking, BookingRequest, Offer, StopType
+from nachtbus.domain import Booking, BookingRequest, Offer, StopType, Traveller
 
 if TYPE_CHECKING:
     from api.app import Runtime
@@ -74,6 +75,9 @@ def inquire(inquiry: s.Inquiry, request: Request, who: RiderApp) -> s.PlanningOu
         wheelchairs=inquiry.wheelchairs,
         prams=inquiry.prams,
         rider_id=f"{who.subject}/{inquiry.customer_id or ''}",
+        travellers=tuple(
+            Traveller(t.age, t.reduced, t.subscription) for t in inquiry.travelers or ()
+        ),
     )
     arrive_by = (
         from_datetime(clock, inquiry.arrival_time, "arrivalTime") if inquiry.arrival_time else None
@@ -167,6 +171,16 @@ def booking_event(
     return idempotent(r.store, request, who, idempotency_key, event.model_dump_json(), run)
 
 
+@rider_router.get("/bookings/{id}/receipt", response_model=s.ReceiptOut, tags=["booking"])
+def receipt(id: str, request: Request, who: RiderApp) -> s.ReceiptOut:
+    """The rider's receipt: trip and times, fare lines, what was charged and refunded (from the
+    ledger), the VAT, and the trip's CO2 against a car once it has been driven."""
+    r = rt(request)
+    b = _own_booking(request, who, id)
+    trip = r.service.co2(r.co2_params).trips.get(id)
+    return r.views.receipt(billing.receipt(b, r.service.ledger()), trip)
+
+
 # ---------------------------------------------------------------------- drivers
 def _own_bus(who: Principal, vehicle_id: str) -> None:
     if who.role == Role.DRIVER and who.subject != vehicle_id:
@@ -251,6 +265,44 @@ def network(request: Request, _: Dispatcher) -> Response:
         cached = view.model_dump_json(by_alias=True).encode()
         request.app.state.network_json = cached
     return Response(cached, media_type="application/json")
+
+
+@dispatcher_router.get("/ledger", response_model=s.LedgerOut, tags=["billing"])
+def ledger(request: Request, _: Dispatcher) -> s.LedgerOut:
+    """Tonight's billing ledger: every charge and refund in order, and the totals."""
+    r = rt(request)
+    return r.views.ledger(r.service.ledger())
+
+
+@dispatcher_router.get(
+    "/ledger/export.csv",
+    tags=["billing"],
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per entry + TOTAL."}},
+)
+def ledger_export(request: Request, _: Dispatcher) -> Response:
+    """Tonight's ledger as CSV for the operator's accounting: signed cents (refunds negative),
+    VAT and net per entry, and a TOTAL row."""
+    r = rt(request)
+    day = r.service.clock.service_date()
+    text = billing.export_csv(r.service.ledger().entries, day, lambda at: r.views.t(at).isoformat())
+    headers = {"Content-Disposition": f'attachment; filename="ledger-{day.isoformat()}.csv"'}
+    return Response(text, media_type="text/csv", headers=headers)
+
+
+@dispatcher_router.get("/co2", response_model=s.Co2NightOut, tags=["billing"])
+def co2(request: Request, _: Dispatcher) -> s.Co2NightOut:
+    """Tonight's CO2 account: vehicle-km, empty km, passenger-km, pooled share, and the bus's
+    emissions against the same trips by private car."""
+    r = rt(request)
+    night, p = r.service.co2(r.co2_params), r.co2_params
+    return s.Co2NightOut(
+        **night.to_json(),
+        trips=len(night.trips),
+        bus_kwh_per_km=p.bus_kwh_per_km,
+        grid_g_co2_per_kwh=p.grid_g_per_kwh,
+        car_g_co2_per_km=p.car_g_per_km,
+    )
 
 
 @dispatcher_router.post("/fleet/reoptimise", response_model=s.FleetOut)

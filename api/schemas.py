@@ -39,6 +39,19 @@ class Coordinates(Schema):
     )
 
 
+class TravelerIn(Schema):
+    """One traveller as the fare sees them (TOMP: traveler with age and cards)."""
+
+    age: int | None = Field(
+        default=None, ge=0, le=120, description="Age in years; children may ride free or reduced."
+    )
+    reduced: bool = Field(default=False, description="Holds a reduced-fare entitlement.")
+    subscription: bool = Field(
+        default=False,
+        description="Holds a valid public-transport subscription: pays only the surcharges.",
+    )
+
+
 class Inquiry(Schema):
     """A planning inquiry: from, to, when, who."""
 
@@ -65,9 +78,17 @@ class Inquiry(Schema):
         pattern=r"^[A-Za-z0-9._:-]+$",
         description="The app's own id of the rider (kept with the booking).",
     )
+    travelers: list[TravelerIn] | None = Field(
+        default=None,
+        max_length=50,
+        description="Who travels, for the fare: one entry per traveller (nrOfTravelers of them). "
+        "Omitted: every traveller pays the full adult fare.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Inquiry:
+        if self.travelers is not None and len(self.travelers) != self.nr_of_travelers:
+            raise ValueError("travelers: needs one entry per traveller (nrOfTravelers)")
         if self.departure_time is not None and self.arrival_time is not None:
             raise ValueError("arrivalTime: give either departureTime or arrivalTime, not both")
         if self.wheelchairs > self.nr_of_travelers:
@@ -92,6 +113,25 @@ class DropoffInfo(StopPoint):
     latest_time: datetime = Field(description="Promised latest arrival.")
 
 
+class FareLineOut(Schema):
+    traveler: int = Field(description="Index of the traveller in the inquiry (0-based).")
+    kind: str = Field(description="base, reduction, group, surcharge, rounding or free.")
+    description: str
+    amount_cents: int = Field(description="Signed amount of this line in cents.")
+
+
+class FareOut(Schema):
+    """TOMP fare, in integer cents: gross total with the VAT it contains."""
+
+    currency: str = Field(description="ISO 4217, e.g. EUR.")
+    total_cents: int = Field(ge=0, description="What the riders pay, VAT included.")
+    vat_percent: int
+    vat_cents: int = Field(ge=0, description="The VAT contained in the total.")
+    net_cents: int = Field(ge=0)
+    tariff: str = Field(description="Name of the tariff that priced it.")
+    lines: list[FareLineOut]
+
+
 class OfferOut(Schema):
     offer_id: str = Field(description="Book it with POST /v1/bookings before validUntil.")
     valid_until: datetime
@@ -102,8 +142,8 @@ class OfferOut(Schema):
     prams: int
     direct_travel_time_s: int = Field(description="Time of the trip alone by road, seconds.")
     max_ride_time_s: int = Field(description="Longest the ride may take (pooling detours).")
-    fare: None = Field(
-        default=None, description="Not yet priced: fares come with the tariff engine."
+    fare: FareOut | None = Field(
+        default=None, description="The price and its breakdown (null if no tariff is loaded)."
     )
 
 
@@ -158,6 +198,7 @@ class BookingOut(Schema):
     )
     picked_up_at: datetime | None
     dropped_off_at: datetime | None
+    fare: FareOut | None = Field(default=None, description="The fare agreed with the offer.")
 
 
 class StopOut(Schema):
@@ -271,3 +312,70 @@ class NetworkOut(Schema):
         description="Road polylines, each flat [lat0, lon0, lat1, lon1, ...] (5 decimals)."
     )
     area: list[list[float]] = Field(description="Service-area rings, flat like roads.")
+
+
+class LedgerEntryOut(Schema):
+    entry_id: str
+    booking_id: str
+    kind: str = Field(description="charge (at COMMIT) or refund (cancelled before the cutoff).")
+    at: datetime
+    amount_cents: int = Field(ge=0, description="Always positive; the kind gives the sign.")
+    vat_cents: int = Field(ge=0)
+    currency: str
+
+
+class TripCo2Out(Schema):
+    bus_km: float = Field(description="Km the bus drove with these riders on board.")
+    passenger_km: float
+    bus_g_co2: float = Field(description="The riders' share of the bus's emissions.")
+    car_g_co2: float = Field(description="The same trip by private car (direct distance).")
+    saved_g_co2: float
+
+
+class ReceiptOut(Schema):
+    """A rider's receipt: the booking, the trip, the fare lines, what was paid, the VAT."""
+
+    booking_id: str
+    state: str
+    service_date: str
+    from_: StopPoint = Field(alias="from")
+    to: StopPoint
+    picked_up_at: datetime | None
+    dropped_off_at: datetime | None
+    nr_of_travelers: int
+    fare: FareOut | None
+    payments: list[LedgerEntryOut] = Field(description="Charge and refund, from the ledger.")
+    paid_cents: int = Field(description="Charges minus refunds.")
+    vat_cents: int = Field(description="VAT contained in paid_cents.")
+    co2: TripCo2Out | None = Field(description="Once the trip has been driven.")
+
+
+class LedgerTotalsOut(Schema):
+    charges_cents: int
+    refunds_cents: int
+    balance_cents: int = Field(description="Charges minus refunds: the night's revenue.")
+    vat_cents: int
+    net_cents: int
+    entries: int
+
+
+class LedgerOut(Schema):
+    service_date: str
+    totals: LedgerTotalsOut
+    entries: list[LedgerEntryOut]
+
+
+class Co2NightOut(Schema):
+    """The night's CO2 account (see nachtbus/co2.py for the rules and factors)."""
+
+    vehicle_km: float
+    empty_km: float
+    passenger_km: float
+    pooled_share: float = Field(description="Share of passenger-km ridden with other bookings.")
+    bus_kg_co2: float
+    car_kg_co2: float
+    saved_kg_co2: float
+    trips: int
+    bus_kwh_per_km: float
+    grid_g_co2_per_kwh: float
+    car_g_co2_per_km: float

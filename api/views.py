@@ -13,11 +13,14 @@ import numpy as np
 from api import schemas as s
 from graphs.network import RoadNetwork
 from graphs.snapping import ServiceArea
+from nachtbus.billing import Ledger, LedgerEntry, Receipt
 from nachtbus.clock import Clock, to_datetime
+from nachtbus.co2 import TripCo2
 from nachtbus.domain import (
     Booking,
     BookingRequest,
     BookingStatus,
+    Fare,
     FleetState,
     Offer,
     Place,
@@ -26,6 +29,25 @@ from nachtbus.domain import (
     StopType,
 )
 from routing.matrix import TravelTimes
+
+
+def fare_view(f: Fare | None) -> s.FareOut | None:
+    if f is None:
+        return None
+    return s.FareOut(
+        currency=f.currency,
+        total_cents=f.total_cents,
+        vat_percent=f.vat_percent,
+        vat_cents=f.vat_cents,
+        net_cents=f.net_cents,
+        tariff=f.tariff,
+        lines=[
+            s.FareLineOut(
+                traveler=x.traveller, kind=x.kind, description=x.text, amount_cents=x.cents
+            )
+            for x in f.lines
+        ],
+    )
 
 
 class Views:
@@ -70,6 +92,7 @@ class Views:
             prams=r.prams,
             direct_travel_time_s=o.direct_time_s,
             max_ride_time_s=o.max_ride_s,
+            fare=fare_view(o.fare),
         )
 
     def position(self, state: FleetState, vehicle_id: str) -> s.VehiclePosition:
@@ -99,6 +122,61 @@ class Views:
             vehicle=self.position(state, b.vehicle_id) if b.status.open and b.vehicle_id else None,
             picked_up_at=self.opt(b.picked_up_s),
             dropped_off_at=self.opt(b.dropped_off_s),
+            fare=fare_view(b.fare),
+        )
+
+    # ------------------------------------------------------------------ billing
+    def entry(self, e: LedgerEntry) -> s.LedgerEntryOut:
+        return s.LedgerEntryOut(
+            entry_id=e.entry_id,
+            booking_id=e.booking_id,
+            kind=e.kind.value,
+            at=self.t(e.at_s),
+            amount_cents=e.amount_cents,
+            vat_cents=e.vat_cents,
+            currency=e.currency,
+        )
+
+    def receipt(self, rc: Receipt, trip: TripCo2 | None) -> s.ReceiptOut:
+        b, r = rc.booking, rc.booking.request
+        co2 = None
+        if trip is not None:
+            co2 = s.TripCo2Out(
+                bus_km=round(trip.bus_km, 3),
+                passenger_km=round(trip.passenger_km, 3),
+                bus_g_co2=round(trip.bus_g, 1),
+                car_g_co2=round(trip.car_g, 1),
+                saved_g_co2=round(trip.saved_g, 1),
+            )
+        return s.ReceiptOut(
+            booking_id=b.booking_id,
+            state=b.status.value,
+            service_date=self.clock.service_date().isoformat(),
+            **{"from": s.StopPoint(**self.point(r.origin))},
+            to=s.StopPoint(**self.point(r.destination)),
+            picked_up_at=self.opt(b.picked_up_s),
+            dropped_off_at=self.opt(b.dropped_off_s),
+            nr_of_travelers=r.passengers,
+            fare=fare_view(rc.fare),
+            payments=[self.entry(e) for e in rc.entries],
+            paid_cents=rc.paid_cents,
+            vat_cents=rc.vat_cents,
+            co2=co2,
+        )
+
+    def ledger(self, ledger: Ledger) -> s.LedgerOut:
+        t = ledger.totals()
+        return s.LedgerOut(
+            service_date=self.clock.service_date().isoformat(),
+            totals=s.LedgerTotalsOut(
+                charges_cents=t.charges_cents,
+                refunds_cents=t.refunds_cents,
+                balance_cents=t.balance_cents,
+                vat_cents=t.vat_cents,
+                net_cents=t.net_cents,
+                entries=t.entries,
+            ),
+            entries=[self.entry(e) for e in ledger.entries],
         )
 
     # ------------------------------------------------------------------ drivers

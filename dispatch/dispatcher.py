@@ -28,7 +28,6 @@ from nachtbus.domain import (
     Rejection,
     RejectionReason,
     StopType,
-    VehicleState,
     latest_dropoff_s,
 )
 from nachtbus.errors import NachtbusError
@@ -63,9 +62,12 @@ _FAIL_TEXT = {
 
 
 class TravelTimeSource(Protocol):
-    """What the dispatcher needs from routing: a square travel-time matrix between nodes."""
+    """What the dispatcher needs from routing: travel times between nodes, and the length of
+    the fastest path (for fares and the distance account)."""
 
     def times_s(self, nodes: list[int]) -> NDArray[np.int32]: ...
+
+    def distance_m(self, u: int, v: int) -> int: ...
 
 
 class UnknownBooking(NachtbusError):
@@ -328,6 +330,7 @@ class Dispatcher:
             fleet_version=state.version,
             plan=plan,
             expires_s=state.now_s + self.policy.offer_ttl_s,
+            direct_distance_m=self.times.distance_m(request.origin.node, request.destination.node),
         )
 
     def confirm(
@@ -372,6 +375,8 @@ class Dispatcher:
             pickup_eta_s=pick,
             dropoff_eta_s=drop,
             updated_s=state.now_s,
+            fare=offer.fare,
+            direct_distance_m=offer.direct_distance_m,
         )
         plans = dict(state.plans)
         plans[vehicle_id] = replace(plan, stops=stops)
@@ -438,7 +443,9 @@ class Dispatcher:
         """The bus reports where it is. If it has stops, it is driving to the first: fixed."""
         self.check_vehicle(state, vehicle_id)
         states = dict(state.states)
-        states[vehicle_id] = VehicleState(vehicle_id, node, at_s, lat, lon)
+        states[vehicle_id] = replace(
+            state.states[vehicle_id], node=node, at_s=at_s, lat=lat, lon=lon
+        )
         plans = dict(state.plans)
         plan = plans[vehicle_id]
         if plan.stops and plan.fixed == 0:
@@ -485,8 +492,12 @@ class Dispatcher:
                 b, status=BookingStatus.FINISHED, dropped_off_s=at_s, updated_s=at_s
             )
         states = dict(state.states)
-        states[vehicle_id] = VehicleState(
-            vehicle_id, done.place.node, at_s + dwell, done.place.lat, done.place.lon
+        states[vehicle_id] = replace(
+            state.states[vehicle_id],
+            node=done.place.node,
+            at_s=at_s + dwell,
+            lat=done.place.lat,
+            lon=done.place.lon,
         )
         new = state.evolve(
             plans=plans, bookings=bookings, states=states, now_s=max(state.now_s, at_s)

@@ -5,6 +5,7 @@ Layout under a key prefix per service area (``nachtbus:soest:``):
 - ``meta`` hash: ``version``, ``now_s``;
 - ``vehicles``, ``states``, ``plans``, ``bookings`` hashes: id -> JSON record;
 - ``events`` stream: one entry per event (``type``, ``at_s``, ``data`` JSON), capped;
+- ``journal:<name>`` lists (``ledger``, ``legs``): append-only, never trimmed or edited;
 - ``offer:<id>``: an offer, expiring after its time to live;
 - ``idem:<key>``: a remembered answer to an idempotent request.
 
@@ -176,12 +177,18 @@ class RedisStore:
 
     # ------------------------------------------------------------------ events
     def _xadd(self, pipe: Any, e: Event) -> None:
+        data = codec.dumps(e.data)
         pipe.xadd(
             self._k("events"),
-            {"type": e.type, "at_s": e.at_s, "data": codec.dumps(e.data)},
+            {"type": e.type, "at_s": e.at_s, "data": data},
             maxlen=EVENTS_MAXLEN,
             approximate=True,
         )
+        if e.journal is not None:
+            pipe.rpush(self._k(f"journal:{e.journal}"), data)
+
+    def journal(self, name: str) -> list[dict[str, Any]]:
+        return [json.loads(x) for x in self.r.lrange(self._k(f"journal:{name}"), 0, -1)]
 
     def append_events(self, events: Sequence[Event]) -> None:
         pipe = self.r.pipeline(transaction=True)

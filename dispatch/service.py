@@ -16,7 +16,9 @@ from typing import Protocol, TypeVar
 
 from dispatch.dispatcher import BookingStateError, Dispatcher
 from dispatch.store import Event, StateStore
+from nachtbus import billing
 from nachtbus.clock import Clock
+from nachtbus.co2 import Co2Params, Leg, NightCo2, account
 from nachtbus.domain import (
     Booking,
     BookingRequest,
@@ -30,6 +32,7 @@ from nachtbus.domain import (
     Vehicle,
 )
 from nachtbus.errors import NachtbusError
+from nachtbus.fares import Pricer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -96,12 +99,14 @@ class DispatchService:
         clock: Clock,
         locator: Locator,
         config: ServiceConfig | None = None,
+        pricer: Pricer | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.store = store
         self.clock = clock
         self.locator = locator
         self.config = config or ServiceConfig()
+        self.pricer = pricer
         self._last_reopt_version = -1
 
     # ------------------------------------------------------------------ state
@@ -161,6 +166,16 @@ class DispatchService:
             and result.dropoff_eta_s > arrive_by_s
         ):
             result = late
+        if isinstance(result, Offer) and self.pricer is not None:
+            r = result.request
+            fare = self.pricer.fare(
+                result.direct_distance_m,
+                result.pickup_window[0],
+                r.passengers,
+                r.travellers,
+                [(r.origin.lat, r.origin.lon), (r.destination.lat, r.destination.lon)],
+            )
+            result = replace(result, fare=fare)
         if isinstance(result, Offer):
             ttl = result.expires_s - state.now_s + self.config.offer_grace_s
             self.store.put_offer(result, ttl)
@@ -224,7 +239,11 @@ class DispatchService:
                 )
             new = self.dispatcher.set_status(state, booking_id, BookingStatus.CONFIRMED)
             nb = new.bookings[booking_id]
-            return new, [booking_event("confirmed", nb, state.now_s)], nb
+            events = [booking_event("confirmed", nb, state.now_s)]
+            if nb.fare is not None:  # the promise and its charge are stored together
+                entry = billing.charge(nb, nb.fare, state.now_s)
+                events.append(Event("ledger.charge", state.now_s, entry.to_json(), "ledger"))
+            return new, events, nb
 
         booking = self._change(decide)[1]
         if booking.status == BookingStatus.EXPIRED:
@@ -244,9 +263,63 @@ class DispatchService:
                 return state, [], b
             new = self.dispatcher.cancel(state, booking_id)
             nb = new.bookings[booking_id]
-            return new, [booking_event("cancelled", nb, state.now_s)], nb
+            events = [booking_event("cancelled", nb, state.now_s)]
+            if (
+                b.status == BookingStatus.CONFIRMED
+                and b.fare is not None
+                and self.pricer is not None
+                and self.pricer.tariff.refundable(b.pickup_window[0], state.now_s)
+            ):
+                entry = billing.refund(billing.charge(b, b.fare, b.updated_s), state.now_s)
+                events.append(Event("ledger.refund", state.now_s, entry.to_json(), "ledger"))
+            return new, events, nb
 
         return self._change(decide)[1]
+
+    def ledger(self) -> billing.Ledger:
+        """Tonight's charges and refunds, checked (see :mod:`nachtbus.billing`)."""
+        return billing.Ledger(
+            billing.LedgerEntry.from_json(d) for d in self.store.journal("ledger")
+        )
+
+    def legs(self) -> list[Leg]:
+        """Tonight's driven legs of every bus (the distance and CO2 account)."""
+        return [Leg.from_json(d) for d in self.store.journal("legs")]
+
+    def co2(self, params: Co2Params) -> NightCo2:
+        """Tonight's CO2 account from the driven legs (see :mod:`nachtbus.co2`)."""
+        state = self.snapshot()
+        direct = {b.booking_id: b.direct_distance_m for b in state.bookings.values()}
+        pax = {b.booking_id: b.request.passengers for b in state.bookings.values()}
+        return account(self.legs(), direct, pax, params)
+
+    def _odometer(
+        self, state: FleetState, vehicle_id: str, node: int, at_s: int
+    ) -> tuple[int, list[Event]]:
+        """The leg the bus drove to ``node`` since the last stop it served (or its depot)."""
+        vs = state.states[vehicle_id]
+        prev = vs.odometer_node
+        if prev is None:
+            prev = state.vehicles[vehicle_id].depot.node
+        if prev == node:
+            return node, []
+        times = self.dispatcher.times
+        onboard = {
+            b.booking_id: b.request.passengers
+            for b in state.bookings.values()
+            if b.status == BookingStatus.STARTED and b.vehicle_id == vehicle_id
+        }
+        travel = int(times.times_s([prev, node])[0, 1])
+        leg = Leg(
+            vehicle_id, prev, node, at_s - travel, at_s, times.distance_m(prev, node), onboard
+        )
+        return node, [Event("vehicle.leg", at_s, leg.to_json(), "legs")]
+
+    @staticmethod
+    def _at_odometer(state: FleetState, vehicle_id: str, node: int) -> FleetState:
+        states = dict(state.states)
+        states[vehicle_id] = replace(states[vehicle_id], odometer_node=node)
+        return state.with_derived(states=states)
 
     def _pending_expired(self, state: FleetState, b: Booking) -> bool:
         return state.now_s - b.updated_s > self.config.pending_ttl_s
@@ -295,11 +368,13 @@ class DispatchService:
         def decide(state: FleetState) -> tuple[FleetState, list[Event], None]:
             idx = self.dispatcher.stop_index(state, vehicle_id, booking_id, stop)
             st = state.plans[vehicle_id].stops[idx]
+            node, legs = self._odometer(state, vehicle_id, st.place.node, state.now_s)
             new = self.dispatcher.vehicle_position(
                 state, vehicle_id, st.place.node, state.now_s, st.place.lat, st.place.lon
             )
+            new = self._at_odometer(new, vehicle_id, node)
             data = {"vehicle_id": vehicle_id, "booking_id": booking_id, "stop": stop.value}
-            return new, [Event("vehicle.arrived", state.now_s, data)], None
+            return new, [*legs, Event("vehicle.arrived", state.now_s, data)], None
 
         return self._change(decide)[0]
 
@@ -308,17 +383,25 @@ class DispatchService:
         kind = "started" if stop == StopType.PICKUP else "finished"
 
         def decide(state: FleetState) -> tuple[FleetState, list[Event], Booking]:
+            idx = self.dispatcher.stop_index(state, vehicle_id, booking_id, stop)
+            at = state.plans[vehicle_id].stops[idx].place.node
+            node, legs = self._odometer(state, vehicle_id, at, state.now_s)
             new = self.dispatcher.stop_done(state, vehicle_id, booking_id, stop, state.now_s)
+            new = self._at_odometer(new, vehicle_id, node)
             b = new.bookings[booking_id]
-            return new, [booking_event(kind, b, state.now_s)], b
+            return new, [*legs, booking_event(kind, b, state.now_s)], b
 
         return self._change(decide)[1]
 
     def no_show(self, vehicle_id: str, booking_id: str) -> Booking:
         def decide(state: FleetState) -> tuple[FleetState, list[Event], Booking]:
             new = self.dispatcher.no_show(state, vehicle_id, booking_id, state.now_s)
+            # the bus drove to the pickup and waited there: that leg is driven
+            at = state.bookings[booking_id].request.origin.node
+            node, legs = self._odometer(state, vehicle_id, at, state.now_s)
+            new = self._at_odometer(new, vehicle_id, node)
             b = new.bookings[booking_id]
-            return new, [booking_event("no_show", b, state.now_s)], b
+            return new, [*legs, booking_event("no_show", b, state.now_s)], b
 
         return self._change(decide)[1]
 
@@ -335,7 +418,11 @@ class DispatchService:
 
         def decide(state: FleetState) -> tuple[FleetState, list[Event], None]:
             new = self.dispatcher.end_shift(state, vehicle_id, state.now_s)
-            return new, [Event("vehicle.shift_end", state.now_s, {"vehicle_id": vehicle_id})], None
+            depot = state.vehicles[vehicle_id].depot.node
+            node, legs = self._odometer(state, vehicle_id, depot, state.now_s)  # back to depot
+            new = self._at_odometer(new, vehicle_id, node)
+            event = Event("vehicle.shift_end", state.now_s, {"vehicle_id": vehicle_id})
+            return new, [*legs, event], None
 
         self._change(decide)
 

@@ -19,12 +19,14 @@ class Event:
     """One change of the service, as the dispatcher page and the audit trail see it.
 
     ``type`` is dotted (``booking.confirmed``, ``vehicle.position``, ``request.rejected``);
-    ``data`` holds JSON-ready values only.
+    ``data`` holds JSON-ready values only. An event with a ``journal`` is also appended to that
+    journal (``ledger``, ``legs``): an append-only list, never trimmed, unlike the stream.
     """
 
     type: str
     at_s: int
     data: dict[str, Any] = field(default_factory=dict)
+    journal: str | None = None
 
 
 class StateStore(Protocol):
@@ -57,6 +59,10 @@ class StateStore(Protocol):
 
     def recent_events(self, count: int, types: Sequence[str] = ()) -> list[tuple[str, Event]]:
         """The latest ``count`` events (of the given types, if any), newest first."""
+        ...
+
+    def journal(self, name: str) -> list[dict[str, Any]]:
+        """Every entry of an append-only journal, oldest first (the ``data`` of its events)."""
         ...
 
     def put_offer(self, offer: Offer, ttl_s: int) -> None: ...

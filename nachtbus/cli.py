@@ -264,7 +264,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from api.app import build_runtime, create_app
+    from api.app import build_runtime, create_app, start_background
     from dispatch.redis_store import connect
 
     settings = _settings(args)
@@ -295,12 +295,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
         return 0
     # Several workers share one store: start the embedded server here and hand its socket on.
+    # This process also runs the background rounds (expiry, OR-Tools re-optimisation), so a
+    # solve never holds a serving worker's interpreter lock; the workers run none.
     env = {f"NACHTBUS_{k.upper()}": str(v) for k, v in changes.items() if k != "data_dir"}
     if settings.redis_url is None:
         client = connect(None, settings.data_dir)
         env["NACHTBUS_REDIS_URL"] = f"unix://{client.connection_pool.connection_kwargs['path']}"
-    os.environ.update(env)
-    build_runtime(settings.model_copy(update={"redis_url": env.get("NACHTBUS_REDIS_URL")}), world)
+    os.environ.update({**env, "NACHTBUS_REOPT_INTERVAL_S": "0"})
+    rt = build_runtime(
+        settings.model_copy(update={"redis_url": env.get("NACHTBUS_REDIS_URL")}), world
+    )
+    stop, _ = start_background(rt)
     uvicorn.run(
         "api.app:create_app_from_env",
         factory=True,
@@ -309,6 +314,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level="warning",
     )
+    stop.set()
     return 0
 
 

@@ -13,11 +13,14 @@ from nachtbus.domain import (
     Booking,
     BookingRequest,
     BookingStatus,
+    Fare,
+    FareLine,
     Offer,
     Place,
     Plan,
     PlannedStop,
     StopType,
+    Traveller,
     Vehicle,
     VehicleState,
 )
@@ -37,6 +40,40 @@ def place_from(d: Json) -> Place:
     return Place(float(d["lat"]), float(d["lon"]), int(d["node"]), d.get("label"))
 
 
+def traveller_to(t: Traveller) -> Json:
+    return {"age": t.age, "reduced": t.reduced, "subscription": t.subscription}
+
+
+def traveller_from(d: Json) -> Traveller:
+    return Traveller(d["age"], bool(d["reduced"]), bool(d["subscription"]))
+
+
+def fare_to(f: Fare | None) -> Json | None:
+    if f is None:
+        return None
+    return {
+        "currency": f.currency,
+        "lines": [[x.traveller, x.kind, x.text, x.cents] for x in f.lines],
+        "total_cents": f.total_cents,
+        "vat_percent": f.vat_percent,
+        "vat_cents": f.vat_cents,
+        "tariff": f.tariff,
+    }
+
+
+def fare_from(d: Json | None) -> Fare | None:
+    if d is None:
+        return None
+    return Fare(
+        currency=d["currency"],
+        lines=tuple(FareLine(int(t), k, x, int(c)) for t, k, x, c in d["lines"]),
+        total_cents=int(d["total_cents"]),
+        vat_percent=int(d["vat_percent"]),
+        vat_cents=int(d["vat_cents"]),
+        tariff=d.get("tariff", ""),
+    )
+
+
 def request_to(r: BookingRequest) -> Json:
     return {
         "request_id": r.request_id,
@@ -48,6 +85,7 @@ def request_to(r: BookingRequest) -> Json:
         "wheelchairs": r.wheelchairs,
         "rider_id": r.rider_id,
         "prams": r.prams,
+        "travellers": [traveller_to(t) for t in r.travellers],
     }
 
 
@@ -62,6 +100,7 @@ def request_from(d: Json) -> BookingRequest:
         wheelchairs=int(d["wheelchairs"]),
         rider_id=d["rider_id"],
         prams=int(d.get("prams", 0)),
+        travellers=tuple(traveller_from(t) for t in d.get("travellers", ())),
     )
 
 
@@ -79,6 +118,8 @@ def booking_to(b: Booking) -> Json:
         "picked_up_s": b.picked_up_s,
         "dropped_off_s": b.dropped_off_s,
         "updated_s": b.updated_s,
+        "fare": fare_to(b.fare),
+        "direct_distance_m": b.direct_distance_m,
     }
 
 
@@ -96,6 +137,8 @@ def booking_from(d: Json) -> Booking:
         picked_up_s=d["picked_up_s"],
         dropped_off_s=d["dropped_off_s"],
         updated_s=int(d["updated_s"]),
+        fare=fare_from(d.get("fare")),
+        direct_distance_m=int(d.get("direct_distance_m", 0)),
     )
 
 
@@ -164,11 +207,20 @@ def vehicle_from(d: Json) -> Vehicle:
 
 
 def state_to(s: VehicleState) -> Json:
-    return {"vehicle_id": s.vehicle_id, "node": s.node, "at_s": s.at_s, "lat": s.lat, "lon": s.lon}
+    return {
+        "vehicle_id": s.vehicle_id,
+        "node": s.node,
+        "at_s": s.at_s,
+        "lat": s.lat,
+        "lon": s.lon,
+        "odometer_node": s.odometer_node,
+    }
 
 
 def state_from(d: Json) -> VehicleState:
-    return VehicleState(d["vehicle_id"], int(d["node"]), int(d["at_s"]), d["lat"], d["lon"])
+    return VehicleState(
+        d["vehicle_id"], int(d["node"]), int(d["at_s"]), d["lat"], d["lon"], d.get("odometer_node")
+    )
 
 
 def offer_to(o: Offer) -> Json:
@@ -184,6 +236,8 @@ def offer_to(o: Offer) -> Json:
         "fleet_version": o.fleet_version,
         "plan": plan_to(o.plan),
         "expires_s": o.expires_s,
+        "fare": fare_to(o.fare),
+        "direct_distance_m": o.direct_distance_m,
     }
 
 
@@ -200,4 +254,6 @@ def offer_from(d: Json) -> Offer:
         fleet_version=int(d["fleet_version"]),
         plan=plan_from(d["plan"]),
         expires_s=int(d["expires_s"]),
+        fare=fare_from(d.get("fare")),
+        direct_distance_m=int(d.get("direct_distance_m", 0)),
     )

@@ -75,6 +75,51 @@ class Place:
 
 
 @dataclass(frozen=True)
+class Traveller:
+    """Who travels, as far as the fare is concerned (age, reduced-fare and subscription)."""
+
+    age: int | None = None
+    reduced: bool = False
+    subscription: bool = False
+
+    def __post_init__(self) -> None:
+        if self.age is not None and not 0 <= self.age <= 120:
+            raise InvalidInput("must be between 0 and 120", field="age")
+
+
+@dataclass(frozen=True)
+class FareLine:
+    """One line of a fare: whose (traveller index), what kind, signed amount in cents."""
+
+    traveller: int
+    kind: str  # base | reduction | group | surcharge | rounding | free
+    text: str
+    cents: int
+
+
+@dataclass(frozen=True)
+class Fare:
+    """A priced trip: gross total in integer cents, its VAT share and the lines behind it."""
+
+    currency: str
+    lines: tuple[FareLine, ...]
+    total_cents: int
+    vat_percent: int
+    vat_cents: int
+    tariff: str = ""
+
+    def __post_init__(self) -> None:
+        if self.total_cents < 0 or not 0 <= self.vat_cents <= self.total_cents:
+            raise InvalidInput("a fare is never negative", field="total_cents")
+        if sum(line.cents for line in self.lines) != self.total_cents:
+            raise InvalidInput("fare lines do not add up to the total", field="lines")
+
+    @property
+    def net_cents(self) -> int:
+        return self.total_cents - self.vat_cents
+
+
+@dataclass(frozen=True)
 class BookingRequest:
     """What a rider asks for. ``pickup_at_s`` None means as soon as possible."""
 
@@ -87,10 +132,16 @@ class BookingRequest:
     wheelchairs: int = 0
     rider_id: str = ""
     prams: int = 0
+    travellers: tuple[Traveller, ...] = ()  # empty: every passenger an adult, full fare
 
     def __post_init__(self) -> None:
         if self.passengers < 1:
             raise InvalidInput("must be at least 1", field="passengers")
+        if self.travellers and len(self.travellers) != self.passengers:
+            raise InvalidInput(
+                f"lists {len(self.travellers)} travellers for {self.passengers} passengers",
+                field="travellers",
+            )
         if not 0 <= self.wheelchairs <= self.passengers:
             raise InvalidInput("must be between 0 and passengers", field="wheelchairs")
         if self.prams < 0:
@@ -130,6 +181,7 @@ class VehicleState:
     at_s: int
     lat: float | None = None
     lon: float | None = None
+    odometer_node: int | None = None  # where the distance account last stopped (None: depot)
 
 
 @dataclass(frozen=True)
@@ -171,6 +223,8 @@ class Booking:
     picked_up_s: int | None = None
     dropped_off_s: int | None = None
     updated_s: int = 0
+    fare: Fare | None = None
+    direct_distance_m: int = 0
 
     @property
     def latest_dropoff_s(self) -> int:
@@ -193,6 +247,8 @@ class Offer:
     fleet_version: int
     plan: Plan
     expires_s: int
+    fare: Fare | None = None
+    direct_distance_m: int = 0
 
     @property
     def latest_dropoff_s(self) -> int:

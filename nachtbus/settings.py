@@ -20,6 +20,8 @@ from nachtbus.errors import ConfigError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OSM_RELPATH = Path("data/osm/soest_roads_drive.osm.bz2")
 DEFAULT_AREA_RELPATH = Path("data/soest/service_area.geojson")
+DEFAULT_DISTRICTS_RELPATH = Path("data/soest/districts.geojson")
+EXAMPLE_TARIFF = Path(__file__).with_name("tariffs") / "soest.toml"
 
 
 def _default_cache_dir() -> Path:
@@ -142,6 +144,35 @@ class Settings(BaseSettings):
     reopt_time_limit_s: float = Field(
         default=2.0, gt=0, description="OR-Tools time limit of one background re-optimisation."
     )
+    tariff_file: Path = Field(
+        default=EXAMPLE_TARIFF,
+        description="Tariff (TOML) that prices offers; default: the Soest example tariff with "
+        "plausible, not official, prices (nachtbus/tariffs/soest.toml).",
+    )
+    districts_file: Path | None = Field(
+        default=None,
+        description="GeoJSON of the districts (for zone tariffs and per-district figures). "
+        "Default: data/soest/districts.geojson in shared_dir, if there.",
+    )
+    bus_kwh_per_km: float = Field(
+        default=0.45, ge=0, description="Energy use of the electric minibus, kWh per km."
+    )
+    grid_g_co2_per_kwh: float = Field(
+        default=380.0, ge=0, description="CO2 of the charging electricity, g per kWh."
+    )
+    car_g_co2_per_km: float = Field(
+        default=160.0, ge=0, description="CO2 of the same trip by private car, g per km."
+    )
+    api_threads: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description=(
+            "Threads per API process that run request handlers. Handlers are CPU-bound Python, "
+            "so a few threads (enough to overlap store round trips) beat many that fight over "
+            "the interpreter lock."
+        ),
+    )
 
     @field_validator("osm_file", "service_area_file", "speed_profile_file", "shared_dir")
     @classmethod
@@ -187,6 +218,15 @@ class Settings(BaseSettings):
         if shared is not None and (shared / DEFAULT_OSM_RELPATH).is_file():
             return shared / DEFAULT_OSM_RELPATH
         return self.place
+
+    def districts_source(self) -> Path | None:
+        """The districts GeoJSON, if any (none is needed unless the tariff prices by zones)."""
+        if self.districts_file is not None:
+            return self.districts_file
+        shared = self.resolved_shared_dir()
+        if shared is not None and (shared / DEFAULT_DISTRICTS_RELPATH).is_file():
+            return shared / DEFAULT_DISTRICTS_RELPATH
+        return None
 
     def service_area_source(self) -> Path | str:
         """The service-area GeoJSON, or the place whose boundary to download when there is none."""

@@ -1,0 +1,166 @@
+"""The CO2 account: what the bus emitted for each trip, against the same trip by private car.
+
+The bus's distance is kept as *legs*: every time it serves a stop, the road distance from the
+previous stop it served (or its depot) is one leg, with the riders who were on board. A leg's
+emissions are ``km x kWh/km x g CO2/kWh`` and are shared over the riders on board in proportion
+to their number of passengers (a group of three carries three shares). A leg with nobody on
+board is empty running: it counts in the night's total but in no trip. The car reference is the
+direct road distance of each booking at ``car_g_per_km`` (one car per booking: a group shares a
+car, as it would at home).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nachtbus.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Co2Params:
+    """Emission factors (documented defaults; set them in settings for a real account)."""
+
+    bus_kwh_per_km: float = 0.45  # electric minibus, heating in winter nights included
+    grid_g_per_kwh: float = 380.0  # German grid mix 2023 (UBA), g CO2 per kWh
+    car_g_per_km: float = 160.0  # average private car, well-to-wheel, g CO2 per km
+
+    def __post_init__(self) -> None:
+        for name in ("bus_kwh_per_km", "grid_g_per_kwh", "car_g_per_km"):
+            if getattr(self, name) < 0:
+                raise InvalidInput("must be >= 0", field=name)
+
+    @property
+    def bus_g_per_km(self) -> float:
+        return self.bus_kwh_per_km * self.grid_g_per_kwh
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One driven stretch of a bus between two served stops, with who was on board."""
+
+    vehicle_id: str
+    from_node: int
+    to_node: int
+    start_s: int
+    end_s: int
+    distance_m: int
+    onboard: Mapping[str, int] = field(default_factory=dict)  # booking id -> passengers
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "vehicle_id": self.vehicle_id,
+            "from_node": self.from_node,
+            "to_node": self.to_node,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "distance_m": self.distance_m,
+            "onboard": dict(self.onboard),
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Leg:
+        return cls(
+            d["vehicle_id"],
+            int(d["from_node"]),
+            int(d["to_node"]),
+            int(d["start_s"]),
+            int(d["end_s"]),
+            int(d["distance_m"]),
+            {k: int(v) for k, v in d["onboard"].items()},
+        )
+
+
+@dataclass(frozen=True)
+class TripCo2:
+    booking_id: str
+    passengers: int
+    bus_km: float  # km the rider's bus drove while they were on board
+    passenger_km: float
+    bus_g: float  # this trip's share of the bus's emissions
+    car_g: float  # the same trip by car (direct distance)
+
+    @property
+    def saved_g(self) -> float:
+        return self.car_g - self.bus_g
+
+
+@dataclass(frozen=True)
+class NightCo2:
+    trips: Mapping[str, TripCo2]
+    vehicle_km: float
+    empty_km: float
+    passenger_km: float
+    pooled_passenger_km: float  # passenger-km on legs with two or more bookings on board
+    bus_kg: float
+    car_kg: float
+
+    @property
+    def saved_kg(self) -> float:
+        return self.car_kg - self.bus_kg
+
+    @property
+    def pooled_share(self) -> float:
+        return self.pooled_passenger_km / self.passenger_km if self.passenger_km else 0.0
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "vehicle_km": round(self.vehicle_km, 3),
+            "empty_km": round(self.empty_km, 3),
+            "passenger_km": round(self.passenger_km, 3),
+            "pooled_share": round(self.pooled_share, 4),
+            "bus_kg_co2": round(self.bus_kg, 3),
+            "car_kg_co2": round(self.car_kg, 3),
+            "saved_kg_co2": round(self.saved_kg, 3),
+        }
+
+
+def account(
+    legs: Iterable[Leg],
+    direct_m: Mapping[str, int],
+    passengers: Mapping[str, int],
+    params: Co2Params,
+) -> NightCo2:
+    """The night's account from the driven legs; trips are the bookings in ``direct_m`` that
+    rode on at least one leg (served trips)."""
+    bus_g: dict[str, float] = {}
+    bus_km: dict[str, float] = {}
+    pkm: dict[str, float] = {}
+    vkm = empty = total_pkm = pooled = 0.0
+    for leg in legs:
+        km = leg.distance_m / 1000
+        vkm += km
+        riders = sum(leg.onboard.values())
+        if not riders:
+            empty += km
+            continue
+        leg_g = km * params.bus_g_per_km
+        leg_pkm = km * riders
+        total_pkm += leg_pkm
+        if len(leg.onboard) >= 2:
+            pooled += leg_pkm
+        for bid, n in leg.onboard.items():
+            bus_g[bid] = bus_g.get(bid, 0.0) + leg_g * n / riders
+            bus_km[bid] = bus_km.get(bid, 0.0) + km
+            pkm[bid] = pkm.get(bid, 0.0) + km * n
+    trips = {
+        bid: TripCo2(
+            bid,
+            passengers.get(bid, 1),
+            bus_km[bid],
+            pkm[bid],
+            bus_g[bid],
+            direct_m.get(bid, 0) / 1000 * params.car_g_per_km,
+        )
+        for bid in bus_g
+    }
+    return NightCo2(
+        trips=trips,
+        vehicle_km=vkm,
+        empty_km=empty,
+        passenger_km=total_pkm,
+        pooled_passenger_km=pooled,
+        bus_kg=vkm * params.bus_g_per_km / 1000,
+        car_kg=sum(t.car_g for t in trips.values()) / 1000,
+    )
