@@ -473,6 +473,16 @@ class Dispatcher:
         idx = self.stop_index(state, vehicle_id, booking_id, stop)
         plan = state.plans[vehicle_id]
         b = self.booking(state, booking_id)
+        if stop == StopType.PICKUP and b.status != BookingStatus.CONFIRMED:
+            raise BookingStateError(
+                f"booking {booking_id} is {b.status}: only a CONFIRMED booking boards",
+                field="booking_id",
+            )
+        if stop == StopType.DROPOFF and b.status != BookingStatus.STARTED:
+            raise BookingStateError(
+                f"booking {booking_id} is {b.status}: only riders on board can alight",
+                field="booking_id",
+            )
         done = plan.stops[idx]
         kept = plan.stops[:idx] + plan.stops[idx + 1 :]
         plans = dict(state.plans)
@@ -507,10 +517,12 @@ class Dispatcher:
     def no_show(self, state: FleetState, vehicle_id: str, booking_id: str, at_s: int) -> FleetState:
         """The rider did not come to the pickup: the booking ends as NO_SHOW, the bus goes on."""
         b = self.booking(state, booking_id)
-        if b.vehicle_id != vehicle_id or b.status not in (
-            BookingStatus.CONFIRMED,
-            BookingStatus.PENDING,
-        ):
+        if b.vehicle_id == vehicle_id and b.status == BookingStatus.PENDING:
+            raise BookingStateError(
+                f"booking {booking_id} is PENDING: only a CONFIRMED booking can be a no-show",
+                field="booking_id",
+            )
+        if b.vehicle_id != vehicle_id or b.status != BookingStatus.CONFIRMED:
             raise StopNotInPlan(
                 f"bus {vehicle_id} has no pickup of booking {booking_id} to report",
                 field="booking_id",

@@ -444,7 +444,10 @@ class DispatchService:
         if new is None:
             return False
         event = Event("plans.reoptimised", state.now_s, {"version": new.version})
-        return self.store.commit(new, loaded.version, [event])
+        if not self.store.commit(new, loaded.version, [event]):
+            return False
+        self._last_reopt_version = new.version  # its own commit is no reason for another round
+        return True
 
 
 def _with_pickup(request: BookingRequest, pickup_at_s: int) -> BookingRequest:

@@ -144,9 +144,9 @@ class Tariff(_Model):
             err = exc.errors()[0]
             loc = tuple(err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
-            if not loc and ":" in msg:  # a model-level rule names its field first
-                head, msg = msg.split(":", 1)
-                loc, msg = (head.strip(),), msg.strip()
+            head, _, rest = msg.partition(":")
+            if rest and head.strip().isidentifier():  # a model-level rule names its field first
+                loc, msg = (*loc, head.strip()), rest.strip()
             field = _dotted(loc)
             line = _line_of(text, loc)
             raise TariffError(f"{source} line {line}: {field}: {msg}", field=field) from None
@@ -291,7 +291,7 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int:
             if a != b:
                 break
             common += 1
-        if common == len(key_path) and common > best_len:
+        if common == min(len(key_path), len(loc)) and common > best_len:
             best, best_len = n, common
     return best
 

@@ -8,9 +8,10 @@ import networkx as nx
 import pytest
 
 from graphs.build import SpeedProfile, graph_to_network, load_network, read_osm_graph
+from graphs.districts import Districts
 from graphs.network import RoadNetwork
 from routing.world import RoadWorld, load_world
-from tests.helpers import SOEST_AREA, SOEST_OSM, write_tiny_osm
+from tests.helpers import SOEST_AREA, SOEST_DISTRICTS, SOEST_OSM, write_tiny_osm
 
 
 @pytest.fixture()
@@ -55,3 +56,11 @@ def soest_world(soest_osmnx_graph: nx.MultiDiGraph, soest_cache_dir: Path) -> Ro
         net = graph_to_network(soest_osmnx_graph, profile, {"source": str(osm), "key": key})
         net.save(path)
     return load_world(osm, area, soest_cache_dir, profile=profile)
+
+
+@pytest.fixture(scope="session")
+def soest_districts() -> Districts:
+    """The 19 districts of Soest (Kernstadt and Ortsteile) from ../shared."""
+    if SOEST_DISTRICTS is None:
+        pytest.skip("../shared with the Soest districts is not beside this checkout")
+    return Districts.from_geojson(SOEST_DISTRICTS)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from nachtbus.settings import DEFAULT_AREA_RELPATH, DEFAULT_OSM_RELPATH, find_shared_dir
+from nachtbus.settings import (
+    DEFAULT_AREA_RELPATH,
+    DEFAULT_DISTRICTS_RELPATH,
+    DEFAULT_OSM_RELPATH,
+    find_shared_dir,
+)
 
 
 def free_port() -> int:
@@ -19,6 +24,7 @@ SHARED = find_shared_dir()
 REPO_OUTPUT = Path(__file__).resolve().parents[1] / "test-output"  # screenshots and reports
 SOEST_OSM = SHARED / DEFAULT_OSM_RELPATH if SHARED else None
 SOEST_AREA = SHARED / DEFAULT_AREA_RELPATH if SHARED else None
+SOEST_DISTRICTS = SHARED / DEFAULT_DISTRICTS_RELPATH if SHARED else None
 
 # Named places in Soest (lat, lon): data/soest/README.md and osm/SOURCE.md.
 MARKT = (51.5711, 8.1057)

@@ -1,0 +1,327 @@
+"""The event-driven simulation of one night: riders ask, buses drive, the service decides.
+
+It drives exactly the production path: the :class:`~dispatch.service.DispatchService` with the
+real Redis store (embedded, in a scratch area), the same dispatcher, tariff and policy, over a
+:class:`~nachtbus.clock.ManualClock` that jumps from event to event. Buses behave as drivers
+following their tablet:
+
+- an idle bus with stops leaves for its first stop as soon as it is free (it reports its
+  position, which fixes that stop), and arrives after the road travel time;
+- at a pickup it reports ARRIVED, waits for the window to open, then BOARDED (or NO_SHOW after
+  ``no_show_wait_s`` for a rider who does not come); at a drop-off ARRIVED and ALIGHTED;
+- at the end of the night it ends its shift (the drive back to the depot is the last leg).
+
+Riders book the offer they get at once (PENDING then COMMIT, as the app does) and some cancel
+later. Every ``reopt_interval_s`` the service re-optimises, as the live background does.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from dispatch.dispatcher import Dispatcher
+from dispatch.policies import ServicePolicy
+from dispatch.redis_store import RedisStore, connect
+from dispatch.service import BookingRejected, DispatchService, ServiceConfig
+from nachtbus.clock import ManualClock
+from nachtbus.domain import BookingRequest, Offer, StopType, Vehicle
+from nachtbus.errors import NachtbusError
+from nachtbus.fares import Pricer
+from routing.ortools_pdp import OrToolsParams
+from routing.world import RoadWorld
+from simulations.demand import Trip
+from simulations.scenario import Scenario
+
+DEPOT = (51.5781, 8.1049)  # Soest, by the station (as the service's default depot)
+NO_SHOW_WAIT_S = 180
+
+
+@dataclass
+class TripOutcome:
+    trip: Trip
+    booking_id: str | None = None
+    rejection: str | None = None  # reason code
+    cancelled_by_rider: bool = False
+
+
+@dataclass(frozen=True)
+class BusPoint:
+    """Where a bus was at a time: the timeline of its night (for plots and the teleport test)."""
+
+    t: int
+    node: int
+    onboard: int  # passengers on board after what happened here
+    what: str  # depart | arrive | board | alight | no_show | depot
+
+
+@dataclass
+class SimResult:
+    scenario: Scenario
+    seed: int
+    outcomes: list[TripOutcome]
+    service: DispatchService
+    timelines: dict[str, list[BusPoint]]
+    reopt_rounds: int = 0
+    reopt_commits: int = 0
+    events: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _policy(scenario: Scenario) -> ServicePolicy:
+    d = scenario.dispatching
+    changes: dict[str, Any] = {
+        "service_start_s": scenario.start_s,
+        "service_end_s": scenario.end_s,
+    }
+    for name in ("max_wait_s", "detour_alpha", "detour_beta_s"):
+        if getattr(d, name) is not None:
+            changes[name] = getattr(d, name)
+    return replace(ServicePolicy(), **changes)
+
+
+class Simulation:
+    """One night of one scenario; :meth:`run` plays it and returns the raw result."""
+
+    def __init__(
+        self,
+        world: RoadWorld,
+        scenario: Scenario,
+        trips: list[Trip],
+        pricer: Pricer | None,
+        *,
+        store_dir: Path | None = None,
+        seed: int = 0,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.world = world
+        self.scenario = scenario
+        self.trips = trips
+        self.seed = seed
+        self.progress = progress
+        self.clock = ManualClock(scenario.start_s, service_date=date(2026, 11, 20))
+        policy = _policy(scenario)
+        d = scenario.dispatching
+        self.dispatcher = Dispatcher(
+            world.times, policy, reopt=OrToolsParams(time_limit_s=d.reopt_time_limit_s)
+        )
+        self._tmp = None
+        if store_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="nachtbus-sim-")
+            store_dir = Path(self._tmp.name)
+        client = connect(None, store_dir)
+        store = RedisStore(client, f"sim-{uuid.uuid4().hex[:10]}")
+        self.service = DispatchService(
+            self.dispatcher, store, self.clock, world, ServiceConfig(), pricer=pricer
+        )
+        depot = world.place(*DEPOT, "depot", in_area=False)
+        f = scenario.fleet
+        self.vehicles = [
+            Vehicle(
+                f"bus-{i + 1}",
+                f.seats,
+                f.wheelchair_places,
+                depot,
+                scenario.start_s,
+                scenario.end_s + 2 * 3600,
+            )
+            for i in range(f.buses)
+        ]
+        self.service.start(self.vehicles)
+        self._heap: list[tuple[int, int, str, tuple[Any, ...]]] = []
+        self._seq = itertools.count()
+        self._busy: dict[str, bool] = {v.vehicle_id: False for v in self.vehicles}
+        self.timelines: dict[str, list[BusPoint]] = {
+            v.vehicle_id: [BusPoint(scenario.start_s, depot.node, 0, "depot")]
+            for v in self.vehicles
+        }
+        self.outcomes: dict[str, TripOutcome] = {}
+        self._by_booking: dict[str, TripOutcome] = {}
+
+    # ------------------------------------------------------------------ scheduling
+    def _push(self, t: int, kind: str, *data: Any) -> None:
+        heapq.heappush(self._heap, (t, next(self._seq), kind, data))
+
+    def run(self) -> SimResult:
+        for trip in self.trips:
+            self._push(trip.ask_s, "ask", trip)
+        rounds = commits = events = 0
+        d = self.scenario.dispatching
+        if d.reoptimise:
+            for t in range(
+                self.scenario.start_s + d.reopt_interval_s,
+                self.scenario.end_s + 3600,
+                d.reopt_interval_s,
+            ):
+                self._push(t, "reopt")
+        done = 0
+        while self._heap:
+            t, _, kind, data = heapq.heappop(self._heap)
+            if kind == "reopt" and not any(self._busy.values()) and not self._open():
+                continue  # nothing to improve
+            self.clock.set(max(t, self.clock.now_s()))
+            events += 1
+            if kind == "ask":
+                self._ask(data[0])
+                done += 1
+                if self.progress:
+                    self.progress(1)
+            elif kind == "cancel":
+                self._cancel(data[0])
+            elif kind == "reopt":
+                rounds += 1
+                commits += int(self.service.reoptimise())
+            elif kind == "arrive":
+                self._arrive(*data)
+            elif kind == "serve":
+                self._serve(*data)
+            elif kind == "wake":
+                self._busy[data[0]] = False
+            self._dispatch_idle()
+        self._end_shifts()
+        return SimResult(
+            self.scenario,
+            self.seed,
+            [self.outcomes[t.trip_id] for t in self.trips],
+            self.service,
+            self.timelines,
+            rounds,
+            commits,
+            events,
+        )
+
+    def _open(self) -> bool:
+        return any(b.status.open for b in self.service.snapshot().bookings.values())
+
+    # ------------------------------------------------------------------ riders
+    def _ask(self, trip: Trip) -> None:
+        out = TripOutcome(trip)
+        self.outcomes[trip.trip_id] = out
+        now = self.clock.now_s()
+        try:
+            req = BookingRequest(
+                request_id=trip.trip_id,
+                origin=self.world.place(*trip.origin, "from"),
+                destination=self.world.place(*trip.destination, "to"),
+                requested_at_s=now,
+                pickup_at_s=trip.pickup_s,
+                passengers=trip.passengers,
+                wheelchairs=trip.wheelchairs,
+                prams=trip.prams,
+                rider_id=f"sim/{trip.trip_id}",
+            )
+            answer = self.service.quote(req)
+        except NachtbusError as exc:
+            out.rejection = exc.code
+            return
+        if not isinstance(answer, Offer):
+            out.rejection = answer.reason.value
+            return
+        try:
+            booking = self.service.book(answer.offer_id)
+            self.service.commit(booking.booking_id)
+        except BookingRejected as exc:
+            out.rejection = exc.code
+            return
+        out.booking_id = booking.booking_id
+        self._by_booking[booking.booking_id] = out
+        if trip.cancel_after_s is not None:
+            self._push(now + trip.cancel_after_s, "cancel", booking.booking_id)
+
+    def _cancel(self, booking_id: str) -> None:
+        try:
+            self.service.cancel(booking_id)
+            self._by_booking[booking_id].cancelled_by_rider = True
+        except NachtbusError:
+            pass  # already on board or finished: too late to cancel
+
+    # ------------------------------------------------------------------ buses
+    def _onboard(self, vid: str) -> int:
+        state = self.service.snapshot()
+        return sum(
+            b.request.passengers
+            for b in state.bookings.values()
+            if b.vehicle_id == vid and b.status.value == "STARTED"
+        )
+
+    def _dispatch_idle(self) -> None:
+        state = self.service.snapshot()
+        now = self.clock.now_s()
+        for vid, busy in self._busy.items():
+            plan = state.plans[vid]
+            if busy or not plan.stops:
+                continue
+            s = state.states[vid]
+            if s.at_s > now:  # still dwelling at the last stop
+                self._busy[vid] = True
+                self._push(s.at_s, "wake", vid)
+                continue
+            net = self.world.network
+            node = s.node
+            # the tablet reports where the bus is: its first stop is now fixed
+            self.service.position(vid, float(net.node_lat[node]), float(net.node_lon[node]))
+            state = self.service.snapshot()
+            first = state.plans[vid].stops[0]
+            travel = int(self.world.times.times_s([node, first.place.node])[0, 1])
+            self.timelines[vid].append(BusPoint(now, node, self._onboard(vid), "depart"))
+            self._busy[vid] = True
+            self._push(now + travel, "arrive", vid, first.booking_id, first.type, first.place.node)
+
+    def _arrive(self, vid: str, booking_id: str, stop: StopType, node: int) -> None:
+        now = self.clock.now_s()
+        self.timelines[vid].append(BusPoint(now, node, self._onboard(vid), "arrive"))
+        try:
+            self.service.arrived(vid, booking_id, stop)
+        except NachtbusError:  # the stop went away (cancelled) while driving: just stop here
+            net = self.world.network
+            self.service.position(vid, float(net.node_lat[node]), float(net.node_lon[node]))
+            self._busy[vid] = False
+            return
+        b = self.service.snapshot().bookings[booking_id]
+        if stop == StopType.PICKUP:
+            out = self._by_booking[booking_id]
+            start = max(now, b.pickup_window[0])
+            if out.trip.no_show:
+                self._push(max(start + NO_SHOW_WAIT_S, now), "serve", vid, booking_id, "no_show")
+            elif start > now:
+                self._push(start, "serve", vid, booking_id, "board")
+            else:
+                self._serve(vid, booking_id, "board")
+        else:
+            self._serve(vid, booking_id, "alight")
+
+    def _serve(self, vid: str, booking_id: str, what: str) -> None:
+        try:
+            if what == "no_show":
+                self.service.no_show(vid, booking_id)
+            else:
+                stop = StopType.PICKUP if what == "board" else StopType.DROPOFF
+                self.service.stop_done(vid, booking_id, stop)
+        except NachtbusError:
+            pass  # cancelled in the meantime
+        node = self.service.snapshot().states[vid].node
+        self.timelines[vid].append(BusPoint(self.clock.now_s(), node, self._onboard(vid), what))
+        self._busy[vid] = False
+
+    def _end_shifts(self) -> None:
+        state = self.service.snapshot()
+        for v in self.vehicles:
+            vid = v.vehicle_id
+            s = state.states[vid]
+            t = max(self.clock.now_s(), s.at_s)
+            travel = int(self.world.times.times_s([s.node, v.depot.node])[0, 1])
+            self.clock.set(t + travel)
+            try:
+                self.service.shift(vid, start=False)
+            except NachtbusError:
+                continue
+            if s.node != v.depot.node:
+                self.timelines[vid].append(BusPoint(t, s.node, 0, "depart"))
+                self.timelines[vid].append(BusPoint(t + travel, v.depot.node, 0, "depot"))

@@ -1,0 +1,188 @@
+"""KPIs of a simulated night, overall and per district, from what the service stored.
+
+Definitions (times in seconds, distances from the driven legs of :mod:`nachtbus.co2`):
+
+- **served**: the booking FINISHED; **rejected** by reason; **cancelled** by the rider;
+  **no-show**; **lost**: confirmed but never finished (must be 0: conservation);
+- **wait**: pickup time minus the desired time (asking time, or the pre-booked time);
+  **promised wait**: the end of the promised pickup window minus the desired time;
+- **ride time** and **detour factor** = ride time / direct road time;
+- **occupancy**: passenger-km / vehicle-km; **pooled share**: passenger-km ridden with another
+  booking on board; **empty km**: driven with nobody on board;
+- **vehicle-hours**: from each bus's first departure to its return to the depot;
+- **fares**: the ledger's balance (charges minus refunds); **CO2 saved** against private cars.
+
+The district of a trip is where it starts (the pickup).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nachtbus.co2 import Co2Params
+from nachtbus.domain import BookingStatus
+from simulations.engine import SimResult
+
+
+@dataclass(frozen=True)
+class TripRecord:
+    trip_id: str
+    district: str
+    status: str  # served | rejected | cancelled | no_show | lost
+    reason: str | None
+    passengers: int
+    wait_s: int | None
+    promised_wait_s: int | None
+    ride_s: int | None
+    detour: float | None
+    fare_cents: int
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def trip_records(
+    result: SimResult, district_of: Callable[[float, float], str | None]
+) -> list[TripRecord]:
+    state = result.service.snapshot()
+    ledger = result.service.ledger()
+    out = []
+    for o in result.outcomes:
+        t = o.trip
+        district = district_of(*t.origin) or "(outside districts)"
+        desired = t.pickup_s if t.pickup_s is not None else t.ask_s
+        if o.booking_id is None:
+            out.append(
+                TripRecord(
+                    t.trip_id,
+                    district,
+                    "rejected",
+                    o.rejection,
+                    t.passengers,
+                    None,
+                    None,
+                    None,
+                    None,
+                    0,
+                )
+            )
+            continue
+        b = state.bookings[o.booking_id]
+        paid = sum(e.signed_cents for e in ledger.of_booking(b.booking_id))
+        wait = promised = ride = None
+        detour = None
+        if b.status == BookingStatus.FINISHED:
+            status = "served"
+            assert b.picked_up_s is not None and b.dropped_off_s is not None
+            wait = b.picked_up_s - desired
+            promised = b.pickup_window[1] - desired
+            ride = b.dropped_off_s - b.picked_up_s
+            detour = ride / max(b.direct_time_s, 1)
+        elif b.status == BookingStatus.CANCELLED:
+            status = "cancelled"
+        elif b.status == BookingStatus.NO_SHOW:
+            status = "no_show"
+        else:
+            status = "lost"
+        out.append(
+            TripRecord(
+                t.trip_id, district, status, None, t.passengers, wait, promised, ride, detour, paid
+            )
+        )
+    return out
+
+
+def _block(records: list[TripRecord]) -> dict[str, Any]:
+    n = len(records)
+    by = Counter(r.status for r in records)
+    served = [r for r in records if r.status == "served"]
+    waits = [float(r.wait_s) for r in served if r.wait_s is not None]
+    promised = [float(r.promised_wait_s) for r in served if r.promised_wait_s is not None]
+    rides = [float(r.ride_s) for r in served if r.ride_s is not None]
+    detours = [r.detour for r in served if r.detour is not None]
+    asked = n - by["cancelled"]
+    return {
+        "requests": n,
+        "served": by["served"],
+        "rejected": by["rejected"],
+        "cancelled": by["cancelled"],
+        "no_show": by["no_show"],
+        "lost": by["lost"],
+        "served_share": by["served"] / asked if asked else None,
+        "wait_p50_s": _pct(waits, 50),
+        "wait_p90_s": _pct(waits, 90),
+        "promised_wait_p50_s": _pct(promised, 50),
+        "promised_wait_p90_s": _pct(promised, 90),
+        "ride_p50_s": _pct(rides, 50),
+        "detour_p50": _pct([float(x) for x in detours], 50),
+        "detour_p90": _pct([float(x) for x in detours], 90),
+    }
+
+
+def compute(
+    result: SimResult, district_of: Callable[[float, float], str | None], co2: Co2Params
+) -> dict[str, Any]:
+    """The KPI table of one run: ``overall``, ``districts`` and ``buses``."""
+    records = trip_records(result, district_of)
+    overall = _block(records)
+    overall["rejections"] = dict(Counter(r.reason for r in records if r.status == "rejected"))
+    night = result.service.co2(co2)
+    totals = result.service.ledger().totals()
+    hours = 0.0
+    buses = {}
+    for vid, points in result.timelines.items():
+        departs = [p.t for p in points if p.what == "depart"]
+        span = points[-1].t - departs[0] if departs else 0
+        hours += span / 3600
+        buses[vid] = {
+            "stops": sum(1 for p in points if p.what in ("board", "alight", "no_show")),
+            "max_onboard": max((p.onboard for p in points), default=0),
+            "hours": round(span / 3600, 3),
+        }
+    overall.update(
+        {
+            "vehicle_km": night.vehicle_km,
+            "empty_km": night.empty_km,
+            "passenger_km": night.passenger_km,
+            "occupancy": night.passenger_km / night.vehicle_km if night.vehicle_km else 0.0,
+            "pooled_share": night.pooled_share,
+            "vehicle_hours": hours,
+            "fares_cents": totals.balance_cents,
+            "bus_kg_co2": night.bus_kg,
+            "car_kg_co2": night.car_kg,
+            "co2_saved_kg": night.saved_kg,
+            "reopt_rounds": result.reopt_rounds,
+            "reopt_commits": result.reopt_commits,
+        }
+    )
+    districts = {}
+    for name in sorted({r.district for r in records}):
+        districts[name] = _block([r for r in records if r.district == name])
+    return {
+        "scenario": result.scenario.name,
+        "seed": result.seed,
+        "buses": result.scenario.fleet.buses,
+        "overall": overall,
+        "districts": districts,
+        "vehicles": buses,
+    }
+
+
+def occupancy_over_night(result: SimResult, step_s: int = 600) -> tuple[list[int], list[float]]:
+    """Mean passengers on board per bus, sampled every ``step_s`` (for the report chart)."""
+    start, end = result.scenario.start_s, result.scenario.end_s + 3600
+    times = list(range(start, end, step_s))
+    values = []
+    for t in times:
+        total = 0
+        for points in result.timelines.values():
+            before = [p for p in points if p.t <= t]
+            total += before[-1].onboard if before else 0
+        values.append(total / max(len(result.timelines), 1))
+    return times, values

@@ -1,0 +1,118 @@
+"""Run scenarios: one night, or a sweep over all cores; what ``nachtbus simulate`` calls."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graphs.districts import Districts
+from nachtbus.co2 import Co2Params
+from nachtbus.errors import ConfigError
+from nachtbus.fares import Pricer, Tariff
+from nachtbus.settings import DEFAULT_DISTRICTS_RELPATH, Settings
+from routing.world import RoadWorld
+from simulations import kpis
+from simulations.demand import SoestInputs, Trip, generate, read_trips_csv
+from simulations.engine import SimResult, Simulation
+from simulations.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What every run needs besides the scenario: roads, districts, demand data, tariff."""
+
+    world: RoadWorld
+    districts: Districts
+    soest: SoestInputs
+    tariff: Tariff
+    co2: Co2Params
+
+
+def load_inputs(settings: Settings) -> Inputs:
+    from nachtbus.cli import load_world_from_settings
+
+    shared = settings.resolved_shared_dir()
+    districts_file = settings.districts_source()
+    if shared is None or districts_file is None:
+        raise ConfigError(
+            "simulations need data/soest (districts, residential cells, POIs): set "
+            "NACHTBUS_SHARED_DIR to the folder holding data/soest",
+            field="shared_dir",
+        )
+    folder = (shared / DEFAULT_DISTRICTS_RELPATH).parent
+    return Inputs(
+        world=load_world_from_settings(settings),
+        districts=Districts.from_geojson(districts_file),
+        soest=SoestInputs.load(folder),
+        tariff=Tariff.load(settings.tariff_file),
+        co2=Co2Params(
+            settings.bus_kwh_per_km, settings.grid_g_co2_per_kwh, settings.car_g_co2_per_km
+        ),
+    )
+
+
+def trips_for(scenario: Scenario, inputs: Inputs, seed: int) -> list[Trip]:
+    if scenario.demand.trips_csv is not None:
+        return read_trips_csv(scenario.demand.trips_csv)
+    return generate(scenario, inputs.soest, seed)
+
+
+def run_one(
+    scenario: Scenario,
+    inputs: Inputs,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+    trips: list[Trip] | None = None,
+) -> tuple[SimResult, dict[str, Any]]:
+    """Play one night; the result and its KPI table (with the wall time in ``run``)."""
+    t0 = time.perf_counter()
+    trips = trips if trips is not None else trips_for(scenario, inputs, seed)
+    pricer = Pricer(inputs.tariff, inputs.districts.name_at)
+    sim = Simulation(inputs.world, scenario, trips, pricer, seed=seed, progress=progress)
+    result = sim.run()
+    table = kpis.compute(result, inputs.districts.name_at, inputs.co2)
+    table["run"] = {"wall_s": round(time.perf_counter() - t0, 2), "events": result.events}
+    return result, table
+
+
+_INPUTS: Inputs | None = None
+
+
+def _sweep_worker(args: tuple[Settings, Scenario, int, dict[str, Any]]) -> dict[str, Any]:
+    global _INPUTS
+    settings, scenario, seed, values = args
+    if _INPUTS is None:
+        _INPUTS = load_inputs(settings)
+    _, table = run_one(scenario.with_values(values), _INPUTS, seed)
+    table["sweep"] = values
+    return table
+
+
+def run_sweep(
+    settings: Settings,
+    scenario: Scenario,
+    seed: int,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """One run per combination of swept values, on all cores (each process loads the roads
+    once)."""
+    jobs = [(settings, scenario, seed, values) for values in scenario.runs()]
+    workers = workers or os.cpu_count() or 1
+    out = []
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        for table in pool.map(_sweep_worker, jobs):
+            out.append(table)
+            if progress:
+                progress(1)
+    return out
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")

@@ -1,0 +1,171 @@
+"""A planner's scenario (TOML): the night, the fleet, the service rules and the demand.
+
+Every number of the demand model is a parameter here, with a documented default; a run is
+reproducible from its scenario and seed. A ``[sweep]`` table lists values to try (e.g.
+``buses = [2, 4, 6, 8]``, ``demand_scale = [0.5, 1.0, 2.0]``): one run per combination.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from nachtbus.errors import InvalidInput
+from nachtbus.units import parse_clock
+
+# Share of the night's requests per hour from 20:00 (index 0) to 04:00 (index 8); they are
+# normalised. Weekday nights fade after midnight; weekend nights peak after midnight.
+WEEKDAY_PROFILE = (0.14, 0.16, 0.17, 0.16, 0.13, 0.10, 0.07, 0.04, 0.03)
+WEEKEND_PROFILE = (0.07, 0.09, 0.11, 0.13, 0.16, 0.16, 0.13, 0.09, 0.06)
+
+
+class ScenarioError(InvalidInput):
+    code = "invalid_scenario"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Purposes(_Model):
+    """Shares of trip purposes (normalised)."""
+
+    going_out: float = Field(default=0.30, ge=0, description="home -> night-life, food, culture")
+    coming_home: float = Field(default=0.45, ge=0, description="night-life, food -> home")
+    from_train: float = Field(default=0.15, ge=0, description="Soest station -> home")
+    shift_work: float = Field(default=0.10, ge=0, description="home <-> hospitals, industry")
+
+
+class Demand(_Model):
+    requests: int = Field(default=300, ge=0, description="Expected requests of the night.")
+    scale: float = Field(default=1.0, gt=0, description="Multiplies `requests` (sweeps).")
+    profile: tuple[float, ...] | None = Field(
+        default=None, description="Hourly shares from the start hour; default by `night`."
+    )
+    purposes: Purposes = Purposes()
+    group_sizes: tuple[float, ...] = Field(
+        default=(0.62, 0.25, 0.09, 0.04), description="Shares of groups of 1, 2, 3, 4 riders."
+    )
+    wheelchair_share: float = Field(default=0.02, ge=0, le=1)
+    pram_share: float = Field(default=0.02, ge=0, le=1)
+    prebooked_share: float = Field(default=0.25, ge=0, le=1)
+    prebook_lead_min: tuple[int, int] = Field(
+        default=(20, 90), description="Pre-booked: minutes from booking to pickup (uniform)."
+    )
+    cancel_share: float = Field(default=0.04, ge=0, le=1)
+    no_show_share: float = Field(default=0.02, ge=0, le=1)
+    home_jitter_m: float = Field(default=100.0, ge=0, description="Spread inside a 250 m cell.")
+    trips_csv: Path | None = Field(
+        default=None, description="Replay this trip list instead of generating demand."
+    )
+
+
+class Fleet(_Model):
+    buses: int = Field(default=4, ge=1, le=50)
+    seats: int = Field(default=8, ge=1)
+    wheelchair_places: int = Field(default=1, ge=0)
+
+
+class Dispatching(_Model):
+    reoptimise: bool = Field(default=True, description="Periodic OR-Tools re-optimisation.")
+    reopt_interval_s: int = Field(default=600, ge=60, description="Simulated seconds between.")
+    reopt_time_limit_s: float = Field(default=0.3, gt=0)
+    max_wait_s: int | None = Field(default=None, description="Override the policy's max wait.")
+    detour_alpha: float | None = None
+    detour_beta_s: int | None = None
+
+
+class Scenario(_Model):
+    name: str = "scenario"
+    night: Literal["weekday", "weekend"] = "weekday"
+    start: str = "20:00"
+    end: str = "05:00"
+    seed: int = 1
+    fleet: Fleet = Fleet()
+    demand: Demand = Demand()
+    dispatching: Dispatching = Dispatching()
+    sweep: dict[str, tuple[Any, ...]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> Scenario:
+        for name in ("start", "end"):
+            try:
+                parse_clock(getattr(self, name))
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        for key in self.sweep:
+            if key not in SWEEPABLE:
+                raise ValueError(f"sweep: {key!r} cannot be swept (one of {sorted(SWEEPABLE)})")
+        return self
+
+    @property
+    def start_s(self) -> int:
+        return parse_clock(self.start)
+
+    @property
+    def end_s(self) -> int:
+        end = parse_clock(self.end)
+        return end if end > self.start_s else end + 86400
+
+    def hourly_profile(self) -> tuple[float, ...]:
+        raw = self.demand.profile or (
+            WEEKEND_PROFILE if self.night == "weekend" else WEEKDAY_PROFILE
+        )
+        total = sum(raw)
+        return tuple(x / total for x in raw)
+
+    @classmethod
+    def load(cls, path: Path | str) -> Scenario:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ScenarioError(f"{path}: {exc}", field="scenario") from None
+        csv = data.get("demand", {}).get("trips_csv")
+        if csv is not None and not Path(csv).is_absolute():
+            data["demand"]["trips_csv"] = str(path.parent / csv)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(x) for x in err["loc"]) or "scenario"
+            msg = err["msg"].removeprefix("Value error, ")
+            raise ScenarioError(f"{path}: {field}: {msg}", field=field) from None
+
+    def with_values(self, values: dict[str, Any]) -> Scenario:
+        """This scenario with swept values set (``buses``, ``demand_scale``, ...)."""
+        fleet, demand, disp = dict(self.fleet), dict(self.demand), dict(self.dispatching)
+        for key, value in values.items():
+            section, name = SWEEPABLE[key]
+            {"fleet": fleet, "demand": demand, "dispatching": disp}[section][name] = value
+        return self.model_copy(
+            update={
+                "fleet": Fleet(**fleet),
+                "demand": Demand(**demand),
+                "dispatching": Dispatching(**disp),
+                "sweep": {},
+            }
+        )
+
+    def runs(self) -> list[dict[str, Any]]:
+        """One dict of swept values per run (one empty dict without a sweep)."""
+        keys = sorted(self.sweep)
+        return [
+            dict(zip(keys, combo, strict=True))
+            for combo in itertools.product(*(self.sweep[k] for k in keys))
+        ]
+
+
+SWEEPABLE: dict[str, tuple[str, str]] = {
+    "buses": ("fleet", "buses"),
+    "seats": ("fleet", "seats"),
+    "demand_scale": ("demand", "scale"),
+    "requests": ("demand", "requests"),
+    "reoptimise": ("dispatching", "reoptimise"),
+    "max_wait_s": ("dispatching", "max_wait_s"),
+    "detour_alpha": ("dispatching", "detour_alpha"),
+}
