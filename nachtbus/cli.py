@@ -113,6 +113,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="API worker processes sharing one store (default 1; 2 on a 2-core machine)",
     )
     _add_source_options(serve)
+    sim = sub.add_parser(
+        "simulate",
+        help="simulate a whole night of a scenario (planners): KPIs, plots, report",
+        description="Play a night of SCENARIO.toml through the production dispatch service "
+        "(embedded store, simulated clock) on the real road network, and print its KPIs. "
+        "With --report DIR also write index.html (map, charts), kpis.json, kpis.csv and "
+        "trips.csv. With --sweep run every combination of the scenario's [sweep] values on "
+        "all cores and write a summary with a trade-off chart.",
+    )
+    sim.add_argument(
+        "scenario", type=Path, help="scenario file, e.g. simulations/scenarios/friday.toml"
+    )
+    sim.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    sim.add_argument("--report", type=Path, metavar="DIR", help="write the report here")
+    sim.add_argument("--sweep", action="store_true", help="run the scenario's [sweep] values")
+    sim.add_argument("--json", action="store_true", help="print the KPI table as JSON")
+    sim.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_source_options(sim)
     bench = sub.add_parser("bench", help="run a benchmark (see benchmarks/)")
     bsub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
     solver = bsub.add_parser(
@@ -318,12 +336,60 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from simulations import report
+    from simulations.run import load_inputs, run_one, run_sweep, trips_for
+    from simulations.scenario import Scenario
+
+    settings = _settings(args)
+    scenario = Scenario.load(args.scenario)
+    seed = scenario.seed if args.seed is None else args.seed
+    if args.sweep:
+        if not scenario.sweep:
+            raise InvalidInput("the scenario has no [sweep] table", field="--sweep")
+        runs = len(scenario.runs())
+        with tqdm(total=runs, desc="runs", unit="run", disable=args.no_progress) as bar:
+            tables = run_sweep(settings, scenario, seed, progress=bar.update)
+        if args.report:
+            print(f"nachtbus: sweep report {report.write_sweep(tables, args.report)}")
+        if args.json:
+            print(json.dumps(tables, default=str))
+        else:
+            for t in tables:
+                o = t["overall"]
+                print(
+                    f"{t['sweep']}: served {o['served_share']:.1%}, "
+                    f"vehicle-km {o['vehicle_km']:.0f}, pooled {o['pooled_share']:.1%}"
+                )
+        return 0
+    inputs = load_inputs(settings)
+    trips = trips_for(scenario, inputs, seed)
+    with tqdm(total=len(trips), desc="requests", unit="req", disable=args.no_progress) as bar:
+        result, table = run_one(scenario, inputs, seed, progress=bar.update, trips=trips)
+    if args.report:
+        page = report.write(result, table, inputs.world, inputs.districts.name_at, args.report)
+        print(f"nachtbus: report {page}")
+    if args.json:
+        print(json.dumps(table, default=str))
+        return 0
+    o = table["overall"]
+    print(f"{scenario.name}, seed {seed}: {o['requests']} requests, {scenario.fleet.buses} buses")
+    for key, value in o.items():
+        if not isinstance(value, dict):
+            print(f"  {key:<22}{value:.3f}" if isinstance(value, float) else f"  {key:<22}{value}")
+    print(f"  {'rejections':<22}{o['rejections']}")
+    return 0
+
+
 _COMMANDS = {
     ("serve", None): _cmd_serve,
     ("graph", "info"): _cmd_graph_info,
     ("graph", "build"): _cmd_graph_build,
     ("route", None): _cmd_route,
     ("bench", "solver"): _cmd_bench_solver,
+    ("simulate", None): _cmd_simulate,
 }
 
 

@@ -42,6 +42,8 @@ class OrToolsParams:
     - ``soft_required``: required requests sit in a disjunction with a prohibitive penalty, so
       the search may start from a partial solution and work the rest in; a result that still
       leaves a required request out is refused (``solve`` returns None).
+    - ``solution_limit``: stop after this many solutions (None: only the time limit). Makes a
+      solve reproducible run to run (the simulator uses it); the time limit stays a safety cap.
     """
 
     time_limit_s: float = 2.0
@@ -50,6 +52,7 @@ class OrToolsParams:
     vehicle_fixed_cost: int = 0
     use_warm_start: bool = True
     soft_required: bool = True
+    solution_limit: int | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.time_limit_s <= 3600:
@@ -193,6 +196,8 @@ def solve(
         routing_enums_pb2.LocalSearchMetaheuristic, params.metaheuristic
     )
     search.time_limit.FromMilliseconds(max(1, int(params.time_limit_s * 1000)))
+    if params.solution_limit is not None:
+        search.solution_limit = params.solution_limit
 
     assignment = None
     used_warm = False

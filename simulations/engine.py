@@ -110,7 +110,11 @@ class Simulation:
         policy = _policy(scenario)
         d = scenario.dispatching
         self.dispatcher = Dispatcher(
-            world.times, policy, reopt=OrToolsParams(time_limit_s=d.reopt_time_limit_s)
+            world.times,
+            policy,
+            reopt=OrToolsParams(
+                time_limit_s=d.reopt_time_limit_s, solution_limit=d.reopt_solution_limit
+            ),
         )
         self._tmp = None
         if store_dir is None:

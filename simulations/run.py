@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import time
 from collections.abc import Callable
@@ -106,7 +107,9 @@ def run_sweep(
     jobs = [(settings, scenario, seed, values) for values in scenario.runs()]
     workers = workers or os.cpu_count() or 1
     out = []
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+    # spawn, not fork: the parent already runs OpenMP (numba, OR-Tools) threads
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
         for table in pool.map(_sweep_worker, jobs):
             out.append(table)
             if progress:

@@ -73,7 +73,15 @@ class Fleet(_Model):
 class Dispatching(_Model):
     reoptimise: bool = Field(default=True, description="Periodic OR-Tools re-optimisation.")
     reopt_interval_s: int = Field(default=600, ge=60, description="Simulated seconds between.")
-    reopt_time_limit_s: float = Field(default=0.3, gt=0)
+    reopt_solution_limit: int = Field(
+        default=60,
+        ge=1,
+        description="Each re-optimisation stops after this many solutions, so that a run is "
+        "reproducible from its seed (a time limit alone is not).",
+    )
+    reopt_time_limit_s: float = Field(
+        default=2.0, gt=0, description="Safety cap of one re-optimisation (wall seconds)."
+    )
     max_wait_s: int | None = Field(default=None, description="Override the policy's max wait.")
     detour_alpha: float | None = None
     detour_beta_s: int | None = None
@@ -132,8 +140,12 @@ class Scenario(_Model):
             return cls.model_validate(data)
         except ValidationError as exc:
             err = exc.errors()[0]
-            field = ".".join(str(x) for x in err["loc"]) or "scenario"
+            loc = [str(x) for x in err["loc"]]
             msg = err["msg"].removeprefix("Value error, ")
+            head, _, rest = msg.partition(":")
+            if rest and head.strip().isidentifier():  # a rule on the whole names its field
+                loc, msg = [*loc, head.strip()], rest.strip()
+            field = ".".join(loc) or "scenario"
             raise ScenarioError(f"{path}: {field}: {msg}", field=field) from None
 
     def with_values(self, values: dict[str, Any]) -> Scenario:

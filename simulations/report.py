@@ -1,0 +1,248 @@
+"""The planners' report of a run (or a sweep): an HTML page with map and charts, KPIs as
+CSV and JSON. Charts are drawn with matplotlib (headless, Agg) and embedded in the page."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.collections import LineCollection
+
+from simulations import kpis
+from simulations.engine import SimResult
+from simulations.run import write_json
+
+CREDIT = "Map data © OpenStreetMap contributors (ODbL)"
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _map(result: SimResult, world: Any) -> str:
+    net = world.network
+    fig, ax = plt.subplots(figsize=(8, 8))
+    lat, lon = net.node_lat, net.node_lon
+    tails, heads = net.tails, net.heads
+    segments = np.stack(
+        [np.column_stack([lon[tails], lat[tails]]), np.column_stack([lon[heads], lat[heads]])],
+        axis=1,
+    )
+    ax.add_collection(LineCollection(list(segments), colors="#dddddd", linewidths=0.4, zorder=1))
+    geom = world.area.geometry
+    for poly in getattr(geom, "geoms", [geom]):
+        xs, ys = poly.exterior.xy
+        ax.plot(xs, ys, color="#888888", lw=1, zorder=2)
+    colours = plt.get_cmap("tab10")
+    for i, (vid, points) in enumerate(sorted(result.timelines.items())):
+        nodes = [p.node for p in points]
+        ax.plot(
+            [lon[n] for n in nodes],
+            [lat[n] for n in nodes],
+            lw=0.8,
+            alpha=0.6,
+            color=colours(i % 10),
+            label=vid,
+            zorder=3,
+        )
+    for o in result.outcomes:
+        c = "#1a7f37" if o.booking_id else "#cf222e"
+        ax.scatter([o.trip.origin[1]], [o.trip.origin[0]], s=6, color=c, zorder=4)
+    ax.set_aspect(1 / 0.62)
+    ax.set_title("Bus paths (stop to stop), pickups: green booked, red rejected")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.text(0.01, 0.01, CREDIT, transform=ax.transAxes, fontsize=7)
+    return _png(fig)
+
+
+def _charts(
+    result: SimResult, table: dict[str, Any], records: list[kpis.TripRecord]
+) -> dict[str, str]:
+    out = {}
+    waits = [r.wait_s / 60 for r in records if r.wait_s is not None]
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.hist(waits, bins=30, color="#0969da")
+    ax.set_xlabel("wait for the bus (min, from the desired time)")
+    ax.set_ylabel("trips")
+    out["wait"] = _png(fig)
+    times, occ = kpis.occupancy_over_night(result)
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot([(t % 86400) / 3600 + (24 if t >= 86400 else 0) for t in times], occ)
+    ax.set_xlabel("hour of the night")
+    ax.set_ylabel("passengers on board per bus")
+    out["occupancy"] = _png(fig)
+    names = sorted(table["districts"], key=lambda n: table["districts"][n]["requests"])
+    shares = [table["districts"][n]["served_share"] or 0 for n in names]
+    fig, ax = plt.subplots(figsize=(6, 0.25 * len(names) + 1))
+    ax.barh(names, shares, color="#1a7f37")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("served share of requests (by pickup district)")
+    out["districts"] = _png(fig)
+    return out
+
+
+def _kpi_rows(table: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    rows: list[tuple[str, str, Any]] = []
+    for k, v in table["overall"].items():
+        if not isinstance(v, dict):
+            rows.append(("overall", k, v))
+    for name, block in table["districts"].items():
+        for k, v in block.items():
+            rows.append((name, k, v))
+    return rows
+
+
+def write(
+    result: SimResult, table: dict[str, Any], world: Any, district_of: Any, out: Path
+) -> Path:
+    """index.html, kpis.json, kpis.csv and trips.csv in ``out``; returns the page's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    records = kpis.trip_records(result, district_of)
+    write_json(out / "kpis.json", table)
+    with (out / "kpis.csv").open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(("scope", "kpi", "value"))
+        w.writerows(_kpi_rows(table))
+    with (out / "trips.csv").open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(
+            (
+                "trip_id",
+                "district",
+                "status",
+                "reason",
+                "passengers",
+                "wait_s",
+                "promised_wait_s",
+                "ride_s",
+                "detour",
+                "fare_cents",
+            )
+        )
+        for r in records:
+            w.writerow(
+                (
+                    r.trip_id,
+                    r.district,
+                    r.status,
+                    r.reason or "",
+                    r.passengers,
+                    r.wait_s,
+                    r.promised_wait_s,
+                    r.ride_s,
+                    "" if r.detour is None else round(r.detour, 3),
+                    r.fare_cents,
+                )
+            )
+    charts = _charts(result, table, records)
+    img = {"map": _map(result, world), **charts}
+    o = table["overall"]
+    kpi_html = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td></tr>"
+        for k, v in o.items()
+        if not isinstance(v, dict)
+    )
+    rej = "".join(f"<li>{html.escape(k)}: {v}</li>" for k, v in o["rejections"].items())
+    dist_rows = "".join(
+        f"<tr><td>{html.escape(n)}</td><td>{b['requests']}</td><td>{_fmt(b['served_share'])}</td>"
+        f"<td>{_fmt(b['wait_p50_s'])}</td><td>{_fmt(b['wait_p90_s'])}</td></tr>"
+        for n, b in sorted(table["districts"].items())
+    )
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>{html.escape(result.scenario.name)}: nachtbus simulation</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}td{{padding:2px 8px}}
+table{{border-collapse:collapse}}tr:nth-child(even){{background:#f4f4f4}}</style></head><body>
+<h1>{html.escape(result.scenario.name)}</h1>
+<p>seed {result.seed}, {result.scenario.fleet.buses} buses, {len(result.outcomes)} requests,
+{result.scenario.start} to {result.scenario.end}; wall time {table["run"]["wall_s"]} s.</p>
+<h2>KPIs</h2><table id="kpis">{kpi_html}</table>
+<h3>Rejections</h3><ul>{rej}</ul>
+<h2>Map</h2><img alt="map of trips and bus paths" src="data:image/png;base64,{img["map"]}">
+<h2>Wait</h2><img alt="wait distribution" src="data:image/png;base64,{img["wait"]}">
+<h2>Occupancy over the night</h2>
+<img alt="occupancy" src="data:image/png;base64,{img["occupancy"]}">
+<h2>Districts</h2><img alt="served share by district"
+src="data:image/png;base64,{img["districts"]}">
+<table id="districts"><tr><th>district</th><th>requests</th><th>served share</th>
+<th>wait p50 s</th><th>wait p90 s</th></tr>{dist_rows}</table>
+<p><small>{CREDIT}. Files: kpis.json, kpis.csv, trips.csv.</small></p></body></html>"""
+    (out / "index.html").write_text(page, encoding="utf-8")
+    return out / "index.html"
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}"
+    return html.escape(str(v))
+
+
+def write_sweep(tables: list[dict[str, Any]], out: Path) -> Path:
+    """Summary of a sweep: kpis.csv (one row per run) and a trade-off chart."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "sweep.json", tables)
+    keys = (
+        "served_share",
+        "vehicle_km",
+        "pooled_share",
+        "occupancy",
+        "wait_p90_s",
+        "co2_saved_kg",
+        "fares_cents",
+    )
+    swept = sorted({k for t in tables for k in t["sweep"]})
+    with (out / "sweep.csv").open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow((*swept, *keys))
+        for t in tables:
+            w.writerow((*(t["sweep"].get(k) for k in swept), *(t["overall"][k] for k in keys)))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for t in tables:
+        label = ", ".join(f"{k}={v}" for k, v in t["sweep"].items() if k != "buses") or "runs"
+        groups.setdefault(label, []).append(t)
+    for label, ts in groups.items():
+        ts = sorted(ts, key=lambda t: t["buses"])
+        a1.plot(
+            [t["buses"] for t in ts], [t["overall"]["served_share"] for t in ts], "o-", label=label
+        )
+        a2.plot(
+            [t["buses"] for t in ts], [t["overall"]["vehicle_km"] for t in ts], "o-", label=label
+        )
+    a1.set_xlabel("buses")
+    a1.set_ylabel("served share")
+    a2.set_xlabel("buses")
+    a2.set_ylabel("vehicle-km")
+    a1.legend(fontsize=7)
+    fig.savefig(out / "tradeoffs.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    rows = "".join(
+        "<tr>"
+        + "".join(f"<td>{_fmt(t['sweep'].get(k))}</td>" for k in swept)
+        + "".join(f"<td>{_fmt(t['overall'][k])}</td>" for k in keys)
+        + "</tr>"
+        for t in tables
+    )
+    head = "".join(f"<th>{k}</th>" for k in (*swept, *keys))
+    (out / "index.html").write_text(
+        f"""<!doctype html><html><head><meta charset="utf-8"><title>sweep</title></head><body>
+<h1>Sweep</h1><img alt="trade-offs" src="tradeoffs.png"><table><tr>{head}</tr>{rows}</table>
+</body></html>""",
+        encoding="utf-8",
+    )
+    return out / "index.html"

@@ -1,0 +1,213 @@
+"""Planner simulations on the real Soest roads and data, through the production service."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from nachtbus.cli import main
+from nachtbus.co2 import Co2Params
+from nachtbus.domain import Traveller
+from nachtbus.fares import Tariff
+from nachtbus.settings import EXAMPLE_TARIFF
+from routing.world import RoadWorld
+from simulations.demand import SoestInputs, Trip, generate, read_trips_csv, write_trips_csv
+from simulations.engine import DEPOT
+from simulations.run import Inputs, run_one
+from simulations.scenario import Scenario, ScenarioError
+from tests.helpers import MARKT, OSTOENNEN, SHARED, STATION
+
+SMALL = """
+name = "small"
+start = "22:00"
+end = "23:30"
+[fleet]
+buses = 2
+seats = 6
+[demand]
+requests = 30
+prebooked_share = 0.3
+cancel_share = 0.1
+no_show_share = 0.1
+[dispatching]
+reopt_interval_s = 900
+"""
+
+
+@pytest.fixture(scope="module")
+def inputs(soest_world: RoadWorld, soest_districts) -> Inputs:  # type: ignore[no-untyped-def]
+    assert SHARED is not None
+    return Inputs(
+        world=soest_world,
+        districts=soest_districts,
+        soest=SoestInputs.load(SHARED / "data" / "soest"),
+        tariff=Tariff.load(EXAMPLE_TARIFF),
+        co2=Co2Params(),
+    )
+
+
+def scenario(tmp_path: Path, text: str = SMALL) -> Scenario:
+    f = tmp_path / "s.toml"
+    f.write_text(text, encoding="utf-8")
+    return Scenario.load(f)
+
+
+def test_demand_is_seeded_inside_the_area_and_replays_from_csv(
+    inputs: Inputs, tmp_path: Path
+) -> None:
+    sc = scenario(tmp_path).with_values({"requests": 200})
+    a, b = generate(sc, inputs.soest, 7), generate(sc, inputs.soest, 7)
+    assert a == b and a != generate(sc, inputs.soest, 8)
+    assert 150 < len(a) < 250  # Poisson around 200
+    assert all(sc.start_s <= t.ask_s < sc.end_s for t in a)
+    inside = sum(inputs.world.area.contains(*t.origin) for t in a) / len(a)
+    assert inside > 0.97  # homes spread around their cell may cross the boundary
+    purposes = {t.purpose for t in a}
+    assert purposes == {"going_out", "coming_home", "from_train", "shift_work"}
+    write_trips_csv(a, tmp_path / "trips.csv")
+    assert read_trips_csv(tmp_path / "trips.csv") == [
+        Trip(**{**t.__dict__, "purpose": "replay"}) for t in a
+    ]
+
+
+def test_same_seed_same_kpis_and_nobody_is_lost(inputs: Inputs, tmp_path: Path) -> None:
+    sc = scenario(tmp_path)
+    r1, k1 = run_one(sc, inputs, 3)
+    _, k2 = run_one(sc, inputs, 3)
+    k1.pop("run"), k2.pop("run")
+    assert k1 == k2
+    o = k1["overall"]
+    assert o["requests"] == len(r1.outcomes) > 10
+    # conservation: every request ends served, rejected, cancelled or as a no-show
+    assert o["lost"] == 0
+    assert o["served"] + o["rejected"] + o["cancelled"] + o["no_show"] == o["requests"]
+    assert o["served"] > 0 and sum(o["rejections"].values()) == o["rejected"]
+    assert sum(b["requests"] for b in k1["districts"].values()) == o["requests"]
+    state = r1.service.snapshot()
+    assert not any(b.status.open for b in state.bookings.values())
+
+
+def test_buses_keep_capacity_and_never_teleport(inputs: Inputs, tmp_path: Path) -> None:
+    sc = scenario(tmp_path).with_values({"requests": 60, "buses": 2})
+    result, _ = run_one(sc, inputs, 5)
+    cap = sc.fleet.seats + sc.fleet.wheelchair_places
+    legs = result.service.legs()
+    assert legs
+    for leg in legs:
+        assert sum(leg.onboard.values()) <= cap
+    times = inputs.world.times
+    for vid, points in result.timelines.items():
+        assert all(p.onboard <= cap for p in points), vid
+        for p, q in itertools.pairwise(points):
+            assert q.t >= p.t, (vid, p, q)
+            if p.node != q.node:  # moving from node to node takes at least the road time
+                travel = int(times.times_s([p.node, q.node])[0, 1])
+                assert q.t - p.t >= travel, (vid, p, q, travel)
+
+
+def test_a_hand_made_night_gives_the_hand_computed_kpis(inputs: Inputs, tmp_path: Path) -> None:
+    """One bus at the depot, two riders one after the other (no pooling possible):
+    22:00 Markt -> Ostönnen, 23:30 Station -> Markt."""
+    csv_path = tmp_path / "trips.csv"
+    with csv_path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(("trip_id", "ask", "origin_lat", "origin_lon", "dest_lat", "dest_lon"))
+        w.writerow(("a", "22:00", *MARKT, *OSTOENNEN))
+        w.writerow(("b", "23:30", *STATION, *MARKT))
+    text = SMALL.replace("buses = 2", "buses = 1").replace('end = "23:30"', 'end = "23:59"')
+    text = text.replace("[dispatching]", f'trips_csv = "{csv_path.name}"\n[dispatching]')
+    sc = scenario(tmp_path, text)
+    _, k = run_one(sc, inputs, 1)
+    o = k["overall"]
+    world = inputs.world
+    place = {n: world.place(*p, n) for n, p in {"m": MARKT, "o": OSTOENNEN, "s": STATION}.items()}
+    depot = world.place(*DEPOT, "depot", in_area=False).node
+    m, o_, s = place["m"].node, place["o"].node, place["s"].node
+    t, dist = world.times.times_s, world.times.distance_m
+    dwell = 30  # policy dwell per stop
+    # a: the bus leaves the depot at 22:00, picks up at 22:00 + travel, drives to Ostönnen
+    wait_a = int(t([depot, m])[0, 1])
+    # b: asked 23:30; the bus waits at Ostönnen after a's drop-off, leaves at 23:30
+    wait_b = int(t([o_, s])[0, 1])
+    assert (o["served"], o["rejected"], o["lost"]) == (2, 0, 0)
+    assert o["wait_p50_s"] == pytest.approx((wait_a + wait_b) / 2)
+    ride_a = int(t([m, o_])[0, 1]) + dwell
+    ride_b = int(t([s, m])[0, 1]) + dwell
+    assert o["ride_p50_s"] == pytest.approx((ride_a + ride_b) / 2)
+    km = (dist(depot, m) + dist(m, o_) + dist(o_, s) + dist(s, m) + dist(m, depot)) / 1000
+    assert o["vehicle_km"] == pytest.approx(km, abs=1e-6)
+    assert o["empty_km"] == pytest.approx(
+        (dist(depot, m) + dist(o_, s) + dist(m, depot)) / 1000, abs=1e-6
+    )
+    assert o["pooled_share"] == 0.0
+    assert o["occupancy"] == pytest.approx((dist(m, o_) + dist(s, m)) / 1000 / km)
+    tariff = inputs.tariff
+    fares = (
+        tariff.price(dist(m, o_), 22 * 3600, 1, [Traveller()]).total_cents
+        + tariff.price(dist(s, m), 23 * 3600 + 1800, 1, [Traveller()]).total_cents
+    )
+    assert o["fares_cents"] == fares
+    assert k["districts"]["Soest (Kernstadt)"]["requests"] == 2
+
+
+def test_a_bad_scenario_names_the_field(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError) as err:
+        scenario(tmp_path, SMALL.replace("buses = 2", "buses = 0"))
+    assert err.value.field == "fleet.buses"
+    with pytest.raises(ScenarioError) as err:
+        scenario(tmp_path, SMALL + "\n[sweep]\ncolour = [1, 2]\n")
+    assert err.value.field == "sweep"
+    with pytest.raises(ScenarioError) as err:
+        scenario(tmp_path, SMALL.replace('start = "22:00"', 'start = "22:61"'))
+    assert "start" in str(err.value)
+
+
+def test_simulate_command_writes_report_and_sweep(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    soest_world: RoadWorld,
+    soest_cache_dir: Path,
+) -> None:
+    if SHARED is None:
+        pytest.skip("needs ../shared")
+    f = tmp_path / "tiny.toml"
+    f.write_text(
+        SMALL.replace("requests = 30", "requests = 12") + "\n[sweep]\nbuses = [1, 2]\n",
+        encoding="utf-8",
+    )
+    cache = ["--cache-dir", str(soest_cache_dir)]  # the network the session built already
+    assert (
+        main(
+            ["simulate", str(f), "--report", str(tmp_path / "r"), "--no-progress", "--json", *cache]
+        )
+        == 0
+    )
+    table = json.loads(capsys.readouterr().out.splitlines()[-1])
+    page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+    assert 'id="kpis"' in page and page.count("data:image/png;base64,") == 4
+    assert json.loads((tmp_path / "r" / "kpis.json").read_text())["overall"] == table["overall"]
+    rows = list(csv.DictReader((tmp_path / "r" / "trips.csv").open(encoding="utf-8")))
+    assert len(rows) == table["overall"]["requests"]
+    assert (
+        main(
+            [
+                "simulate",
+                str(f),
+                "--sweep",
+                "--report",
+                str(tmp_path / "sw"),
+                "--no-progress",
+                *cache,
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "{'buses': 1}" in out and "{'buses': 2}" in out
+    assert (tmp_path / "sw" / "tradeoffs.png").stat().st_size > 1000
+    sweep = list(csv.DictReader((tmp_path / "sw" / "sweep.csv").open(encoding="utf-8")))
+    assert [r["buses"] for r in sweep] == ["1", "2"]
