@@ -131,7 +131,9 @@ def _wrk(url: str, script: str, connections: int, duration: int) -> dict[str, An
         check=True,
     ).stdout
     os.unlink(f.name)
-    lat = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)$", out, re.M))
+    lat = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)\s*$", out, re.M))
+    if len(lat) < 3:
+        raise SystemExit(f"wrk gave no latency distribution:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return {
