@@ -6,6 +6,9 @@ line and the API can map it to an HTTP status with a machine-readable ``code``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class NachtbusError(Exception):
     """Base of every error the engine raises on purpose."""
@@ -65,3 +68,17 @@ class Unreachable(NachtbusError):
     """There is no road path between two nodes."""
 
     code = "unreachable"
+
+
+def located(error: Mapping[str, Any]) -> tuple[tuple[Any, ...], str]:
+    """The location and message of one pydantic error, for a message that names the field.
+
+    A rule checked on a whole model says which field it is about by starting its message with
+    ``"<field>: "``; that field is moved from the message to the location.
+    """
+    loc = tuple(error["loc"])
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    head, _, rest = msg.partition(":")
+    if rest and head.strip().isidentifier():
+        loc, msg = (*loc, head.strip()), rest.strip()
+    return loc, msg

@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nachtbus.domain import Fare, FareLine, Traveller
-from nachtbus.errors import InvalidInput
+from nachtbus.errors import InvalidInput, located
 from nachtbus.units import parse_clock
 
 Cents = Annotated[int, Field(ge=0, strict=True, description="integer cents, >= 0")]
@@ -141,12 +141,7 @@ class Tariff(_Model):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = tuple(err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            head, _, rest = msg.partition(":")
-            if rest and head.strip().isidentifier():  # a model-level rule names its field first
-                loc, msg = (*loc, head.strip()), rest.strip()
+            loc, msg = located(exc.errors()[0])
             field = _dotted(loc)
             line = _line_of(text, loc)
             raise TariffError(f"{source} line {line}: {field}: {msg}", field=field) from None

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from nachtbus.errors import InvalidInput
+from nachtbus.errors import InvalidInput, located
 from nachtbus.units import parse_clock
 
 # Share of the night's requests per hour from 20:00 (index 0) to 04:00 (index 8); they are
@@ -139,13 +139,8 @@ class Scenario(_Model):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = [str(x) for x in err["loc"]]
-            msg = err["msg"].removeprefix("Value error, ")
-            head, _, rest = msg.partition(":")
-            if rest and head.strip().isidentifier():  # a rule on the whole names its field
-                loc, msg = [*loc, head.strip()], rest.strip()
-            field = ".".join(loc) or "scenario"
+            loc, msg = located(exc.errors()[0])
+            field = ".".join(str(x) for x in loc) or "scenario"
             raise ScenarioError(f"{path}: {field}: {msg}", field=field) from None
 
     def with_values(self, values: dict[str, Any]) -> Scenario:
