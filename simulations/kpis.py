@@ -144,6 +144,8 @@ def compute(
             "stops": sum(1 for p in points if p.what in ("board", "alight", "no_show")),
             "max_onboard": max((p.onboard for p in points), default=0),
             "hours": round(span / 3600, 3),
+            # the bus's night: [time s, road node, passengers on board, what happened]
+            "timeline": [[p.t, p.node, p.onboard, p.what] for p in points],
         }
     overall.update(
         {

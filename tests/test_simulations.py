@@ -190,6 +190,8 @@ def test_simulate_command_writes_report_and_sweep(
     page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
     assert 'id="kpis"' in page and page.count("data:image/png;base64,") == 4
     assert json.loads((tmp_path / "r" / "kpis.json").read_text())["overall"] == table["overall"]
+    timeline = table["vehicles"]["bus-1"]["timeline"]
+    assert timeline[0][3] == "depot" and all(a[0] <= b[0] for a, b in itertools.pairwise(timeline))
     rows = list(csv.DictReader((tmp_path / "r" / "trips.csv").open(encoding="utf-8")))
     assert len(rows) == table["overall"]["requests"]
     assert (
