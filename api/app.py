@@ -70,8 +70,7 @@ class Runtime:
 
     @property
     def co2_params(self) -> Co2Params:
-        s = self.settings
-        return Co2Params(s.bus_kwh_per_km, s.grid_g_co2_per_kwh, s.car_g_co2_per_km)
+        return self.settings.co2_params()
 
 
 def fleet_from_settings(

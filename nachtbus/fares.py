@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from nachtbus.domain import Fare, FareLine, Traveller
 from nachtbus.errors import InvalidInput, located
-from nachtbus.units import parse_clock
+from nachtbus.units import check_clocks, parse_clock
 
 Cents = Annotated[int, Field(ge=0, strict=True, description="integer cents, >= 0")]
 Percent = Annotated[int, Field(ge=0, le=100, strict=True, description="whole percent 0..100")]
@@ -61,11 +61,7 @@ class Surcharge(_Model):
 
     @model_validator(mode="after")
     def _times(self) -> Surcharge:
-        for name in ("start", "end"):
-            try:
-                parse_clock(getattr(self, name))
-            except ValueError as exc:
-                raise ValueError(f"{name}: {exc}") from None
+        check_clocks(self, "start", "end")
         return self
 
     def applies(self, pickup_s: int) -> bool:

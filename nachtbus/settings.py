@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from nachtbus.co2 import Co2Params
 from nachtbus.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -218,6 +219,10 @@ class Settings(BaseSettings):
         if shared is not None and (shared / DEFAULT_OSM_RELPATH).is_file():
             return shared / DEFAULT_OSM_RELPATH
         return self.place
+
+    def co2_params(self) -> Co2Params:
+        """The emission factors of the CO2 account."""
+        return Co2Params(self.bus_kwh_per_km, self.grid_g_co2_per_kwh, self.car_g_co2_per_km)
 
     def districts_source(self) -> Path | None:
         """The districts GeoJSON, if any (none is needed unless the tariff prices by zones)."""

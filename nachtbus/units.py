@@ -67,3 +67,13 @@ def format_clock(seconds: int) -> str:
     """Service-day seconds as wall-clock ``HH:MM:SS`` (25:30:00 prints as 01:30:00)."""
     s = seconds % DAY_S
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def check_clocks(obj: object, *names: str) -> None:
+    """Check that the named attributes of ``obj`` are clock times (see :func:`parse_clock`);
+    a ValueError starts with the attribute's name, as model validators report a field."""
+    for name in names:
+        try:
+            parse_clock(getattr(obj, name))
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None

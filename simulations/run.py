@@ -52,9 +52,7 @@ def load_inputs(settings: Settings) -> Inputs:
         districts=Districts.from_geojson(districts_file),
         soest=SoestInputs.load(folder),
         tariff=Tariff.load(settings.tariff_file),
-        co2=Co2Params(
-            settings.bus_kwh_per_km, settings.grid_g_co2_per_kwh, settings.car_g_co2_per_km
-        ),
+        co2=settings.co2_params(),
     )
 
 

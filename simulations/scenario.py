@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nachtbus.errors import InvalidInput, located
-from nachtbus.units import parse_clock
+from nachtbus.units import check_clocks, parse_clock
 
 # Share of the night's requests per hour from 20:00 (index 0) to 04:00 (index 8); they are
 # normalised. Weekday nights fade after midnight; weekend nights peak after midnight.
@@ -100,11 +100,7 @@ class Scenario(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Scenario:
-        for name in ("start", "end"):
-            try:
-                parse_clock(getattr(self, name))
-            except ValueError as exc:
-                raise ValueError(f"{name}: {exc}") from None
+        check_clocks(self, "start", "end")
         for key in self.sweep:
             if key not in SWEEPABLE:
                 raise ValueError(f"sweep: {key!r} cannot be swept (one of {sorted(SWEEPABLE)})")
