@@ -123,6 +123,7 @@ def build_runtime(
         pricer=pricer,
     )
     service.start(fleet_from_settings(settings, world, policy))
+    dispatcher.warm_up()
     return Runtime(settings, world, service, Views(clock, world.times), KeyRing(settings), store)
 
 

@@ -67,6 +67,10 @@ class TravelTimeSource(Protocol):
 
     def times_s(self, nodes: list[int]) -> NDArray[np.int32]: ...
 
+    def times_between(self, sources: list[int], targets: list[int]) -> NDArray[np.int32]: ...
+
+    def warm_up(self) -> None: ...
+
     def distance_m(self, u: int, v: int) -> int: ...
 
 
@@ -102,6 +106,28 @@ class _Snapshot:
     booking_ids: tuple[str, ...]
     vehicle_ids: tuple[str, ...]
     routes: tuple[tuple[Stop, ...], ...]
+    #: an Inserter over the same open bookings (its request arrays are reused)
+    reuse: Inserter | None = None
+
+
+@dataclass(frozen=True)
+class _Base:
+    """What a snapshot takes from a state's buses, bookings and plans, but not from its clock.
+
+    Built once per such state and shared by every quote on it: a quote only appends its own
+    request (and its two places). ``key`` holds the state's maps themselves: they are
+    immutable, and holding them keeps their identities from being reused.
+    """
+
+    key: tuple[object, ...]
+    requests: tuple[RequestSpec, ...]
+    booking_ids: tuple[str, ...]
+    vehicle_ids: tuple[str, ...]
+    routes: tuple[tuple[Stop, ...], ...]
+    nodes: tuple[int, ...]
+    node_index: dict[int, int]
+    time_s: NDArray[np.int64]
+    inserter: Inserter
 
 
 class Dispatcher:
@@ -119,11 +145,24 @@ class Dispatcher:
         self.policy = policy or ServicePolicy()
         self.reopt = reopt or OrToolsParams()
         self.wait_weight_pct = wait_weight_pct
+        self._last_base: _Base | None = None  # replaced whole, so threads may share it
+
+    def warm_up(self) -> None:
+        """Build the road-time table and load the compiled kernels now, so that the first
+        rider after a start does not wait for them (seconds on a town's network)."""
+        self.times.warm_up()
+        self.times.distance_m(0, 0)
+        tiny = RoutingProblem(
+            np.zeros((1, 1), dtype=np.int64), (VehicleSpec(0, 0, 1),), (RequestSpec(0, 0, (0, 0)),)
+        )
+        Inserter(tiny).best(((),), 0)
 
     # ----------------------------------------------------------------- problem building
-    def _snapshot(
-        self, state: FleetState, extra: tuple[BookingRequest, RequestWindows] | None = None
-    ) -> _Snapshot:
+    def _base(self, state: FleetState) -> _Base:
+        key = (state.vehicles, state.states, state.plans, state.bookings)
+        last = self._last_base
+        if last is not None and all(a is b for a, b in zip(last.key, key, strict=True)):
+            return last
         p = self.policy
         vehicle_ids = tuple(sorted(state.vehicles))
         open_bookings = sorted(
@@ -135,7 +174,6 @@ class Dispatcher:
             return node_index.setdefault(node, len(node_index))
 
         requests: list[RequestSpec] = []
-        booking_ids: list[str] = []
         vindex = {vid: i for i, vid in enumerate(vehicle_ids)}
         for b in open_bookings:
             r = b.request
@@ -158,57 +196,114 @@ class Dispatcher:
                     key=b.booking_id,
                 )
             )
-            booking_ids.append(b.booking_id)
-        if extra is not None:
-            r, w = extra
-            requests.append(
-                RequestSpec(
-                    pickup=loc(r.origin.node),
-                    dropoff=loc(r.destination.node),
-                    pickup_window=(w.pickup_earliest_s, w.pickup_latest_s),
-                    dropoff_window=(
-                        0,
-                        latest_dropoff_s((w.pickup_earliest_s, w.pickup_latest_s), w.max_ride_s),
-                    ),
-                    seats=r.seats,
-                    wheelchairs=r.wheelchairs,
-                    pickup_service_s=w.pickup_dwell_s,
-                    dropoff_service_s=w.dropoff_dwell_s,
-                    max_ride_s=w.max_ride_s,
-                    required=False,
-                    penalty=p.unserved_penalty,
-                    key=NEW,
-                )
-            )
-            booking_ids.append(NEW)
+        booking_ids = tuple(b.booking_id for b in open_bookings)
         rindex = {bid: i for i, bid in enumerate(booking_ids)}
-        vehicles: list[VehicleSpec] = []
-        routes: list[tuple[Stop, ...]] = []
+        routes = []
         for vid in vehicle_ids:
-            v, s, plan = state.vehicles[vid], state.states[vid], state.plans[vid]
-            route = tuple(
-                (
-                    rindex[st.booking_id],
-                    StopKind.PICKUP if st.type == StopType.PICKUP else StopKind.DROPOFF,
+            loc(state.states[vid].node)
+            loc(state.vehicles[vid].depot.node)
+            routes.append(
+                tuple(
+                    (
+                        rindex[st.booking_id],
+                        StopKind.PICKUP if st.type == StopType.PICKUP else StopKind.DROPOFF,
+                    )
+                    for st in state.plans[vid].stops
                 )
-                for st in plan.stops
             )
-            vehicles.append(
+        nodes = tuple(node_index)
+        t = np.asarray(self.times.times_s(list(nodes)), dtype=np.int64)
+        problem = RoutingProblem(
+            time_s=t,
+            vehicles=self._vehicles(state, vehicle_ids, node_index, routes),
+            requests=tuple(requests),
+        )
+        base = _Base(
+            key=key,
+            requests=problem.requests,
+            booking_ids=booking_ids,
+            vehicle_ids=vehicle_ids,
+            routes=tuple(routes),
+            nodes=nodes,
+            node_index=node_index,
+            time_s=t,
+            inserter=Inserter(problem, wait_weight_pct=self.wait_weight_pct),
+        )
+        self._last_base = base
+        return base
+
+    def _vehicles(
+        self,
+        state: FleetState,
+        vehicle_ids: tuple[str, ...],
+        node_index: dict[int, int],
+        routes: list[tuple[Stop, ...]] | tuple[tuple[Stop, ...], ...],
+    ) -> tuple[VehicleSpec, ...]:
+        """The buses as the solvers see them now (where and from when each one is free)."""
+        out = []
+        for vid, route in zip(vehicle_ids, routes, strict=True):
+            v, s, plan = state.vehicles[vid], state.states[vid], state.plans[vid]
+            out.append(
                 VehicleSpec(
-                    start=loc(s.node),
+                    start=node_index[s.node],
                     start_s=self._free_from(state, vid),
                     seats=v.seats,
                     wheelchairs=v.wheelchair_places,
-                    end=loc(v.depot.node),
+                    end=node_index[v.depot.node],
                     end_latest_s=v.shift_end_s,
                     fixed=route[: plan.fixed],
                     key=vid,
                 )
             )
-            routes.append(route)
-        t = np.asarray(self.times.times_s(list(node_index)), dtype=np.int64)
-        problem = RoutingProblem(time_s=t, vehicles=tuple(vehicles), requests=tuple(requests))
-        return _Snapshot(problem, tuple(booking_ids), vehicle_ids, tuple(routes))
+        return tuple(out)
+
+    def _snapshot(
+        self, state: FleetState, extra: tuple[BookingRequest, RequestWindows] | None = None
+    ) -> _Snapshot:
+        base = self._base(state)
+        vehicles = self._vehicles(state, base.vehicle_ids, base.node_index, base.routes)
+        if extra is None:
+            problem = RoutingProblem(base.time_s, vehicles, base.requests)
+            return _Snapshot(
+                problem, base.booking_ids, base.vehicle_ids, base.routes, base.inserter
+            )
+        r, w = extra
+        node_index, t = base.node_index, base.time_s
+        new_nodes = [
+            n for n in dict.fromkeys((r.origin.node, r.destination.node)) if n not in node_index
+        ]
+        if new_nodes:
+            node_index = {**node_index, **{n: len(node_index) + k for k, n in enumerate(new_nodes)}}
+            n_old, n_all = len(base.nodes), len(node_index)
+            all_nodes = [*base.nodes, *new_nodes]
+            t = np.empty((n_all, n_all), dtype=np.int64)
+            t[:n_old, :n_old] = base.time_s
+            t[n_old:, :] = self.times.times_between(new_nodes, all_nodes)
+            t[:n_old, n_old:] = self.times.times_between(list(base.nodes), new_nodes)
+        spec = RequestSpec(
+            pickup=node_index[r.origin.node],
+            dropoff=node_index[r.destination.node],
+            pickup_window=(w.pickup_earliest_s, w.pickup_latest_s),
+            dropoff_window=(
+                0,
+                latest_dropoff_s((w.pickup_earliest_s, w.pickup_latest_s), w.max_ride_s),
+            ),
+            seats=r.seats,
+            wheelchairs=r.wheelchairs,
+            pickup_service_s=w.pickup_dwell_s,
+            dropoff_service_s=w.dropoff_dwell_s,
+            max_ride_s=w.max_ride_s,
+            required=False,
+            penalty=self.policy.unserved_penalty,
+            key=NEW,
+        )
+        problem = RoutingProblem(t, vehicles, (*base.requests, spec))
+        return _Snapshot(
+            problem, (*base.booking_ids, NEW), base.vehicle_ids, base.routes, base.inserter
+        )
+
+    def _inserter(self, snap: _Snapshot) -> Inserter:
+        return Inserter(snap.problem, wait_weight_pct=self.wait_weight_pct, reuse=snap.reuse)
 
     @staticmethod
     def _free_from(state: FleetState, vehicle_id: str) -> int:
@@ -307,9 +402,7 @@ class Dispatcher:
     ) -> Offer | Rejection:
         snap = self._snapshot(state, (request, w))
         new_r = len(snap.problem.requests) - 1
-        result = Inserter(snap.problem, wait_weight_pct=self.wait_weight_pct).best(
-            snap.routes, new_r
-        )
+        result = self._inserter(snap).best(snap.routes, new_r)
         if not isinstance(result, Insertion):
             fail = result.main_reason
             return Rejection(request.request_id, _FAIL_REASON[fail], _FAIL_TEXT[fail])
@@ -561,7 +654,7 @@ class Dispatcher:
         if not vehicle_ids:
             return state
         snap = self._snapshot(state)
-        ins = Inserter(snap.problem, wait_weight_pct=self.wait_weight_pct)
+        ins = self._inserter(snap)
         plans = dict(state.plans)
         for vid in vehicle_ids:
             v = snap.vehicle_ids.index(vid)
@@ -595,8 +688,7 @@ class Dispatcher:
     # ----------------------------------------------------------------- re-optimisation
     def current_solution(self, state: FleetState) -> tuple[_Snapshot, Solution]:
         snap = self._snapshot(state)
-        ins = Inserter(snap.problem, wait_weight_pct=self.wait_weight_pct)
-        return snap, solution_from_routes(ins, snap.routes)
+        return snap, solution_from_routes(self._inserter(snap), snap.routes)
 
     def reoptimise(
         self, state: FleetState, params: OrToolsParams | None = None

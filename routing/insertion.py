@@ -12,14 +12,15 @@ RoutingProblem into those arrays and the kernel's answer back into routes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from routing.problem import NO_LIMIT, RoutingProblem, Solution, Stop, StopKind
+from routing.problem import NO_LIMIT, RequestSpec, RoutingProblem, Solution, Stop, StopKind
 
 INF = np.iinfo(np.int64).max // 4
 
@@ -53,8 +54,7 @@ class _Arrays:
     picked: NDArray[np.int64]
 
     @classmethod
-    def of(cls, problem: RoutingProblem) -> _Arrays:
-        rs = problem.requests
+    def of(cls, rs: Sequence[RequestSpec]) -> _Arrays:
 
         def col(f):
             return np.array([f(r) for r in rs], dtype=np.int64)
@@ -256,13 +256,49 @@ def _verdict(n, m, B, D, LW, PP, RL, PB, S, seq_req, picked, veh, has_end):
 
 
 @njit(cache=True, nogil=True)
+def _earliest(seq_req, seq_kind, n, T, req, veh, load0, LOC, DEP, SL, WL):
+    """Earliest departure from each position of a route (0 = the start) if the bus never
+    waits longer than a window asks, its location, and the seats and wheelchair places taken
+    after it. Inserting stops can only make every later time later."""
+    pickup, dropoff, pe, _, de, _, seats, wheel, ps, ds, _, _ = req
+    LOC[0] = veh[0]
+    DEP[0] = veh[1]
+    SL[0] = load0[0]
+    WL[0] = load0[1]
+    for k in range(1, n + 1):
+        r = seq_req[k - 1]
+        if seq_kind[k - 1] == 0:
+            loc, early, serve = pickup[r], pe[r], ps[r]
+            SL[k] = SL[k - 1] + seats[r]
+            WL[k] = WL[k - 1] + wheel[r]
+        else:
+            loc, early, serve = dropoff[r], de[r], ds[r]
+            SL[k] = SL[k - 1] - seats[r]
+            WL[k] = WL[k - 1] - wheel[r]
+        arrive = DEP[k - 1] + T[LOC[k - 1], loc]
+        DEP[k] = (arrive if arrive > early else early) + serve
+        LOC[k] = loc
+
+
+@njit(cache=True, nogil=True)
 def _best_insertion(seq_req, seq_kind, n, n_fixed, r, T, C, req, veh, load0, wait_weight_pct):
     """Best (cost, i, j) inserting request r's pickup at i and dropoff at j of the new route.
 
     Returns cost -1 if no position is feasible; ``fails[code]`` counts infeasible candidates.
+
+    When the current route is feasible, candidates that cannot work are told apart without
+    scheduling them, with the code the full schedule would give: seats or wheelchair places
+    (the new rider's load over the stops it rides past), then a pickup or drop-off the bus
+    cannot reach in its window even at the earliest times of the stops before it.
     """
     base_begin = np.empty(n + 2, dtype=np.int64)
     code, base_cost, _, _ = _schedule(seq_req, seq_kind, n, T, C, req, veh, load0, base_begin)
+    prune = code == 0
+    LOC = np.empty(n + 1, dtype=np.int64)
+    DEP = np.empty(n + 1, dtype=np.int64)
+    SL = np.empty(n + 1, dtype=np.int64)
+    WL = np.empty(n + 1, dtype=np.int64)
+    _earliest(seq_req, seq_kind, n, T, req, veh, load0, LOC, DEP, SL, WL)
     fails = np.zeros(6, dtype=np.int64)
     cand_r = np.empty(n + 2, dtype=np.int64)
     cand_k = np.empty(n + 2, dtype=np.int64)
@@ -270,9 +306,33 @@ def _best_insertion(seq_req, seq_kind, n, n_fixed, r, T, C, req, veh, load0, wai
     best = -1
     best_i = -1
     best_j = -1
-    pe = req[2]
+    pickup, dropoff, pe, pl, _, dl, seats, wheel, ps, _, _, _ = req
     for i in range(n_fixed, n + 1):
+        p_arrive = DEP[i] + T[LOC[i], pickup[r]]
+        p_late = p_arrive > pl[r]
+        p_begin = p_arrive if p_arrive > pe[r] else pe[r]
+        cap = 0  # the first capacity rule broken over the stops the new rider rides past
+        if SL[i] + seats[r] > veh[2]:
+            cap = 2
+        elif WL[i] + wheel[r] > veh[3]:
+            cap = 3
         for j in range(i + 1, n + 2):
+            if j > i + 1 and cap == 0 and seq_kind[j - 2] == 0:
+                if SL[j - 1] + seats[r] > veh[2]:
+                    cap = 2
+                elif WL[j - 1] + wheel[r] > veh[3]:
+                    cap = 3
+            if prune:
+                if cap != 0:
+                    fails[cap] += 1
+                    continue
+                if j == i + 1:
+                    d_arrive = p_begin + ps[r] + T[pickup[r], dropoff[r]]
+                else:
+                    d_arrive = DEP[j - 1] + T[LOC[j - 1], dropoff[r]]
+                if p_late or d_arrive > dl[r]:
+                    fails[1] += 1
+                    continue
             # new sequence: old[0:i], P, old[i:j-1], D, old[j-1:]
             m = 0
             for k in range(n + 2):
@@ -310,6 +370,8 @@ class Insertion:
     cost: int
     pickup_s: int
     dropoff_s: int
+    #: infeasible candidate positions over the vehicles tried, by the rule they broke
+    fails: dict[Fail, int] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -332,14 +394,40 @@ class NoInsertion:
 class Inserter:
     """Insertion over one RoutingProblem (the arrays are built once, reused per vehicle)."""
 
-    def __init__(self, problem: RoutingProblem, *, wait_weight_pct: int = 20) -> None:
+    def __init__(
+        self,
+        problem: RoutingProblem,
+        *,
+        wait_weight_pct: int = 20,
+        reuse: Inserter | None = None,
+    ) -> None:
+        """``reuse``: an Inserter whose problem's requests begin ``problem``'s (the very same
+        RequestSpec objects, e.g. a quote's problem is its fleet's plus the new request): its
+        request arrays are reused and only the new requests' are built."""
         self.problem = problem
         self.wait_weight_pct = wait_weight_pct
-        self._req = _Arrays.of(problem).tuple()
+        self._req = self._request_arrays(problem.requests, reuse)
         self._T = np.ascontiguousarray(problem.time_s, dtype=np.int64)
         self._C = np.ascontiguousarray(problem.arc_cost, dtype=np.int64)
         self._vehs = [self._veh(v) for v in range(len(problem.vehicles))]
-        self._loads = [self._load0(v) for v in range(len(problem.vehicles))]
+        self._loads = self._loads0()
+
+    @staticmethod
+    def _request_arrays(
+        requests: tuple[RequestSpec, ...], reuse: Inserter | None
+    ) -> tuple[NDArray[np.int64], ...]:
+        old = reuse.problem.requests if reuse is not None else ()
+        if (
+            reuse is None
+            or not old
+            or len(old) > len(requests)
+            or not all(a is b for a, b in zip(old, requests, strict=False))
+        ):
+            return _Arrays.of(requests).tuple()
+        if len(old) == len(requests):
+            return reuse._req
+        more = _Arrays.of(requests[len(old) :]).tuple()
+        return tuple(np.concatenate((a, b)) for a, b in zip(reuse._req, more, strict=True))
 
     def _veh(self, v: int) -> NDArray[np.int64]:
         s = self.problem.vehicles[v]
@@ -356,13 +444,13 @@ class Inserter:
             dtype=np.int64,
         )
 
-    def _load0(self, v: int) -> NDArray[np.int64]:
-        onboard = self.problem.onboard(v)
-        rs = self.problem.requests
-        return np.array(
-            [sum(rs[r].seats for r in onboard), sum(rs[r].wheelchairs for r in onboard)],
-            dtype=np.int64,
-        )
+    def _loads0(self) -> list[NDArray[np.int64]]:
+        """Seats and wheelchair places taken on each bus by the riders already on board."""
+        loads = [np.zeros(2, dtype=np.int64) for _ in self.problem.vehicles]
+        for r in self.problem.requests:
+            if r.onboard_vehicle is not None:
+                loads[r.onboard_vehicle] += (r.seats, r.wheelchairs)
+        return loads
 
     @staticmethod
     def _seq(route: tuple[Stop, ...]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -424,7 +512,7 @@ class Inserter:
             best = Insertion(v, tuple(new), times, start, end, int(cost), times[i], times[j])
         if best is None:
             return NoInsertion(fails, len(candidates))
-        return best
+        return replace(best, fails=fails)
 
 
 def insert_all(

@@ -144,6 +144,16 @@ class TravelTimes:
             else np.zeros((0, 0), np.int32)
         )
 
+    def times_between(self, sources: Sequence[int], targets: Sequence[int]) -> NDArray[np.int32]:
+        """Travel-time matrix from ``sources`` to ``targets`` (table slice or cached rows)."""
+        src = self._nodes(sources, "sources")
+        tgt = self._nodes(targets, "targets")
+        if self.uses_table:
+            return self.all_pairs()[np.ix_(src, tgt)]
+        if not len(src):
+            return np.zeros((0, len(tgt)), np.int32)
+        return np.stack([self.row(int(u))[0][tgt] for u in src])
+
     def distance_m(self, u: int, v: int) -> int:
         """Length in metres of the fastest path u -> v (from a cached row)."""
         d = int(self.row(u)[1][v])

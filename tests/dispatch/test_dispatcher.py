@@ -217,3 +217,11 @@ def test_reoptimise_keeps_riders_on_board_on_their_bus(times) -> None:  # type: 
     assert [s.type for s in drops] == [StopType.DROPOFF]
     for bid in ("b-r2", "b-r3"):
         assert new.bookings[bid].pickup_window == state.bookings[bid].pickup_window
+
+
+def test_warm_up_builds_the_time_table_before_the_first_quote() -> None:
+    times = grid_town()
+    assert times._table is None  # built lazily on first use
+    Dispatcher(times).warm_up()
+    assert times._table is not None
+    assert int(times._table[0, 24]) == times.time_s(0, 24) == 8 * 60

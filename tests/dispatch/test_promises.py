@@ -60,6 +60,17 @@ def _next_event(d: Dispatcher, state: FleetState) -> FleetState:
     return d.stop_done(state, vid, first.booking_id, first.type, first.eta_s)
 
 
+def _same_offers_as_a_fresh_dispatcher(d: Dispatcher, state: FleetState) -> None:
+    """``d`` keeps the problem of the last state it saw and quotes on it by appending the new
+    request; its offers must be exactly those of a dispatcher that builds everything anew,
+    also a little later on the same bookings (only the clock moved)."""
+    for at in (state, d.advance_clock(state, state.now_s + 120)):
+        for k, (a, b) in enumerate([(3, 21), (7, 12), (24, 0), (3, 21)]):
+            probe = request(f"probe{k}", a, b, at.now_s)
+            fresh = Dispatcher(TIMES, POLICY).offer(at, probe, offer_id="p")
+            assert d.offer(at, probe, offer_id="p") == fresh
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(action, min_size=4, max_size=14))
 def test_random_nights_keep_every_promise(actions) -> None:  # type: ignore[no-untyped-def]
@@ -99,6 +110,7 @@ def test_random_nights_keep_every_promise(actions) -> None:  # type: ignore[no-u
 
         snap, current = d.current_solution(state)
         assert violations(snap.problem, current) == [], act
+        _same_offers_as_a_fresh_dispatcher(d, state)
         for bid, bk in state.bookings.items():
             assert (bk.pickup_window, bk.max_ride_s) == promised[bid]
             if bk.status == BookingStatus.STARTED:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from routing.checker import violations
 from routing.insertion import Fail, Inserter, Insertion, NoInsertion, insert_all
@@ -57,3 +61,90 @@ def test_reasons_are_counted() -> None:
     p2 = RoutingProblem(T, (VehicleSpec(0, 0, 4),), (far,))
     res2 = Inserter(p2).best(((),), 0)
     assert isinstance(res2, NoInsertion) and res2.main_reason == Fail.WINDOW
+
+
+def _brute_force(ins: Inserter, routes, r: int, weight: int):  # type: ignore[no-untyped-def]
+    """Every candidate scheduled in Python: (best (cost, vehicle, route)) and the fail counts."""
+    p = ins.problem
+
+    def arc_cost(v: int, route) -> int:  # type: ignore[no-untyped-def]
+        locs = [p.vehicles[v].start, *(p.location(s) for s in route)]
+        if p.vehicles[v].end is not None:
+            locs.append(p.vehicles[v].end)
+        return sum(int(p.arc_cost[a, b]) for a, b in itertools.pairwise(locs))
+
+    best = None
+    fails = dict.fromkeys(Fail, 0)
+    for v, route in enumerate(routes):
+        base = arc_cost(v, route)
+        n = len(route)
+        for i in range(len(p.vehicles[v].fixed), n + 1):
+            for j in range(i + 1, n + 2):
+                new = list(route)
+                new.insert(i, (r, P))
+                new.insert(j, (r, D))
+                code, times, _, _ = ins.schedule(v, tuple(new))
+                if code != Fail.OK:
+                    fails[code] += 1
+                    continue
+                cost = (arc_cost(v, new) - base) * 100
+                cost += weight * (times[i] - p.requests[r].pickup_window[0])
+                if best is None or cost < best[0]:
+                    best = (cost, v, tuple(new))
+    return best, fails
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10**6), st.integers(2, 9), st.integers(1, 3))
+def test_best_insertion_equals_brute_force(seed: int, n_requests: int, n_vehicles: int) -> None:
+    """The kernel tells some candidates apart without scheduling them; its best position and
+    its count of reasons must be exactly those of scheduling every candidate."""
+    rng = np.random.default_rng(seed)
+    n_loc = 12
+    xy = rng.integers(0, 1000, size=(n_loc, 2))
+    t = np.rint(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
+    reqs = []
+    for k in range(n_requests + 1):
+        a, b = rng.choice(n_loc, 2, replace=False)
+        e = int(rng.integers(0, 3000))
+        reqs.append(
+            RequestSpec(
+                pickup=int(a),
+                dropoff=int(b),
+                pickup_window=(e, e + int(rng.integers(0, 900))),
+                dropoff_window=(0, e + int(rng.integers(600, 4000))),
+                seats=int(rng.integers(0, 3)) or 1,
+                wheelchairs=int(rng.random() < 0.2),
+                pickup_service_s=int(rng.integers(0, 60)),
+                dropoff_service_s=int(rng.integers(0, 60)),
+                max_ride_s=int(rng.integers(300, 3000)),
+                key=str(k),
+            )
+        )
+    vehicles = tuple(
+        VehicleSpec(
+            int(rng.integers(n_loc)),
+            0,
+            int(rng.integers(2, 5)),
+            int(rng.integers(0, 2)),
+            end=int(rng.integers(n_loc)),
+            end_latest_s=int(rng.integers(3000, 9000)),
+        )
+        for _ in range(n_vehicles)
+    )
+    p = RoutingProblem(t, vehicles, tuple(reqs))
+    new = n_requests  # the last request is the one to insert
+    built = insert_all(p, order=list(range(n_requests)))
+    weight = int(rng.integers(0, 50))
+    ins = Inserter(p, wait_weight_pct=weight)
+    routes = built.routes
+    if rng.random() < 0.3:  # also a route that is infeasible as it stands (no pruning)
+        routes = (tuple(reversed(routes[0])), *routes[1:])
+    expected, fails = _brute_force(ins, routes, new, weight)
+    got = ins.best(routes, new)
+    assert got.fails == fails
+    if expected is None:
+        assert isinstance(got, NoInsertion)
+    else:
+        assert isinstance(got, Insertion)
+        assert (got.cost, got.vehicle, got.route) == expected
