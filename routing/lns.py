@@ -67,6 +67,10 @@ def _steps(
     cwhere = where.copy()
     ccosts = costs.copy()
     removed = np.empty(n_req, dtype=np.int64)
+    bwhere = np.full(n_req, NONE, dtype=np.int64)  # where each request is in the best
+    for v in range(nv):
+        for k in range(blens[v]):
+            bwhere[bR[v, k]] = v
     accepted = 0
     cands = np.flatnonzero(removable)
     if cands.size == 0:
@@ -142,7 +146,7 @@ def _steps(
             lens[:] = clens
             where[:] = cwhere
             costs[:] = ccosts
-            b_miss = _unplaced_best(blens, bR, removable)
+            b_miss = _unplaced(bwhere, removable)
             if unplaced < b_miss or (
                 unplaced == b_miss and new_total < bcosts.sum() + b_miss * miss
             ):
@@ -150,6 +154,7 @@ def _steps(
                 bK[:] = cK
                 blens[:] = clens
                 bcosts[:] = ccosts
+                bwhere[:] = cwhere
         else:
             cR[:] = R
             cK[:] = K
@@ -164,19 +169,6 @@ def _unplaced(where, removable):
     c = 0
     for q in range(where.shape[0]):
         if removable[q] and where[q] == NONE:
-            c += 1
-    return c
-
-
-@njit(cache=True, nogil=True)
-def _unplaced_best(blens, bR, removable):
-    seen = np.zeros(removable.shape[0], dtype=np.bool_)
-    for v in range(bR.shape[0]):
-        for k in range(blens[v]):
-            seen[bR[v, k]] = True
-    c = 0
-    for q in range(removable.shape[0]):
-        if removable[q] and not seen[q]:
             c += 1
     return c
 
