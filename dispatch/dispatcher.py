@@ -120,14 +120,20 @@ class _Base:
     """
 
     key: tuple[object, ...]
-    requests: tuple[RequestSpec, ...]
     booking_ids: tuple[str, ...]
     vehicle_ids: tuple[str, ...]
     routes: tuple[tuple[Stop, ...], ...]
     nodes: tuple[int, ...]
     node_index: dict[int, int]
-    time_s: NDArray[np.int64]
-    inserter: Inserter
+    inserter: Inserter  # over the open bookings' problem (requests and times below)
+
+    @property
+    def requests(self) -> tuple[RequestSpec, ...]:
+        return self.inserter.problem.requests
+
+    @property
+    def time_s(self) -> NDArray[np.int64]:
+        return self.inserter.problem.time_s
 
 
 class Dispatcher:
@@ -220,13 +226,11 @@ class Dispatcher:
         )
         base = _Base(
             key=key,
-            requests=problem.requests,
             booking_ids=booking_ids,
             vehicle_ids=vehicle_ids,
             routes=tuple(routes),
             nodes=nodes,
             node_index=node_index,
-            time_s=t,
             inserter=Inserter(problem, wait_weight_pct=self.wait_weight_pct),
         )
         self._last_base = base

@@ -136,18 +136,13 @@ class TravelTimes:
     def times_s(self, nodes: Sequence[int]) -> NDArray[np.int32]:
         """Square travel-time matrix between ``nodes`` (table slice or cached rows)."""
         idx = self._nodes(nodes, "nodes")
-        if self.uses_table:
-            return self.all_pairs()[np.ix_(idx, idx)]
-        return (
-            np.stack([self.row(int(u))[0][idx] for u in idx])
-            if len(idx)
-            else np.zeros((0, 0), np.int32)
-        )
+        return self._between(idx, idx)
 
     def times_between(self, sources: Sequence[int], targets: Sequence[int]) -> NDArray[np.int32]:
         """Travel-time matrix from ``sources`` to ``targets`` (table slice or cached rows)."""
-        src = self._nodes(sources, "sources")
-        tgt = self._nodes(targets, "targets")
+        return self._between(self._nodes(sources, "sources"), self._nodes(targets, "targets"))
+
+    def _between(self, src: NDArray[np.int32], tgt: NDArray[np.int32]) -> NDArray[np.int32]:
         if self.uses_table:
             return self.all_pairs()[np.ix_(src, tgt)]
         if not len(src):
