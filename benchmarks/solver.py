@@ -3,9 +3,10 @@
 Protocol
 - Instances: ../shared/benchmarks (24 Cordeau "a" DARP, 56 Li & Lim 100-customer PDPTW).
 - Methods, each with the same time limit per instance (default 20 s):
-  - ``ours``: cheapest insertion as the starting solution, 60 % of the time in ruin and
-    recreate (routing.lns), then our OR-Tools model with guided local search from its best
-    (routing.ortools_pdp, the model the dispatcher uses);
+  - ``ours``: cheapest insertion as the starting solution, 90 % of the time in ruin and
+    recreate (routing.lns; for Li & Lim it first empties whole routes), then our OR-Tools model
+    with guided local search from its best (routing.ortools_pdp, the model the dispatcher
+    uses); the better of the two;
   - ``plain``: the same OR-Tools model with OR-Tools' default search (AUTOMATIC first
     solution and metaheuristic), no warm start;
   - ``pyvrp`` (Li & Lim only): PyVRP 0.14's shipments, seed 1 (PyVRP has pickup-and-delivery
@@ -47,7 +48,7 @@ from routing.ortools_pdp import OrToolsParams, solve
 from routing.problem import Solution, StopKind
 
 LILIM_VEHICLE_COST = 10**8  # scaled distance units: one vehicle outweighs any distance
-LNS_SHARE = 0.6  # of the time limit in ruin and recreate before OR-Tools' search
+LNS_SHARE = 0.9  # of the time limit in ruin and recreate before OR-Tools' search
 
 
 @dataclass

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from routing.checker import violations
-from routing.insertion import insert_all
-from routing.lns import improve
-from routing.problem import RequestSpec, RoutingProblem, VehicleSpec
+from routing.insertion import Inserter, Insertion, insert_all
+from routing.lns import _setup, improve
+from routing.problem import RequestSpec, RoutingProblem, Solution, StopKind, VehicleSpec
 from tests.helpers import SHARED
 
 
@@ -66,3 +68,119 @@ def test_a2_16_comes_close_to_its_optimum() -> None:
     assert violations(inst.problem, best) == [] and not best.unserved
     assert cost_double(inst, best) < cost_double(inst, start)
     assert cost_double(inst, best) <= inst.bks_cost * 1.03
+
+
+def _varied_problem(seed: int, n_requests: int, n_vehicles: int) -> RoutingProblem:
+    """Windows at either end, ride-time limits, open and closed ends, route durations and a
+    rider on board of the first bus."""
+    rng = np.random.default_rng(seed)
+    n_loc = 12
+    xy = rng.integers(0, 1000, size=(n_loc, 2))
+    t = np.rint(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
+    reqs = []
+    for k in range(n_requests):
+        a, b = rng.choice(n_loc, 2, replace=False)
+        e = int(rng.integers(0, 3000))
+        onboard = k == 0 and rng.random() < 0.5
+        reqs.append(
+            RequestSpec(
+                pickup=int(a),
+                dropoff=int(b),
+                pickup_window=(e, e + int(rng.integers(0, 900))),
+                dropoff_window=(0, e + int(rng.integers(600, 4000))),
+                seats=int(rng.integers(1, 3)),
+                wheelchairs=int(rng.random() < 0.2),
+                pickup_service_s=int(rng.integers(0, 60)),
+                dropoff_service_s=int(rng.integers(0, 60)),
+                max_ride_s=int(rng.integers(300, 3000)),
+                required=False,
+                onboard_vehicle=0 if onboard else None,
+                picked_up_s=0 if onboard else None,
+                key=str(k),
+            )
+        )
+    vehicles = tuple(
+        VehicleSpec(
+            int(rng.integers(n_loc)),
+            0,
+            int(rng.integers(2, 5)),
+            int(rng.integers(0, 2)),
+            end=None if rng.random() < 0.3 else int(rng.integers(n_loc)),
+            end_latest_s=int(rng.integers(3000, 9000)),
+            max_duration_s=int(rng.integers(2500, 9000)),
+        )
+        for _ in range(n_vehicles)
+    )
+    return RoutingProblem(t, vehicles, tuple(reqs))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10**6), st.integers(2, 10), st.integers(1, 3))
+def test_screened_insertion_finds_the_cheapest_feasible_position(seed, n_requests, n_vehicles):  # type: ignore[no-untyped-def]
+    """Ruin and recreate screens candidate positions in O(1) (loads, windows at the earliest
+    schedule, latest begins) before scheduling any: it must never screen out the cheapest
+    feasible one, which scheduling every candidate (the quote kernel) finds."""
+    p = _varied_problem(seed, n_requests, n_vehicles)
+    r = n_requests - 1  # put in last
+    if p.requests[r].onboard_vehicle is not None:
+        return
+    start = insert_all(p, order=list(range(r)))
+    start = replace(start, unserved=(*start.unserved, r))
+    assume(violations(p, start) == [])  # a rider on board may already be late
+    ins, run = _setup(p, start, 0, seed, 1)
+    before = int(run.S[-1].sum())
+    placed = run.insert(r, 0)
+    # each bus scheduled in full; an empty bus's drive from start to end is part of the
+    # quote's base cost, but a bus without stops costs nothing in the solution's total
+    options = []
+    for v, spec in enumerate(p.vehicles):
+        res = Inserter(p, wait_weight_pct=0).best(start.routes, r, vehicles=[v])
+        if isinstance(res, Insertion):
+            empty = not start.routes[v] and spec.end is not None
+            options.append(res.cost + (100 * int(p.arc_cost[spec.start, spec.end]) if empty else 0))
+    assert placed == bool(options)
+    if placed:
+        assert (int(run.S[-1].sum()) - before) * 100 == min(options)
+        R, K, lens, *_ = run.S
+        routes = tuple(
+            tuple((int(R[v, k]), StopKind(int(K[v, k]))) for k in range(lens[v]))
+            for v in range(n_vehicles)
+        )
+        served = {q for route in routes for q, _ in route}
+        sol = Solution(routes, *ins_schedules(ins, routes), tuple(set(range(n_requests)) - served))
+        assert violations(p, sol) == []
+
+
+def ins_schedules(ins: Inserter, routes):  # type: ignore[no-untyped-def]
+    """(times, starts, ends) of the routes, each scheduled by the quote kernel."""
+    out = [ins.schedule(v, route) for v, route in enumerate(routes)]
+    return tuple(o[1] for o in out), tuple(o[2] for o in out), tuple(o[3] for o in out)
+
+
+def test_buses_are_closed_when_fewer_can_carry_everyone() -> None:
+    """Six riders near each other with wide windows, one per bus at the start: with a cost per
+    bus, the search carries them all in the one bus that suffices."""
+    rng = np.random.default_rng(3)
+    xy = rng.integers(0, 300, size=(13, 2))
+    t = np.rint(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
+    reqs = tuple(
+        RequestSpec(
+            pickup=1 + 2 * k,
+            dropoff=2 + 2 * k,
+            pickup_window=(0, 20_000),
+            dropoff_window=(0, 40_000),
+            max_ride_s=30_000,
+            key=str(k),
+        )
+        for k in range(6)
+    )
+    vehicles = tuple(VehicleSpec(0, 0, 8, 0, end=0, end_latest_s=50_000) for _ in range(6))
+    p = RoutingProblem(t, vehicles, reqs)
+    one_each = tuple(((k, StopKind.PICKUP), (k, StopKind.DROPOFF)) for k in range(6))
+    ins = Inserter(p)
+    start = Solution(one_each, *ins_schedules(ins, one_each))
+    assert violations(p, start) == []
+    best = improve(p, start, 1.0, vehicle_cost=10**6)
+    assert violations(p, best) == [] and not best.unserved
+    assert sum(1 for route in best.routes if route) == 1
+    assert best.info["routes_emptied"] >= 1
