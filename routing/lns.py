@@ -36,13 +36,13 @@ import time
 import numpy as np
 from numba import njit
 
-from routing.insertion import Inserter, _schedule, solution_from_routes
-from routing.problem import RoutingProblem, Solution, Stop, StopKind
+from routing.insertion import Inserter, _schedule, insert_all, solution_from_routes
+from routing.problem import RequestSpec, RoutingProblem, Solution, Stop, StopKind, VehicleSpec
 
 NONE = -1
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _arc(M, a, b):
     """M[a, b]; b < 0 is an open end, which costs nothing to reach."""
     return 0 if b < 0 else M[a, b]
@@ -657,3 +657,19 @@ def improve(
         }
     )
     return sol
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the search's kernels on a tiny problem, for both
+    objectives, so that a time limit is spent searching. The first compile on a machine takes
+    about half a minute; later processes load the cache in well under a second."""
+    t = np.array([[0, 5, 7], [5, 0, 4], [7, 4, 0]], dtype=np.int64)
+    reqs = tuple(
+        RequestSpec(pickup=1 + k % 2, dropoff=2 - k % 2, pickup_window=(0, 100), key=str(k))
+        for k in range(3)
+    )
+    problem = RoutingProblem(t, (VehicleSpec(0, 0, 4, end=0, end_latest_s=1000),) * 2, reqs)
+    start = insert_all(problem)
+    for vehicle_cost in (0, 1000):
+        _, run = _setup(problem, start, vehicle_cost, 0, 2)
+        run.batch(1.0, 100, vehicle_cost, 0.01, 1, 2, 10, 0.05)

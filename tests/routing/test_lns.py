@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from routing.checker import violations
 from routing.insertion import Inserter, Insertion, insert_all
-from routing.lns import _setup, improve
+from routing.lns import _setup, improve, warm_up
 from routing.problem import RequestSpec, RoutingProblem, Solution, StopKind, VehicleSpec
 from tests.helpers import SHARED
 
@@ -58,16 +58,17 @@ def test_improved_routes_keep_every_rule_and_never_get_worse(seed, n_requests, n
 
 @pytest.mark.skipif(SHARED is None, reason="../shared is not beside the checkout")
 def test_a2_16_comes_close_to_its_optimum() -> None:
-    """Cordeau's a2-16 (optimum 294.25): cheapest insertion is 8 % above it; 8 s include
-    compiling the search on a fresh checkout."""
+    """Cordeau's a2-16 (optimum 294.25): cheapest insertion is 8 % above it; the search
+    comes within 1 %."""
     from benchmarks.instances import cost_double, load_set
 
     inst = load_set("darp", ["a2-16"])[0]
     start = insert_all(inst.problem)
-    best = improve(inst.problem, start, 8.0)
+    warm_up()  # compiling (on a fresh checkout) is not searching
+    best = improve(inst.problem, start, 4.0)
     assert violations(inst.problem, best) == [] and not best.unserved
     assert cost_double(inst, best) < cost_double(inst, start)
-    assert cost_double(inst, best) <= inst.bks_cost * 1.03
+    assert cost_double(inst, best) <= inst.bks_cost * 1.01
 
 
 def _varied_problem(seed: int, n_requests: int, n_vehicles: int) -> RoutingProblem:
