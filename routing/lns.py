@@ -40,6 +40,8 @@ from routing.insertion import Inserter, _schedule, insert_all, solution_from_rou
 from routing.problem import RequestSpec, RoutingProblem, Solution, Stop, StopKind, VehicleSpec
 
 NONE = -1
+#: While emptying a route, a request left out costs more than any drive: fewer left out first.
+ELIM_MISS = 10**12
 
 
 @njit(cache=True, nogil=True)
@@ -495,12 +497,13 @@ class _Run:
             a[:] = b
 
 
-def _empty_routes(run: _Run, until: float, vcost: int, temp: float, **kw) -> int:
+def _empty_routes(run: _Run, until: float, vcost: int, miss: int, temp: float, **kw) -> int:
     """Close buses one at a time: the shortest route's requests go to the bank and ruin and
-    recreate (leaving a request out costs more than any distance) works them into the other
+    recreate (leaving a request out costs ``miss``, more than any detour) works them into the other
     open buses. A route that cannot be emptied in its share of the time is restored and the
-    next shortest is tried. Returns how many routes were emptied; the current and the best
-    solution end as the one with the fewest routes, every bus open again."""
+    next shortest is tried; so is one whose emptying costs more than the bus. Returns how many
+    routes were emptied; the current and the best solution end as the one with the fewest
+    routes, every bus open again."""
     R, _, lens, where, *_ = run.S
     nv = R.shape[0]
     emptied = 0
@@ -529,9 +532,10 @@ def _empty_routes(run: _Run, until: float, vcost: int, temp: float, **kw) -> int
         now = time.perf_counter()
         deadline = min(until, now + max(0.5, (until - now) / 2))
         while time.perf_counter() < deadline and run.left_out(run.B[3]) > target:
-            run.batch(temp, vcost, vcost, **kw)
+            run.batch(temp, miss, vcost, **kw)
         run.allowed[:] = True
-        if run.left_out(run.B[3]) <= target:
+        # emptied, and cheaper for it (a cheap bus may not be worth a longer drive)
+        if run.left_out(run.B[3]) <= target and run.B[4].sum() <= saved[4].sum():
             emptied += 1
             tried.clear()
         else:
@@ -630,7 +634,8 @@ def improve(
     emptied = 0
     if vehicle_cost > 0:
         emptied = _empty_routes(
-            run, started + elim_share * time_limit_s, vehicle_cost, t_start,
+            run, started + elim_share * time_limit_s, vehicle_cost,
+            ELIM_MISS, t_start,
             blink=blink, k_min=k_min, k_max=k_max, lmax=lmax, batch_s=0.05,
         )  # fmt: skip
     batch_s = 0.05

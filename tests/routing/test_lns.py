@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from routing.checker import violations
 from routing.insertion import Inserter, Insertion, insert_all
-from routing.lns import _setup, improve, warm_up
+from routing.lns import ELIM_MISS, _empty_routes, _setup, improve, warm_up
 from routing.problem import RequestSpec, RoutingProblem, Solution, StopKind, VehicleSpec
 from tests.helpers import SHARED
 
@@ -185,3 +186,70 @@ def test_buses_are_closed_when_fewer_can_carry_everyone() -> None:
     assert violations(p, best) == [] and not best.unserved
     assert sum(1 for route in best.routes if route) == 1
     assert best.info["routes_emptied"] >= 1
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 10**6), st.integers(3, 12), st.integers(1, 3), st.sampled_from([0, 300, 10**6])
+)
+def test_riders_on_board_and_fixed_stops_stay_and_buses_are_never_worse(  # type: ignore[no-untyped-def]
+    seed, n_requests, n_vehicles, vehicle_cost
+):
+    """With a rider on board (sometimes) and bus 0 bound to carry a rider first: both stay
+    on their bus, every rule holds, and the cost with ``vehicle_cost`` per bus used never
+    rises (emptying a route may lengthen the others more than a cheap bus is worth)."""
+    p = _varied_problem(seed, n_requests, n_vehicles)
+    trip = ((1, StopKind.PICKUP), (1, StopKind.DROPOFF))
+    fixed = trip if p.requests[1].onboard_vehicle is None else ()
+    p = replace(p, vehicles=(replace(p.vehicles[0], fixed=fixed), *p.vehicles[1:]))
+    start = insert_all(p)
+    assume(violations(p, start) == [])
+    better = improve(p, start, 0.1, seed=seed, batch=20, temp_start=5.0, vehicle_cost=vehicle_cost)
+    assert violations(p, better) == []
+    assert better.routes[0][: len(fixed)] == fixed
+    for r, q in enumerate(p.requests):
+        if q.onboard_vehicle is not None:
+            assert (r, StopKind.DROPOFF) in better.routes[q.onboard_vehicle]
+
+    def cost(sol: Solution) -> int:
+        return sol.total_cost(p) + vehicle_cost * sum(1 for route in sol.routes if route)
+
+    assert len(better.unserved) <= len(start.unserved)
+    if len(better.unserved) == len(start.unserved):
+        assert cost(better) <= cost(start)
+
+
+def test_a_route_is_not_emptied_when_the_bus_costs_less_than_the_detour() -> None:
+    """Two buses at depots 10 km apart, one rider near each: carrying both in one bus saves a
+    bus worth 10 but drives about 20 km more, so emptying a route is tried and not kept, and
+    both buses stay in use."""
+    xy = np.array([[0, 0], [50, 0], [80, 30], [10_000, 0], [10_050, 0], [10_080, 30]])
+    t = np.rint(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
+    reqs = tuple(
+        RequestSpec(
+            pickup=a,
+            dropoff=a + 1,
+            pickup_window=(0, 90_000),
+            dropoff_window=(0, 90_000),
+            max_ride_s=90_000,
+            key=str(a),
+        )
+        for a in (1, 4)
+    )
+    vehicles = (
+        VehicleSpec(0, 0, 4, 0, end=0, end_latest_s=90_000),
+        VehicleSpec(3, 0, 4, 0, end=3, end_latest_s=90_000),
+    )
+    p = RoutingProblem(t, vehicles, reqs)
+    start = insert_all(p)
+    assert all(start.routes)
+    warm_up()
+    _, run = _setup(p, start, 10, 0, 20)
+    emptied = _empty_routes(
+        run, time.perf_counter() + 0.3, 10, ELIM_MISS, 1.0,
+        blink=0.0, k_min=1, k_max=2, lmax=10, batch_s=0.05,
+    )  # fmt: skip
+    assert emptied == 0 and all(run.B[2] == 2)  # tried (it can be done), but not kept
+    best = improve(p, start, 0.5, vehicle_cost=10)
+    assert violations(p, best) == [] and not best.unserved
+    assert all(best.routes) and best.total_cost(p) == start.total_cost(p)
