@@ -281,6 +281,25 @@ def _earliest(seq_req, seq_kind, n, T, req, veh, load0, LOC, DEP, SL, WL):
 
 
 @njit(cache=True, nogil=True)
+def _splice(Rv, Kv, n, r, a, b, out_r, out_k):
+    """The route with request r's pickup after position a and its dropoff after position b >= a
+    (positions of the old route, 0 = the start), into out_r and out_k: old[0:a], P,
+    old[a:b], D, old[b:]."""
+    m = 0
+    for k in range(n + 2):
+        if k == a:
+            out_r[k] = r
+            out_k[k] = 0
+        elif k == b + 1:
+            out_r[k] = r
+            out_k[k] = 1
+        else:
+            out_r[k] = Rv[m]
+            out_k[k] = Kv[m]
+            m += 1
+
+
+@njit(cache=True, nogil=True)
 def _best_insertion(seq_req, seq_kind, n, n_fixed, r, T, C, req, veh, load0, wait_weight_pct):
     """Best (cost, i, j) inserting request r's pickup at i and dropoff at j of the new route.
 
@@ -333,19 +352,7 @@ def _best_insertion(seq_req, seq_kind, n, n_fixed, r, T, C, req, veh, load0, wai
                 if p_late or d_arrive > dl[r]:
                     fails[1] += 1
                     continue
-            # new sequence: old[0:i], P, old[i:j-1], D, old[j-1:]
-            m = 0
-            for k in range(n + 2):
-                if k == i:
-                    cand_r[k] = r
-                    cand_k[k] = 0
-                elif k == j:
-                    cand_r[k] = r
-                    cand_k[k] = 1
-                else:
-                    cand_r[k] = seq_req[m]
-                    cand_k[k] = seq_kind[m]
-                    m += 1
+            _splice(seq_req, seq_kind, n, r, i, j - 1, cand_r, cand_k)
             code, cost, _, _ = _schedule(cand_r, cand_k, n + 2, T, C, req, veh, load0, begin)
             if code != 0:
                 fails[code] += 1

@@ -36,7 +36,7 @@ import time
 import numpy as np
 from numba import njit
 
-from routing.insertion import Inserter, _schedule, insert_all, solution_from_routes
+from routing.insertion import Inserter, _schedule, _splice, insert_all, solution_from_routes
 from routing.problem import RequestSpec, RoutingProblem, Solution, Stop, StopKind, VehicleSpec
 
 NONE = -1
@@ -161,23 +161,6 @@ def _candidates(r, v, n, nfix, Rv, Kv, LOC, DEP, SL, WL, LT, T, C, req, veh, vco
             out[cnt, 3] = b
             cnt += 1
     return cnt
-
-
-@njit(cache=True, nogil=True)
-def _splice(Rv, Kv, n, r, a, b, out_r, out_k):
-    """Route with request r's pickup after position a and dropoff after position b, into out."""
-    m = 0
-    for k in range(n + 2):
-        if k == a:
-            out_r[k] = r
-            out_k[k] = 0
-        elif k == b + 1:
-            out_r[k] = r
-            out_k[k] = 1
-        else:
-            out_r[k] = Rv[m]
-            out_k[k] = Kv[m]
-            m += 1
 
 
 @njit(cache=True, nogil=True)
@@ -308,15 +291,9 @@ def _steps(
     np.random.seed(seed)
     nv = R.shape[0]
     n_req = where.shape[0]
-    wR, wK, wlens, wwhere = R.copy(), K.copy(), lens.copy(), where.copy()
-    wLOC, wDEP, wSL, wWL, wLT, wcosts = (
-        LOC.copy(),
-        DEP.copy(),
-        SL.copy(),
-        WL.copy(),
-        LT.copy(),
-        costs.copy(),
-    )
+    W = (R.copy(), K.copy(), lens.copy(), where.copy(), LOC.copy(), DEP.copy(), SL.copy(),
+         WL.copy(), LT.copy(), costs.copy())  # fmt: skip
+    wR, wK, wlens, wwhere, wLOC, wDEP, wSL, wWL, wLT, wcosts = W
     width = R.shape[1]
     cand = np.empty(((2 * n_req + 2 * nv + 2) ** 2 // 2, 4), dtype=np.int64)
     work_r = np.empty(width + 2, dtype=np.int64)
@@ -328,8 +305,7 @@ def _steps(
     cands = np.flatnonzero(removable)
     if cands.size == 0:
         return 0
-    cur_miss = _unplaced(where, removable)
-    cur_total = costs.sum() + cur_miss * miss
+    cur_total = costs.sum() + _unplaced(where, removable) * miss
     b_miss = _unplaced(bwhere, removable)
     accepted = 0
     for _ in range(steps):
@@ -372,20 +348,8 @@ def _steps(
             temp > 0 and np.random.random() < math.exp(-(new_total - cur_total) / temp)
         ):
             accepted += 1
-            for v in range(nv):
-                if touched[v]:
-                    R[v] = wR[v]
-                    K[v] = wK[v]
-                    LOC[v] = wLOC[v]
-                    DEP[v] = wDEP[v]
-                    SL[v] = wSL[v]
-                    WL[v] = wWL[v]
-                    LT[v] = wLT[v]
-            lens[:] = wlens
-            where[:] = wwhere
-            costs[:] = wcosts
+            _copy_solution(S, W, touched)
             cur_total = new_total
-            cur_miss = unplaced
             if unplaced < b_miss or (
                 unplaced == b_miss and new_total < bcosts.sum() + b_miss * miss
             ):
@@ -396,19 +360,28 @@ def _steps(
                 bcosts[:] = costs
                 b_miss = unplaced
         else:
-            for v in range(nv):
-                if touched[v]:
-                    wR[v] = R[v]
-                    wK[v] = K[v]
-                    wLOC[v] = LOC[v]
-                    wDEP[v] = DEP[v]
-                    wSL[v] = SL[v]
-                    wWL[v] = WL[v]
-                    wLT[v] = LT[v]
-            wlens[:] = lens
-            wwhere[:] = where
-            wcosts[:] = costs
+            _copy_solution(W, S, touched)
     return accepted
+
+
+@njit(cache=True, nogil=True)
+def _copy_solution(dst, src, touched):
+    """Copy solution src (R, K, lens, where, LOC, DEP, SL, WL, LT, costs) into dst: the
+    route tables of the touched buses only, the rest whole."""
+    R, K, lens, where, LOC, DEP, SL, WL, LT, costs = dst
+    sR, sK, slens, swhere, sLOC, sDEP, sSL, sWL, sLT, scosts = src
+    for v in range(R.shape[0]):
+        if touched[v]:
+            R[v] = sR[v]
+            K[v] = sK[v]
+            LOC[v] = sLOC[v]
+            DEP[v] = sDEP[v]
+            SL[v] = sSL[v]
+            WL[v] = sWL[v]
+            LT[v] = sLT[v]
+    lens[:] = slens
+    where[:] = swhere
+    costs[:] = scosts
 
 
 @njit(cache=True, nogil=True)

@@ -165,3 +165,54 @@ def request(
     from nachtbus.domain import BookingRequest
 
     return BookingRequest(rid, place(a), place(b), now, at, passengers, wheelchairs)
+
+
+def random_routing_problem(  # type: ignore[no-untyped-def]
+    rng, n_requests: int, n_vehicles: int, *, onboard: bool = False, open_ends: bool = False
+):
+    """A random RoutingProblem on 12 places: windows at either end, ride-time limits, seats
+    and wheelchairs, route durations and shift ends; with ``onboard`` request 0 may already
+    ride in bus 0 (then every request is optional), with ``open_ends`` some buses end anywhere.
+    """
+    import numpy as np
+
+    from routing.problem import RequestSpec, RoutingProblem, VehicleSpec
+
+    n_loc = 12
+    xy = rng.integers(0, 1000, size=(n_loc, 2))
+    t = np.rint(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
+    reqs = []
+    for k in range(n_requests):
+        a, b = rng.choice(n_loc, 2, replace=False)
+        e = int(rng.integers(0, 3000))
+        on = onboard and k == 0 and rng.random() < 0.5
+        reqs.append(
+            RequestSpec(
+                pickup=int(a),
+                dropoff=int(b),
+                pickup_window=(e, e + int(rng.integers(0, 900))),
+                dropoff_window=(0, e + int(rng.integers(600, 4000))),
+                seats=int(rng.integers(1, 3)),
+                wheelchairs=int(rng.random() < 0.2),
+                pickup_service_s=int(rng.integers(0, 60)),
+                dropoff_service_s=int(rng.integers(0, 60)),
+                max_ride_s=int(rng.integers(300, 3000)),
+                required=not onboard,
+                onboard_vehicle=0 if on else None,
+                picked_up_s=0 if on else None,
+                key=str(k),
+            )
+        )
+    vehicles = tuple(
+        VehicleSpec(
+            int(rng.integers(n_loc)),
+            0,
+            int(rng.integers(2, 5)),
+            int(rng.integers(0, 2)),
+            end=None if open_ends and rng.random() < 0.3 else int(rng.integers(n_loc)),
+            end_latest_s=int(rng.integers(3000, 9000)),
+            max_duration_s=int(rng.integers(2500, 9000)),
+        )
+        for _ in range(n_vehicles)
+    )
+    return RoutingProblem(t, vehicles, tuple(reqs))

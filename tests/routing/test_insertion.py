@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from routing.checker import violations
 from routing.insertion import Fail, Inserter, Insertion, NoInsertion, insert_all
 from routing.problem import RequestSpec, RoutingProblem, StopKind, VehicleSpec
+from tests.helpers import random_routing_problem
 
 P, D = StopKind.PICKUP, StopKind.DROPOFF
 T = np.abs(np.subtract.outer(np.arange(6), np.arange(6))).astype(np.int64) * 100
@@ -100,39 +101,7 @@ def test_best_insertion_equals_brute_force(seed: int, n_requests: int, n_vehicle
     """The kernel tells some candidates apart without scheduling them; its best position and
     its count of reasons must be exactly those of scheduling every candidate."""
     rng = np.random.default_rng(seed)
-    n_loc = 12
-    xy = rng.integers(0, 1000, size=(n_loc, 2))
-    t = np.rint(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
-    reqs = []
-    for k in range(n_requests + 1):
-        a, b = rng.choice(n_loc, 2, replace=False)
-        e = int(rng.integers(0, 3000))
-        reqs.append(
-            RequestSpec(
-                pickup=int(a),
-                dropoff=int(b),
-                pickup_window=(e, e + int(rng.integers(0, 900))),
-                dropoff_window=(0, e + int(rng.integers(600, 4000))),
-                seats=int(rng.integers(0, 3)) or 1,
-                wheelchairs=int(rng.random() < 0.2),
-                pickup_service_s=int(rng.integers(0, 60)),
-                dropoff_service_s=int(rng.integers(0, 60)),
-                max_ride_s=int(rng.integers(300, 3000)),
-                key=str(k),
-            )
-        )
-    vehicles = tuple(
-        VehicleSpec(
-            int(rng.integers(n_loc)),
-            0,
-            int(rng.integers(2, 5)),
-            int(rng.integers(0, 2)),
-            end=int(rng.integers(n_loc)),
-            end_latest_s=int(rng.integers(3000, 9000)),
-        )
-        for _ in range(n_vehicles)
-    )
-    p = RoutingProblem(t, vehicles, tuple(reqs))
+    p = random_routing_problem(rng, n_requests + 1, n_vehicles)
     new = n_requests  # the last request is the one to insert
     built = insert_all(p, order=list(range(n_requests)))
     weight = int(rng.integers(0, 50))

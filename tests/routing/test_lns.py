@@ -14,7 +14,7 @@ from routing.checker import violations
 from routing.insertion import Inserter, Insertion, insert_all
 from routing.lns import ELIM_MISS, _empty_routes, _setup, improve, warm_up
 from routing.problem import RequestSpec, RoutingProblem, Solution, StopKind, VehicleSpec
-from tests.helpers import SHARED
+from tests.helpers import SHARED, random_routing_problem
 
 
 def _problem(seed: int, n_requests: int, n_vehicles: int) -> RoutingProblem:
@@ -73,47 +73,10 @@ def test_a2_16_comes_close_to_its_optimum() -> None:
 
 
 def _varied_problem(seed: int, n_requests: int, n_vehicles: int) -> RoutingProblem:
-    """Windows at either end, ride-time limits, open and closed ends, route durations and a
-    rider on board of the first bus."""
+    """Windows at either end, ride-time limits, open and closed ends, route durations and
+    (sometimes) a rider on board of the first bus."""
     rng = np.random.default_rng(seed)
-    n_loc = 12
-    xy = rng.integers(0, 1000, size=(n_loc, 2))
-    t = np.rint(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
-    reqs = []
-    for k in range(n_requests):
-        a, b = rng.choice(n_loc, 2, replace=False)
-        e = int(rng.integers(0, 3000))
-        onboard = k == 0 and rng.random() < 0.5
-        reqs.append(
-            RequestSpec(
-                pickup=int(a),
-                dropoff=int(b),
-                pickup_window=(e, e + int(rng.integers(0, 900))),
-                dropoff_window=(0, e + int(rng.integers(600, 4000))),
-                seats=int(rng.integers(1, 3)),
-                wheelchairs=int(rng.random() < 0.2),
-                pickup_service_s=int(rng.integers(0, 60)),
-                dropoff_service_s=int(rng.integers(0, 60)),
-                max_ride_s=int(rng.integers(300, 3000)),
-                required=False,
-                onboard_vehicle=0 if onboard else None,
-                picked_up_s=0 if onboard else None,
-                key=str(k),
-            )
-        )
-    vehicles = tuple(
-        VehicleSpec(
-            int(rng.integers(n_loc)),
-            0,
-            int(rng.integers(2, 5)),
-            int(rng.integers(0, 2)),
-            end=None if rng.random() < 0.3 else int(rng.integers(n_loc)),
-            end_latest_s=int(rng.integers(3000, 9000)),
-            max_duration_s=int(rng.integers(2500, 9000)),
-        )
-        for _ in range(n_vehicles)
-    )
-    return RoutingProblem(t, vehicles, tuple(reqs))
+    return random_routing_problem(rng, n_requests, n_vehicles, onboard=True, open_ends=True)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
