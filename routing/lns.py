@@ -36,7 +36,14 @@ import time
 import numpy as np
 from numba import njit
 
-from routing.insertion import Inserter, _schedule, _splice, insert_all, solution_from_routes
+from routing.insertion import (
+    Inserter,
+    _earliest,
+    _schedule,
+    _splice,
+    insert_all,
+    solution_from_routes,
+)
 from routing.problem import RequestSpec, RoutingProblem, Solution, Stop, StopKind, VehicleSpec
 
 NONE = -1
@@ -78,17 +85,7 @@ def _prep(Rv, Kv, n, req, veh, load0, T, LOC, DEP, SL, WL, LT):
     """Per position of a route (0 = the start): location, earliest departure, seats and
     wheelchair places taken after it; and LT[k], the latest begin of service at stop k that
     keeps every later window and the shift end (windows only; LT[n + 1] is the end)."""
-    LOC[0] = veh[0]
-    DEP[0] = veh[1]
-    SL[0] = load0[0]
-    WL[0] = load0[1]
-    for k in range(1, n + 1):
-        loc, e, _, s, dq, dw = _stop(Rv[k - 1], Kv[k - 1], req)
-        arr = DEP[k - 1] + T[LOC[k - 1], loc]
-        DEP[k] = (arr if arr > e else e) + s
-        LOC[k] = loc
-        SL[k] = SL[k - 1] + dq
-        WL[k] = WL[k - 1] + dw
+    _earliest(Rv, Kv, n, T, req, veh, load0, LOC, DEP, SL, WL)
     LT[n + 1] = veh[5]
     nxt = veh[4]
     for k in range(n, 0, -1):
@@ -161,6 +158,13 @@ def _candidates(r, v, n, nfix, Rv, Kv, LOC, DEP, SL, WL, LT, T, C, req, veh, vco
             out[cnt, 3] = b
             cnt += 1
     return cnt
+
+
+@njit(cache=True, nogil=True)
+def _candidate_rows(n_req, nv):
+    """Room for every candidate of one request over all buses: a route of n stops has
+    (n + 1)(n + 2) / 2 position pairs, and the routes hold at most 2 n_req stops."""
+    return np.empty(((2 * n_req + 2 * nv + 2) ** 2 // 2, 4), dtype=np.int64)
 
 
 @njit(cache=True, nogil=True)
@@ -295,7 +299,7 @@ def _steps(
          WL.copy(), LT.copy(), costs.copy())  # fmt: skip
     wR, wK, wlens, wwhere, wLOC, wDEP, wSL, wWL, wLT, wcosts = W
     width = R.shape[1]
-    cand = np.empty(((2 * n_req + 2 * nv + 2) ** 2 // 2, 4), dtype=np.int64)
+    cand = _candidate_rows(n_req, nv)
     work_r = np.empty(width + 2, dtype=np.int64)
     work_k = np.empty(width + 2, dtype=np.int64)
     begin = np.empty(width + 2, dtype=np.int64)
@@ -436,7 +440,7 @@ class _Run:
         """Put request r at its cheapest feasible position in the current solution."""
         R, K, lens, where, LOC, DEP, SL, WL, LT, costs = self.S
         width = R.shape[1]
-        cand = np.empty(((2 * where.size + 2 * R.shape[0] + 2) ** 2 // 2, 4), dtype=np.int64)
+        cand = _candidate_rows(where.size, R.shape[0])
         work = [np.empty(width + 2, dtype=np.int64) for _ in range(3)]
         return bool(
             _insert(
@@ -456,17 +460,20 @@ class _Run:
             LOC, DEP, SL, WL, LT, costs, vcost,
         )  # fmt: skip
 
+    def _routes(self) -> tuple[np.ndarray, ...]:
+        """The current solution's arrays that the best one keeps: R, K, lens, where, costs."""
+        R, K, lens, where, *_, costs = self.S
+        return R, K, lens, where, costs
+
     def best_to_current(self, vcost: int) -> None:
         """The current solution becomes the best one."""
-        R, K, lens, where, *_, costs = self.S
-        for a, b in zip((R, K, lens, where, costs), self.B, strict=True):
+        for a, b in zip(self._routes(), self.B, strict=True):
             a[:] = b
-        for v in range(R.shape[0]):
+        for v in range(self.S[0].shape[0]):
             self.refresh(v, vcost)
 
     def current_to_best(self) -> None:
-        R, K, lens, where, *_, costs = self.S
-        for a, b in zip(self.B, (R, K, lens, where, costs), strict=True):
+        for a, b in zip(self.B, self._routes(), strict=True):
             a[:] = b
 
 
@@ -553,10 +560,8 @@ def _setup(
     S = (R, K, lens, where, LOC, DEP, SL, WL, LT, costs)
     B = (R.copy(), K.copy(), lens.copy(), where.copy(), costs.copy())
     related = _related(problem)
-    depot = np.array([v.start for v in problem.vehicles] or [0])
-    far = (
-        T[depot[0], req[0]] + T[req[1], depot[0]] if n_req else np.zeros(0, dtype=np.int64)
-    ).astype(np.int64)
+    depot = problem.vehicles[0].start if nv else 0
+    far = (T[depot, req[0]] + T[req[1], depot]).astype(np.int64)
     arrays = (nfix, removable, related, allowed, T, C, req, vehs, loads, far)
     return ins, _Run(S, B, arrays, seed, batch)
 
