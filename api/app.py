@@ -24,18 +24,13 @@ from api import errors
 from api.auth import KeyRing
 from api.routes import dispatcher_router, driver_router, rider_router
 from api.views import Views
-from dispatch.dispatcher import Dispatcher
-from dispatch.policies import ServicePolicy
-from dispatch.redis_store import RedisStore, connect
-from dispatch.service import DispatchService, ServiceConfig
-from graphs.districts import Districts
-from nachtbus.clock import Clock, WallClock
-from nachtbus.co2 import Co2Params
-from nachtbus.domain import Vehicle
-from nachtbus.fares import Pricer, Tariff
+from dispatch.assembly import build_service
+from dispatch.service import DispatchService
+from dispatch.store import StateStore
+from nachtbus.billing.co2 import Co2Params
+from nachtbus.clock import Clock
 from nachtbus.settings import Settings
-from routing.ortools_pdp import OrToolsParams
-from routing.world import RoadWorld
+from routing.world import RoadWorld, world_from_settings
 
 log = logging.getLogger("nachtbus.api")
 STATIC = Path(__file__).with_name("static")
@@ -66,28 +61,10 @@ class Runtime:
     service: DispatchService
     views: Views
     keys: KeyRing
-    store: RedisStore
 
     @property
     def co2_params(self) -> Co2Params:
-        return self.settings.co2_params()
-
-
-def fleet_from_settings(
-    settings: Settings, world: RoadWorld, policy: ServicePolicy
-) -> list[Vehicle]:
-    depot = world.place(settings.depot_lat, settings.depot_lon, "depot", in_area=False)
-    return [
-        Vehicle(
-            vid,
-            settings.bus_seats,
-            settings.bus_wheelchair_places,
-            depot,
-            policy.service_start_s,
-            policy.service_end_s + 3600,  # an hour after the last pickup to drop riders off
-        )
-        for vid in settings.vehicle_ids()
-    ]
+        return Co2Params.from_settings(self.settings)
 
 
 def build_runtime(
@@ -95,36 +72,11 @@ def build_runtime(
     world: RoadWorld,
     *,
     clock: Clock | None = None,
-    store: RedisStore | None = None,
+    store: StateStore | None = None,
 ) -> Runtime:
-    """Wire settings, roads, store and clock into a started dispatch service."""
-    settings.check_production()
-    policy = (
-        ServicePolicy.from_toml(settings.policy_file) if settings.policy_file else ServicePolicy()
-    )
-    if clock is None:
-        clock = WallClock(settings.timezone, offset_s=settings.clock_offset_s)
-    if store is None:
-        area = f"{settings.area_id}:{clock.service_date().isoformat()}"
-        store = RedisStore(connect(settings.redis_url, settings.data_dir), area)
-    dispatcher = Dispatcher(
-        world.times, policy, reopt=OrToolsParams(time_limit_s=settings.reopt_time_limit_s)
-    )
-    tariff = Tariff.load(settings.tariff_file)  # a malformed file stops the start-up here
-    districts_file = settings.districts_source()
-    districts = Districts.from_geojson(districts_file) if districts_file else None
-    pricer = Pricer(tariff, districts.name_at if districts else None)
-    service = DispatchService(
-        dispatcher,
-        store,
-        clock,
-        world,
-        ServiceConfig(pending_ttl_s=settings.pending_ttl_s),
-        pricer=pricer,
-    )
-    service.start(fleet_from_settings(settings, world, policy))
-    dispatcher.warm_up()
-    return Runtime(settings, world, service, Views(clock, world.times), KeyRing(settings), store)
+    """Wire settings, roads, store and clock into a started dispatch service and its views."""
+    service = build_service(settings, world, clock=clock, store=store)
+    return Runtime(settings, world, service, Views(service.clock, world.times), KeyRing(settings))
 
 
 def start_background(rt: Runtime) -> tuple[threading.Event, threading.Thread | None]:
@@ -151,7 +103,7 @@ def _background(rt: Runtime, stop: threading.Event) -> None:
     lease = max(5, int(rt.settings.reopt_interval_s * 3))
     while not stop.wait(rt.settings.reopt_interval_s):
         try:
-            if not rt.store.try_lead(owner, lease):
+            if not rt.service.lead_background(owner, lease):
                 continue
             rt.service.expire_pending()
             if rt.service.reoptimise(only_if_changed=True):
@@ -203,7 +155,7 @@ def create_app(settings: Settings, world: RoadWorld, runtime: Runtime | None = N
     def health() -> dict[str, object]:
         return {
             "ok": True,
-            "version": rt.store.version(),
+            "version": rt.service.version(),
             "now": rt.views.t(rt.service.clock.now_s()).isoformat(),
         }
 
@@ -212,7 +164,5 @@ def create_app(settings: Settings, world: RoadWorld, runtime: Runtime | None = N
 
 def create_app_from_env() -> FastAPI:
     """Factory for uvicorn (``--factory``): settings from NACHTBUS_* variables."""
-    from nachtbus.cli import load_world_from_settings
-
     settings = Settings()
-    return create_app(settings, load_world_from_settings(settings))
+    return create_app(settings, world_from_settings(settings))

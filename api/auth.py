@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, APIKeyQuery
 
-from api.errors import ApiError
+from nachtbus.errors import AccessDenied, Unauthenticated
 from nachtbus.settings import Settings
 
 
@@ -71,11 +71,11 @@ def principal(
 ) -> Principal:
     key = header_key or query_key
     if not key:
-        raise ApiError(401, "unauthenticated", "send your API key in X-Api-Key", "X-Api-Key")
+        raise Unauthenticated("send your API key in X-Api-Key", field="X-Api-Key")
     ring: KeyRing = request.app.state.keys
     who = ring.find(key)
     if who is None:
-        raise ApiError(401, "unauthenticated", "unknown API key", "X-Api-Key")
+        raise Unauthenticated("unknown API key", field="X-Api-Key")
     return who
 
 
@@ -85,7 +85,7 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
     def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if who.role not in roles:
             allowed = ", ".join(r.value for r in roles)
-            raise ApiError(403, "forbidden", f"this needs the role {allowed}", "X-Api-Key")
+            raise AccessDenied(f"this needs the role {allowed}", field="X-Api-Key")
         return who
 
     return check

@@ -8,29 +8,31 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from dispatch.dispatcher import (
-    BookingStateError,
-    StopNotInPlan,
-    UnknownBooking,
-    UnknownVehicle,
-    VehicleBusy,
-)
-from dispatch.service import BookingRejected, Busy, UnknownOffer
 from nachtbus.domain import Rejection, RejectionReason
-from nachtbus.errors import InvalidInput, NachtbusError, NoRoadNearby, OutsideServiceArea
+from nachtbus.errors import (
+    AccessDenied,
+    Conflict,
+    InvalidInput,
+    NachtbusError,
+    NoRoadNearby,
+    NotFound,
+    OutsideServiceArea,
+    RejectedInput,
+    Unauthenticated,
+    Unavailable,
+)
 
-_STATUS: list[tuple[type[NachtbusError], int]] = [
+#: The one table from the error tree (nachtbus.errors) to HTTP; the first match wins, so a
+#: class comes before its base. Anything else the engine raises on purpose is a 400.
+STATUS: list[tuple[type[NachtbusError], int]] = [
     (InvalidInput, 422),
     (OutsideServiceArea, 422),
     (NoRoadNearby, 422),
-    (UnknownBooking, 404),
-    (UnknownVehicle, 404),
-    (UnknownOffer, 404),
-    (BookingRejected, 409),
-    (BookingStateError, 409),
-    (StopNotInPlan, 409),
-    (VehicleBusy, 409),
-    (Busy, 503),
+    (Unauthenticated, 401),
+    (AccessDenied, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Unavailable, 503),
 ]
 
 # Rejections caused by what was asked (not by how full the buses are) are bad input: 422.
@@ -55,16 +57,9 @@ _REASON_FIELD = {
 }
 
 
-class ApiError(Exception):
-    """An answer other than success, raised by routes: status, code, message, field."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
-
-
-def rejection_error(r: Rejection) -> ApiError:
-    return ApiError(422, r.reason.value, r.message, _REASON_FIELD.get(r.reason))
+def rejection_error(r: Rejection) -> RejectedInput:
+    """A rejection caused by what was asked, as the 422 error naming the field."""
+    return RejectedInput(r.reason.value, r.message, field=_REASON_FIELD.get(r.reason))
 
 
 def body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -72,17 +67,14 @@ def body(code: str, message: str, field: str | None = None, **extra: Any) -> dic
 
 
 def status_of(exc: NachtbusError) -> int:
-    for cls, status in _STATUS:
+    for cls, status in STATUS:
         if isinstance(exc, cls):
             return status
     return 400
 
 
-def to_response(exc: Exception) -> JSONResponse:
+def to_response(exc: NachtbusError) -> JSONResponse:
     """The HTTP answer for an error the engine or a route raised on purpose."""
-    if isinstance(exc, ApiError):
-        return JSONResponse(body(exc.code, exc.message, exc.field), status_code=exc.status)
-    assert isinstance(exc, NachtbusError)
     return JSONResponse(body(exc.code, exc.message, exc.field), status_code=status_of(exc))
 
 
@@ -107,6 +99,7 @@ def install(app: FastAPI) -> None:
     """Register the handlers: engine errors, route errors and 422 validation errors."""
 
     async def engine_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, NachtbusError)
         return to_response(exc)
 
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -119,5 +112,4 @@ def install(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(NachtbusError, engine_error)
-    app.add_exception_handler(ApiError, engine_error)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.auth import Principal
-from api.errors import ApiError, body, to_response
+from api.errors import body, to_response
 from dispatch.store import StateStore
 from nachtbus.errors import NachtbusError
 
@@ -27,7 +27,7 @@ KEEP_S = 24 * 3600
 def _answer(run: Callable[[], tuple[int, BaseModel]]) -> JSONResponse:
     try:
         status, model = run()
-    except (NachtbusError, ApiError) as exc:
+    except NachtbusError as exc:
         return to_response(exc)
     return JSONResponse(model.model_dump(mode="json", by_alias=True), status_code=status)
 

@@ -12,12 +12,13 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from api import schemas as s
 from api.auth import Dispatcher, Driver, Principal, RiderApp, Role
-from api.errors import INPUT_REASONS, ApiError, rejection_error
+from api.errors import INPUT_REASONS, rejection_error
 from api.idempotency import idempotent
 from api.views import area_rings, network_view, owner_of
-from nachtbus import billing
+from nachtbus.billing import ledger as billing
 from nachtbus.clock import from_datetime
 from nachtbus.domain import Booking, BookingRequest, Offer, StopType, Traveller
+from nachtbus.errors import AccessDenied, UnknownBooking, UnknownVehicle
 
 if TYPE_CHECKING:
     from api.app import Runtime
@@ -96,9 +97,9 @@ def _own_booking(request: Request, who: Principal, booking_id: str) -> Booking:
     state = rt(request).service.snapshot()
     b = state.bookings.get(booking_id)
     if b is None:
-        raise ApiError(404, "unknown_booking", f"no booking {booking_id!r}", "id")
+        raise UnknownBooking(f"no booking {booking_id!r}", field="id")
     if who.role == Role.RIDER_APP and owner_of(b.request) != who.subject:
-        raise ApiError(403, "forbidden", "this booking was made by another app", "id")
+        raise AccessDenied("this booking was made by another app", field="id")
     return b
 
 
@@ -117,14 +118,14 @@ def book(
     r = rt(request)
 
     def run() -> tuple[int, s.BookingOut]:
-        offer = r.store.get_offer(body.offer_id)
+        offer = r.service.offer(body.offer_id)
         mine = offer is None or owner_of(offer.request) == who.subject
         if who.role == Role.RIDER_APP and not mine:
-            raise ApiError(403, "forbidden", "this offer was made to another app", "offerId")
+            raise AccessDenied("this offer was made to another app", field="offerId")
         b = r.service.book(body.offer_id)
         return 201, r.views.booking(r.service.snapshot(), b)
 
-    return idempotent(r.store, request, who, idempotency_key, body.model_dump_json(), run)
+    return idempotent(r.service.store, request, who, idempotency_key, body.model_dump_json(), run)
 
 
 @rider_router.get("/bookings", response_model=list[s.BookingOut], tags=["booking"])
@@ -168,7 +169,7 @@ def booking_event(
             b = r.service.cancel(id)
         return 200, r.views.booking(r.service.snapshot(), b)
 
-    return idempotent(r.store, request, who, idempotency_key, event.model_dump_json(), run)
+    return idempotent(r.service.store, request, who, idempotency_key, event.model_dump_json(), run)
 
 
 @rider_router.get("/bookings/{id}/receipt", response_model=s.ReceiptOut, tags=["booking"])
@@ -184,7 +185,7 @@ def receipt(id: str, request: Request, who: RiderApp) -> s.ReceiptOut:
 # ---------------------------------------------------------------------- drivers
 def _own_bus(who: Principal, vehicle_id: str) -> None:
     if who.role == Role.DRIVER and who.subject != vehicle_id:
-        raise ApiError(403, "forbidden", "a driver sees only their own bus", "vehicle_id")
+        raise AccessDenied("a driver sees only their own bus", field="vehicle_id")
 
 
 @driver_router.get("/vehicles/{vehicle_id}/plan", response_model=s.PlanOut)
@@ -197,7 +198,7 @@ def plan(
     _own_bus(who, vehicle_id)
     state = rt(request).service.snapshot()
     if vehicle_id not in state.vehicles:
-        raise ApiError(404, "unknown_vehicle", f"no bus {vehicle_id!r}", "vehicle_id")
+        raise UnknownVehicle(f"no bus {vehicle_id!r}", field="vehicle_id")
     return rt(request).views.plan(state, vehicle_id)
 
 
@@ -221,7 +222,7 @@ def vehicle_event(
     def run() -> tuple[int, s.PlanOut]:
         svc, t, bid = r.service, s.VehicleEventType, event.booking_id or ""
         if vehicle_id not in svc.snapshot().vehicles:
-            raise ApiError(404, "unknown_vehicle", f"no bus {vehicle_id!r}", "vehicle_id")
+            raise UnknownVehicle(f"no bus {vehicle_id!r}", field="vehicle_id")
         if event.type == t.POSITION:
             assert event.lat is not None and event.lon is not None
             svc.position(vehicle_id, event.lat, event.lon)
@@ -237,15 +238,12 @@ def vehicle_event(
             svc.shift(vehicle_id, start=event.type == t.SHIFT_START)
         return 200, r.views.plan(svc.snapshot(), vehicle_id)
 
-    return idempotent(r.store, request, who, idempotency_key, event.model_dump_json(), run)
+    return idempotent(r.service.store, request, who, idempotency_key, event.model_dump_json(), run)
 
 
 # ---------------------------------------------------------------------- dispatchers
 def _rejections(r: Runtime, count: int = 50) -> list[dict[str, Any]]:
-    return [
-        {"at": r.views.t(e.at_s).isoformat(), **e.data}
-        for _, e in r.store.recent_events(count, ["request.rejected"])
-    ]
+    return [{"at": r.views.t(e.at_s).isoformat(), **e.data} for e in r.service.rejections(count)]
 
 
 @dispatcher_router.get("/fleet", response_model=s.FleetOut)
@@ -345,14 +343,14 @@ def events(
     Each event's ``event:`` is its type (``booking.confirmed``, ``vehicle.position``, ...) and
     ``data:`` a JSON object. Without ``limit`` the stream stays open (keep-alive comments).
     """
-    store = rt(request).store
-    start = last_event_id or next((eid for eid, _ in store.recent_events(1)), "0-0")
+    service = rt(request).service
+    start = last_event_id or service.last_event_id()
 
     def stream() -> Iterator[str]:
         last, sent, quiet_s = start, 0, 0.0
         yield "retry: 2000\n\n"
         while limit is None or sent < limit:
-            batch = store.events_after(last, block_ms=1000, count=100)
+            batch = service.events_after(last, block_ms=1000, count=100)
             if not batch:
                 quiet_s += 1.0
                 if quiet_s >= wait_s:

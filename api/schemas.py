@@ -366,7 +366,7 @@ class LedgerOut(Schema):
 
 
 class Co2NightOut(Schema):
-    """The night's CO2 account (see nachtbus/co2.py for the rules and factors)."""
+    """The night's CO2 account (see nachtbus/billing/co2.py for the rules and factors)."""
 
     vehicle_km: float
     empty_km: float

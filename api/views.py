@@ -13,9 +13,9 @@ import numpy as np
 from api import schemas as s
 from graphs.network import RoadNetwork
 from graphs.snapping import ServiceArea
-from nachtbus.billing import Ledger, LedgerEntry, Receipt
+from nachtbus.billing.co2 import TripCo2
+from nachtbus.billing.ledger import Ledger, LedgerEntry, Receipt
 from nachtbus.clock import Clock, to_datetime
-from nachtbus.co2 import TripCo2
 from nachtbus.domain import (
     Booking,
     BookingRequest,

@@ -35,10 +35,10 @@ DEPOTS = [(51.57813, 8.10494), (51.5530, 8.0541), (51.5350, 8.0802), (51.5900, 8
 
 
 def _world():
-    from nachtbus.cli import load_world_from_settings
     from nachtbus.settings import Settings
+    from routing.world import world_from_settings
 
-    return load_world_from_settings(Settings())
+    return world_from_settings(Settings())
 
 
 def _random_places(world, n: int, rng: np.random.Generator) -> list[Place]:

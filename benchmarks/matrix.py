@@ -57,10 +57,10 @@ def _peak_mb() -> float:
 
 
 def _world():
-    from nachtbus.cli import load_world_from_settings
     from nachtbus.settings import Settings
+    from routing.world import world_from_settings
 
-    return load_world_from_settings(Settings())
+    return world_from_settings(Settings())
 
 
 def _points(world, n: int) -> np.ndarray:

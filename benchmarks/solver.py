@@ -35,6 +35,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from benchmarks.args import add_solver_arguments
 from benchmarks.instances import (
     Instance,
     check_double,
@@ -44,8 +45,11 @@ from benchmarks.instances import (
 )
 from nachtbus.errors import InvalidInput
 from routing.checker import violations
-from routing.ortools_pdp import OrToolsParams, solve
+from routing.lns import LnsParams
+from routing.ortools_pdp import OrToolsParams
+from routing.ortools_pdp import solve as ortools_solve
 from routing.problem import Solution, StopKind
+from routing.solver import SolveParams, solve
 
 LILIM_VEHICLE_COST = 10**8  # scaled distance units: one vehicle outweighs any distance
 LNS_SHARE = 0.9  # of the time limit in ruin and recreate before OR-Tools' search
@@ -68,22 +72,29 @@ class Row:
 
 
 def _ours(inst: Instance, limit: float) -> Solution | None:
-    fixed = LILIM_VEHICLE_COST if inst.family == "lilim" else 0
-    params = OrToolsParams(time_limit_s=limit, vehicle_fixed_cost=fixed, lns_share=LNS_SHARE)
-    return solve(inst.problem, params)  # cheapest insertion, ruin and recreate, then OR-Tools
+    """Cheapest insertion, ruin and recreate for LNS_SHARE of the limit, then OR-Tools for
+    what is left of it."""
+    params = SolveParams(
+        lns=LnsParams(time_limit_s=LNS_SHARE * limit),
+        ortools=OrToolsParams(time_limit_s=limit),
+        vehicle_fixed_cost=LILIM_VEHICLE_COST if inst.family == "lilim" else 0,
+        time_limit_s=limit,
+    )
+    return solve(inst.problem, params)
 
 
 def _plain(inst: Instance, limit: float) -> Solution | None:
+    """OR-Tools alone, with its own first solution and metaheuristic."""
     fixed = LILIM_VEHICLE_COST if inst.family == "lilim" else 0
     params = OrToolsParams(
         time_limit_s=limit,
         first_solution="AUTOMATIC",
         metaheuristic="AUTOMATIC",
-        vehicle_fixed_cost=fixed,
         use_warm_start=False,
         soft_required=False,
     )
-    return solve(inst.problem, params)
+    sol = ortools_solve(inst.problem, params, vehicle_fixed_cost=fixed)
+    return None if sol is None or sol.unserved else sol
 
 
 def _pyvrp(inst: Instance, limit: float) -> Solution | None:
@@ -278,30 +289,6 @@ def print_table(result: dict[str, Any]) -> None:
         )
 
 
-def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument(
-        "--set",
-        dest="family",
-        choices=["darp", "lilim"],
-        required=True,
-        help="darp: 24 Cordeau dial-a-ride instances; lilim: 56 Li & Lim PDPTW",
-    )
-    ap.add_argument("--instances", help="comma-separated names (default: the whole set)")
-    ap.add_argument(
-        "--time-limit",
-        type=float,
-        default=20.0,
-        help="seconds per instance and method (default 20)",
-    )
-    ap.add_argument(
-        "--methods",
-        default=None,
-        help="comma-separated from ours,plain,pyvrp (default: ours,plain and, for lilim, pyvrp)",
-    )
-    ap.add_argument("--jobs", type=int, default=1, help="instances solved at once (default 1)")
-    ap.add_argument("--json", action="store_true", help="print one JSON object")
-
-
 def main_from_args(args: argparse.Namespace) -> int:
     if not 0 < args.time_limit <= 3600:
         print("nachtbus: error: --time-limit: must be in (0, 3600] seconds", file=sys.stderr)
@@ -337,5 +324,5 @@ def main_from_args(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Solver benchmark on published instances")
-    add_arguments(parser)
+    add_solver_arguments(parser)
     sys.exit(main_from_args(parser.parse_args()))

@@ -1,7 +1,9 @@
 """offer / confirm / cancel / vehicle progress / reoptimise over a pure FleetState snapshot.
 
-Every method takes a snapshot and returns a new one (or an Offer / Rejection); nothing is kept
-between calls, so the API (with its store) and the simulator drive exactly the same code.
+Every method takes a snapshot and returns a new one (or an Offer / Rejection), so the API (with
+its store) and the simulator drive exactly the same code. The only thing kept between calls is
+the cache of :class:`dispatch.snapshot.ProblemBuilder` (the last fleet's routing problem), which
+changes no answer: a quote on an unchanged fleet just does not rebuild it.
 
 Promises: a booked rider's pickup window and ride-time limit never change; the dispatcher only
 accepts plans that keep them (the insertion checks them, and every re-optimised plan must pass
@@ -10,13 +12,12 @@ the independent checker). Riders on board stay on their bus.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import replace
 
 import numpy as np
-from numpy.typing import NDArray
 
 from dispatch.policies import RequestWindows, ServicePolicy
+from dispatch.snapshot import NEW, ProblemBuilder, Snapshot, TravelTimeSource
 from nachtbus.domain import (
     Booking,
     BookingRequest,
@@ -24,26 +25,21 @@ from nachtbus.domain import (
     FleetState,
     Offer,
     Plan,
-    PlannedStop,
     Rejection,
     RejectionReason,
     StopType,
-    latest_dropoff_s,
 )
-from nachtbus.errors import NachtbusError
+from nachtbus.errors import (
+    BookingStateError,
+    StopNotInPlan,
+    UnknownBooking,
+    UnknownVehicle,
+    VehicleBusy,
+)
 from routing.checker import violations
 from routing.insertion import Fail, Inserter, Insertion, solution_from_routes
-from routing.ortools_pdp import OrToolsParams, solve
-from routing.problem import (
-    RequestSpec,
-    RoutingProblem,
-    Solution,
-    Stop,
-    StopKind,
-    VehicleSpec,
-)
-
-NEW = "__new__"
+from routing.problem import RequestSpec, RoutingProblem, Solution, VehicleSpec
+from routing.solver import SolveParams, solve
 
 _FAIL_REASON = {
     Fail.WINDOW: RejectionReason.NO_VEHICLE_IN_TIME,
@@ -61,81 +57,6 @@ _FAIL_TEXT = {
 }
 
 
-class TravelTimeSource(Protocol):
-    """What the dispatcher needs from routing: travel times between nodes, and the length of
-    the fastest path (for fares and the distance account)."""
-
-    def times_s(self, nodes: list[int]) -> NDArray[np.int32]: ...
-
-    def times_between(self, sources: list[int], targets: list[int]) -> NDArray[np.int32]: ...
-
-    def warm_up(self) -> None: ...
-
-    def distance_m(self, u: int, v: int) -> int: ...
-
-
-class UnknownBooking(NachtbusError):
-    code = "unknown_booking"
-
-
-class BookingStateError(NachtbusError):
-    """The booking is not in a state that allows this change (e.g. cancel after pickup)."""
-
-    code = "booking_state"
-
-
-class StopNotInPlan(NachtbusError):
-    code = "stop_not_in_plan"
-
-
-class UnknownVehicle(NachtbusError):
-    code = "unknown_vehicle"
-
-
-class VehicleBusy(NachtbusError):
-    """The bus still has riders to pick up or drop off."""
-
-    code = "vehicle_busy"
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    """A FleetState as a RoutingProblem, with the maps back to ids."""
-
-    problem: RoutingProblem
-    booking_ids: tuple[str, ...]
-    vehicle_ids: tuple[str, ...]
-    routes: tuple[tuple[Stop, ...], ...]
-    #: an Inserter over the same open bookings (its request arrays are reused)
-    reuse: Inserter | None = None
-
-
-@dataclass(frozen=True)
-class _Base:
-    """What a snapshot takes from a state's buses, bookings and plans, but not from its clock.
-
-    Built once per such state and shared by every quote on it: a quote only appends its own
-    request (and its two places). ``key`` holds the state's maps themselves: they are
-    immutable, and holding them keeps their identities from being reused.
-    """
-
-    key: tuple[object, ...]
-    booking_ids: tuple[str, ...]
-    vehicle_ids: tuple[str, ...]
-    routes: tuple[tuple[Stop, ...], ...]
-    nodes: tuple[int, ...]
-    node_index: dict[int, int]
-    inserter: Inserter  # over the open bookings' problem (requests and times below)
-
-    @property
-    def requests(self) -> tuple[RequestSpec, ...]:
-        return self.inserter.problem.requests
-
-    @property
-    def time_s(self) -> NDArray[np.int64]:
-        return self.inserter.problem.time_s
-
-
 class Dispatcher:
     """The night bus's decisions, given the road times and the service rules."""
 
@@ -144,14 +65,14 @@ class Dispatcher:
         times: TravelTimeSource,
         policy: ServicePolicy | None = None,
         *,
-        reopt: OrToolsParams | None = None,
+        reopt: SolveParams | None = None,
         wait_weight_pct: int = 20,
     ) -> None:
         self.times = times
         self.policy = policy or ServicePolicy()
-        self.reopt = reopt or OrToolsParams()
+        self.reopt = reopt or SolveParams()
         self.wait_weight_pct = wait_weight_pct
-        self._last_base: _Base | None = None  # replaced whole, so threads may share it
+        self.problems = ProblemBuilder(times, self.policy, wait_weight_pct)
 
     def warm_up(self) -> None:
         """Build the road-time table and load the compiled kernels now, so that the first
@@ -162,198 +83,6 @@ class Dispatcher:
             np.zeros((1, 1), dtype=np.int64), (VehicleSpec(0, 0, 1),), (RequestSpec(0, 0, (0, 0)),)
         )
         Inserter(tiny).best(((),), 0)
-
-    # ----------------------------------------------------------------- problem building
-    def _base(self, state: FleetState) -> _Base:
-        key = (state.vehicles, state.states, state.plans, state.bookings)
-        last = self._last_base
-        if last is not None and all(a is b for a, b in zip(last.key, key, strict=True)):
-            return last
-        p = self.policy
-        vehicle_ids = tuple(sorted(state.vehicles))
-        open_bookings = sorted(
-            (b for b in state.bookings.values() if b.status.open), key=lambda b: b.booking_id
-        )
-        node_index: dict[int, int] = {}
-
-        def loc(node: int) -> int:
-            return node_index.setdefault(node, len(node_index))
-
-        requests: list[RequestSpec] = []
-        vindex = {vid: i for i, vid in enumerate(vehicle_ids)}
-        for b in open_bookings:
-            r = b.request
-            dwell = p.dwell(r.wheelchairs)
-            onboard = b.status == BookingStatus.STARTED
-            requests.append(
-                RequestSpec(
-                    pickup=loc(r.origin.node),
-                    dropoff=loc(r.destination.node),
-                    pickup_window=b.pickup_window,
-                    dropoff_window=(0, b.latest_dropoff_s),
-                    seats=r.seats,
-                    wheelchairs=r.wheelchairs,
-                    pickup_service_s=dwell,
-                    dropoff_service_s=dwell,
-                    max_ride_s=b.max_ride_s,
-                    required=True,
-                    onboard_vehicle=vindex[b.vehicle_id] if onboard and b.vehicle_id else None,
-                    picked_up_s=b.picked_up_s if onboard else None,
-                    key=b.booking_id,
-                )
-            )
-        booking_ids = tuple(b.booking_id for b in open_bookings)
-        rindex = {bid: i for i, bid in enumerate(booking_ids)}
-        routes = []
-        for vid in vehicle_ids:
-            loc(state.states[vid].node)
-            loc(state.vehicles[vid].depot.node)
-            routes.append(
-                tuple(
-                    (
-                        rindex[st.booking_id],
-                        StopKind.PICKUP if st.type == StopType.PICKUP else StopKind.DROPOFF,
-                    )
-                    for st in state.plans[vid].stops
-                )
-            )
-        nodes = tuple(node_index)
-        t = np.asarray(self.times.times_s(list(nodes)), dtype=np.int64)
-        problem = RoutingProblem(
-            time_s=t,
-            vehicles=self._vehicles(state, vehicle_ids, node_index, routes),
-            requests=tuple(requests),
-        )
-        base = _Base(
-            key=key,
-            booking_ids=booking_ids,
-            vehicle_ids=vehicle_ids,
-            routes=tuple(routes),
-            nodes=nodes,
-            node_index=node_index,
-            inserter=Inserter(problem, wait_weight_pct=self.wait_weight_pct),
-        )
-        self._last_base = base
-        return base
-
-    def _vehicles(
-        self,
-        state: FleetState,
-        vehicle_ids: tuple[str, ...],
-        node_index: dict[int, int],
-        routes: list[tuple[Stop, ...]] | tuple[tuple[Stop, ...], ...],
-    ) -> tuple[VehicleSpec, ...]:
-        """The buses as the solvers see them now (where and from when each one is free)."""
-        out = []
-        for vid, route in zip(vehicle_ids, routes, strict=True):
-            v, s, plan = state.vehicles[vid], state.states[vid], state.plans[vid]
-            out.append(
-                VehicleSpec(
-                    start=node_index[s.node],
-                    start_s=self._free_from(state, vid),
-                    seats=v.seats,
-                    wheelchairs=v.wheelchair_places,
-                    end=node_index[v.depot.node],
-                    end_latest_s=v.shift_end_s,
-                    fixed=route[: plan.fixed],
-                    key=vid,
-                )
-            )
-        return tuple(out)
-
-    def _snapshot(
-        self, state: FleetState, extra: tuple[BookingRequest, RequestWindows] | None = None
-    ) -> _Snapshot:
-        base = self._base(state)
-        vehicles = self._vehicles(state, base.vehicle_ids, base.node_index, base.routes)
-        if extra is None:
-            problem = RoutingProblem(base.time_s, vehicles, base.requests)
-            return _Snapshot(
-                problem, base.booking_ids, base.vehicle_ids, base.routes, base.inserter
-            )
-        r, w = extra
-        node_index, t = base.node_index, base.time_s
-        new_nodes = [
-            n for n in dict.fromkeys((r.origin.node, r.destination.node)) if n not in node_index
-        ]
-        if new_nodes:
-            node_index = {**node_index, **{n: len(node_index) + k for k, n in enumerate(new_nodes)}}
-            n_old, n_all = len(base.nodes), len(node_index)
-            all_nodes = [*base.nodes, *new_nodes]
-            t = np.empty((n_all, n_all), dtype=np.int64)
-            t[:n_old, :n_old] = base.time_s
-            t[n_old:, :] = self.times.times_between(new_nodes, all_nodes)
-            t[:n_old, n_old:] = self.times.times_between(list(base.nodes), new_nodes)
-        spec = RequestSpec(
-            pickup=node_index[r.origin.node],
-            dropoff=node_index[r.destination.node],
-            pickup_window=(w.pickup_earliest_s, w.pickup_latest_s),
-            dropoff_window=(
-                0,
-                latest_dropoff_s((w.pickup_earliest_s, w.pickup_latest_s), w.max_ride_s),
-            ),
-            seats=r.seats,
-            wheelchairs=r.wheelchairs,
-            pickup_service_s=w.pickup_dwell_s,
-            dropoff_service_s=w.dropoff_dwell_s,
-            max_ride_s=w.max_ride_s,
-            required=False,
-            penalty=self.policy.unserved_penalty,
-            key=NEW,
-        )
-        problem = RoutingProblem(t, vehicles, (*base.requests, spec))
-        return _Snapshot(
-            problem, (*base.booking_ids, NEW), base.vehicle_ids, base.routes, base.inserter
-        )
-
-    def _inserter(self, snap: _Snapshot) -> Inserter:
-        return Inserter(snap.problem, wait_weight_pct=self.wait_weight_pct, reuse=snap.reuse)
-
-    @staticmethod
-    def _free_from(state: FleetState, vehicle_id: str) -> int:
-        """When the bus leaves its reported position for its next stop.
-
-        A fixed first stop means the bus left its last reported position at that report's time
-        and is on its way; otherwise it can only leave from now on.
-        """
-        s, v = state.states[vehicle_id], state.vehicles[vehicle_id]
-        if state.plans[vehicle_id].fixed > 0:
-            return max(s.at_s, v.shift_start_s)
-        return max(state.now_s, s.at_s, v.shift_start_s)
-
-    def _plan(
-        self,
-        snap: _Snapshot,
-        state: FleetState,
-        v: int,
-        route: tuple[Stop, ...],
-        times: tuple[int, ...],
-        fixed: int,
-        end_s: int | None,
-        extra: BookingRequest | None = None,
-    ) -> Plan:
-        stops = []
-        for (r, kind), eta in zip(route, times, strict=True):
-            bid = snap.booking_ids[r]
-            req = extra if bid == NEW and extra is not None else state.bookings[bid].request
-            spec = snap.problem.requests[r]
-            window = (
-                spec.pickup_window
-                if kind == StopKind.PICKUP
-                else (spec.pickup_window[0], spec.dropoff_window[1])
-            )
-            stops.append(
-                PlannedStop(
-                    booking_id=bid,
-                    type=StopType.PICKUP if kind == StopKind.PICKUP else StopType.DROPOFF,
-                    place=req.origin if kind == StopKind.PICKUP else req.destination,
-                    eta_s=int(eta),
-                    window=window,
-                    passengers=req.passengers,
-                    wheelchairs=req.wheelchairs,
-                )
-            )
-        return Plan(snap.vehicle_ids[v], tuple(stops), fixed=min(fixed, len(stops)), end_s=end_s)
 
     # ----------------------------------------------------------------- quoting and booking
     def offer(
@@ -404,15 +133,15 @@ class Dispatcher:
         direct: int,
         offer_id: str | None,
     ) -> Offer | Rejection:
-        snap = self._snapshot(state, (request, w))
+        snap = self.problems.snapshot(state, (request, w))
         new_r = len(snap.problem.requests) - 1
-        result = self._inserter(snap).best(snap.routes, new_r)
+        result = self.problems.inserter(snap).best(snap.routes, new_r)
         if not isinstance(result, Insertion):
             fail = result.main_reason
             return Rejection(request.request_id, _FAIL_REASON[fail], _FAIL_TEXT[fail])
         v = result.vehicle
         old = state.plans[snap.vehicle_ids[v]]
-        plan = self._plan(
+        plan = self.problems.plan(
             snap, state, v, result.route, result.times, old.fixed, result.end_s, extra=request
         )
         return Offer(
@@ -657,8 +386,8 @@ class Dispatcher:
         """
         if not vehicle_ids:
             return state
-        snap = self._snapshot(state)
-        ins = self._inserter(snap)
+        snap = self.problems.snapshot(state)
+        ins = self.problems.inserter(snap)
         plans = dict(state.plans)
         for vid in vehicle_ids:
             v = snap.vehicle_ids.index(vid)
@@ -677,7 +406,7 @@ class Dispatcher:
     def _forecast(self, state: FleetState, vid: str) -> Plan:
         """Earliest possible stop times of a bus that is late for its plan."""
         plan, s, v = state.plans[vid], state.states[vid], state.vehicles[vid]
-        t = self._free_from(state, vid)
+        t = self.problems.free_from(state, vid)
         nodes = [s.node, *(st.place.node for st in plan.stops), v.depot.node]
         times = np.asarray(self.times.times_s(nodes), dtype=np.int64)
         stops = []
@@ -690,15 +419,16 @@ class Dispatcher:
         return replace(plan, stops=tuple(stops), end_s=end)
 
     # ----------------------------------------------------------------- re-optimisation
-    def current_solution(self, state: FleetState) -> tuple[_Snapshot, Solution]:
-        snap = self._snapshot(state)
-        return snap, solution_from_routes(self._inserter(snap), snap.routes)
+    def current_solution(self, state: FleetState) -> tuple[Snapshot, Solution]:
+        snap = self.problems.snapshot(state)
+        return snap, solution_from_routes(self.problems.inserter(snap), snap.routes)
 
     def reoptimise(
-        self, state: FleetState, params: OrToolsParams | None = None
+        self, state: FleetState, params: SolveParams | None = None
     ) -> FleetState | None:
-        """Improve all open plans with OR-Tools; the new plans replace the old ones only if the
-        checker finds every promise kept and the total drive time falls. None: no change."""
+        """Improve all open plans with the searches of ``params`` (default ``self.reopt``); the
+        new plans replace the old ones only if the checker finds every promise kept and the
+        total drive time falls. None: no change."""
         snap, current = self.current_solution(state)
         if not any(snap.routes):
             return None
@@ -712,7 +442,7 @@ class Dispatcher:
         bookings = dict(state.bookings)
         for v, vid in enumerate(snap.vehicle_ids):
             old = state.plans[vid]
-            plans[vid] = self._plan(
+            plans[vid] = self.problems.plan(
                 snap, state, v, new.routes[v], new.times[v], old.fixed, new.end_times[v]
             )
             _copy_etas(bookings, plans[vid])

@@ -29,8 +29,8 @@ from typing import Any, TypeVar
 
 import redis
 
+from dispatch import redis_codec as codec
 from dispatch.store import Event
-from nachtbus import codec
 from nachtbus.domain import FleetState, Offer
 
 T = TypeVar("T")

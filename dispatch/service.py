@@ -14,11 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
-from dispatch.dispatcher import BookingStateError, Dispatcher
+from dispatch.dispatcher import Dispatcher
 from dispatch.store import Event, StateStore
-from nachtbus import billing
+from nachtbus.billing import ledger as billing
+from nachtbus.billing.co2 import Co2Params, Leg, NightCo2, account
+from nachtbus.billing.fares import Pricer
 from nachtbus.clock import Clock
-from nachtbus.co2 import Co2Params, Leg, NightCo2, account
 from nachtbus.domain import (
     Booking,
     BookingRequest,
@@ -31,34 +32,10 @@ from nachtbus.domain import (
     StopType,
     Vehicle,
 )
-from nachtbus.errors import NachtbusError
-from nachtbus.fares import Pricer
+from nachtbus.errors import BookingRejected, BookingStateError, Busy, NachtbusError, UnknownOffer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class Busy(NachtbusError):
-    """Too many decisions at once: the change could not be committed after several tries."""
-
-    code = "busy"
-
-
-class UnknownOffer(NachtbusError):
-    """The offer was never made, or was released after it expired."""
-
-    code = "unknown_offer"
-
-
-class BookingRejected(NachtbusError):
-    """An offer could not be booked; ``reason`` is the machine-readable rejection reason."""
-
-    code = "booking_rejected"
-
-    def __init__(self, rejection: Rejection) -> None:
-        super().__init__(rejection.message, field="offer_id")
-        self.reason = rejection.reason
-        self.code = rejection.reason.value
 
 
 class Locator(Protocol):
@@ -212,7 +189,7 @@ class DispatchService:
                 return state, [], state.bookings[booking_id]
             answer = self.dispatcher.confirm(state, offer, booking_id, BookingStatus.PENDING)
             if isinstance(answer, Rejection):
-                raise BookingRejected(answer)
+                raise BookingRejected(answer.reason.value, answer.message)
             new, booking = answer
             return new, [booking_event("pending", booking, state.now_s)], booking
 
@@ -276,8 +253,35 @@ class DispatchService:
 
         return self._change(decide)[1]
 
+    def offer(self, offer_id: str) -> Offer | None:
+        """A kept offer, or None (never made, or released after it expired)."""
+        return self.store.get_offer(offer_id)
+
+    # ------------------------------------------------------------------ what happened
+    def version(self) -> int | None:
+        """The stored fleet's version (None before the first start): the store answers."""
+        return self.store.version()
+
+    def rejections(self, count: int = 50) -> list[Event]:
+        """The latest rejected requests, newest first."""
+        return [e for _, e in self.store.recent_events(count, ["request.rejected"])]
+
+    def last_event_id(self) -> str:
+        """The id of the newest event ("0-0" if there is none): where a live stream starts."""
+        return next((eid for eid, _ in self.store.recent_events(1)), "0-0")
+
+    def events_after(
+        self, last_id: str, block_ms: int = 0, count: int = 100
+    ) -> list[tuple[str, Event]]:
+        """Events after ``last_id``, waiting up to ``block_ms`` for one (the live stream)."""
+        return self.store.events_after(last_id, block_ms=block_ms, count=count)
+
+    def lead_background(self, owner: str, ttl_s: int) -> bool:
+        """Whether this process runs the background rounds (a lease in the store)."""
+        return self.store.try_lead(owner, ttl_s)
+
     def ledger(self) -> billing.Ledger:
-        """Tonight's charges and refunds, checked (see :mod:`nachtbus.billing`)."""
+        """Tonight's charges and refunds, checked (see :mod:`nachtbus.billing.ledger`)."""
         return billing.Ledger(
             billing.LedgerEntry.from_json(d) for d in self.store.journal("ledger")
         )
@@ -287,7 +291,7 @@ class DispatchService:
         return [Leg.from_json(d) for d in self.store.journal("legs")]
 
     def co2(self, params: Co2Params) -> NightCo2:
-        """Tonight's CO2 account from the driven legs (see :mod:`nachtbus.co2`)."""
+        """Tonight's CO2 account from the driven legs (see :mod:`nachtbus.billing.co2`)."""
         state = self.snapshot()
         direct = {b.booking_id: b.direct_distance_m for b in state.bookings.values()}
         pax = {b.booking_id: b.request.passengers for b in state.bookings.values()}

@@ -32,6 +32,10 @@ class Event:
 class StateStore(Protocol):
     """Live state of one service area."""
 
+    def version(self) -> int | None:
+        """The stored snapshot's version, or None if the store was never initialised."""
+        ...
+
     def load(self) -> FleetState | None:
         """The current snapshot, or None if the store was never initialised."""
         ...

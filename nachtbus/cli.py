@@ -11,10 +11,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nachtbus.errors import GraphSourceError, InvalidCoordinate, InvalidInput, NachtbusError
 from nachtbus.settings import Settings
+
+if TYPE_CHECKING:
+    from routing.world import RoadWorld
 
 EXIT_ERROR = 2
 
@@ -140,9 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(Li & Lim) PyVRP under the same time limit; every solution is checked and re-costed "
         "in double precision; prints a table with the gap to the best-known values.",
     )
-    from benchmarks.solver import add_arguments
+    from benchmarks.args import add_solver_arguments  # argparse only: nothing heavy at parse time
 
-    add_arguments(solver)
+    add_solver_arguments(solver)
     return parser
 
 
@@ -157,33 +160,18 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
-def load_world_from_settings(settings: Settings):
-    """The RoadWorld that the settings describe (network cached in settings.cache_dir)."""
-    from graphs.build import SpeedProfile
-    from routing.world import load_world
+def _world(settings: Settings) -> RoadWorld:
+    from routing.world import world_from_settings
 
-    profile = (
-        SpeedProfile.from_toml(settings.speed_profile_file)
-        if settings.speed_profile_file
-        else SpeedProfile.default()
-    )
-    return load_world(
-        settings.graph_source(),
-        settings.service_area_source(),
-        settings.cache_dir,
-        profile=profile,
-        apsp_max_nodes=settings.apsp_max_nodes,
-        row_cache_size=settings.row_cache_size,
-        snap_max_distance_m=settings.snap_max_distance_m,
-    )
+    return world_from_settings(settings)
 
 
 def _cmd_graph_info(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    world = load_world_from_settings(settings)
+    world = _world(settings)
     net = world.network
     n = net.n_nodes
-    info = {
+    info: dict[str, Any] = {
         "nodes": n,
         "edges": net.n_edges,
         "bbox": dict(zip(("min_lon", "min_lat", "max_lon", "max_lat"), net.bbox, strict=True)),
@@ -217,18 +205,14 @@ def _cmd_graph_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_graph_build(args: argparse.Namespace) -> int:
-    from graphs.build import SpeedProfile, source_key
+    from graphs.build import source_key
+    from routing.world import speed_profile
 
     settings = _settings(args)
     if args.force:
-        profile = (
-            SpeedProfile.from_toml(settings.speed_profile_file)
-            if settings.speed_profile_file
-            else SpeedProfile.default()
-        )
-        key = source_key(settings.graph_source(), profile)
+        key = source_key(settings.graph_source(), speed_profile(settings))
         (settings.cache_dir / f"network-{key}.npz").unlink(missing_ok=True)
-    world = load_world_from_settings(settings)
+    world = _world(settings)
     print(
         f"{world.cache.path}: {world.network.n_nodes:,} nodes, {world.network.n_edges:,} edges "
         f"({'cache hit' if world.cache.hit else 'built'} in {world.cache.seconds:.2f} s)"
@@ -251,7 +235,7 @@ def _cmd_route(args: argparse.Namespace) -> int:
     settings = _settings(args)
     origin = parse_coordinate(args.origin, "--from")
     destination = parse_coordinate(args.destination, "--to")
-    world = load_world_from_settings(settings)
+    world = _world(settings)
     a = world.locate(*origin, field="--from")
     b = world.locate(*destination, field="--to")
     route = world.route_between(a, b)
@@ -283,7 +267,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import build_runtime, create_app, start_background
-    from dispatch.redis_store import connect
+    from dispatch.assembly import embedded_store_url
 
     settings = _settings(args)
     changes: dict[str, Any] = {}
@@ -302,7 +286,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         changes["clock_offset_s"] = WallClock.starting_at(start, settings.timezone).offset_s
     settings = settings.model_copy(update=changes)
     settings.check_production()
-    world = load_world_from_settings(settings)
+    world = _world(settings)
     base = f"http://{args.host}:{args.port}"
     key = settings.dispatcher_keys[0] if settings.environment == "development" else "<key>"
     print(f"nachtbus: {settings.buses} buses on {world.network.n_nodes} road nodes")
@@ -317,8 +301,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     # solve never holds a serving worker's interpreter lock; the workers run none.
     env = {f"NACHTBUS_{k.upper()}": str(v) for k, v in changes.items() if k != "data_dir"}
     if settings.redis_url is None:
-        client = connect(None, settings.data_dir)
-        env["NACHTBUS_REDIS_URL"] = f"unix://{client.connection_pool.connection_kwargs['path']}"
+        env["NACHTBUS_REDIS_URL"] = embedded_store_url(settings)
     os.environ.update({**env, "NACHTBUS_REOPT_INTERVAL_S": "0"})
     rt = build_runtime(
         settings.model_copy(update={"redis_url": env.get("NACHTBUS_REDIS_URL")}), world

@@ -1,7 +1,22 @@
-"""One tree of typed errors.
+"""One tree of typed errors, for every layer.
 
 Every error names what was wrong (``field``) and the rule it broke, so that the CLI can print one
-line and the API can map it to an HTTP status with a machine-readable ``code``.
+line and the API can map it to an HTTP status with a machine-readable ``code`` (the one table
+is ``api/errors.py``). The tree::
+
+    NachtbusError
+      InvalidInput (also a ValueError)       bad value: type, range, format, a rule of the service
+        InvalidCoordinate
+      OutsideServiceArea, NoRoadNearby       a place the service cannot serve
+      GraphSourceError, ConfigError          a source or settings file that cannot be used
+      Unreachable                            no road path
+      NotFound                               unknown booking, bus or offer
+      Conflict                               the change conflicts with the state it meets
+        BookingStateError, StopNotInPlan, VehicleBusy, BookingRejected
+      Unavailable                            try again later
+        Busy                                 the fleet changed too often while deciding
+      AccessDenied                           the caller may not do this
+        Unauthenticated                      no or unknown key
 """
 
 from __future__ import annotations
@@ -68,6 +83,92 @@ class Unreachable(NachtbusError):
     """There is no road path between two nodes."""
 
     code = "unreachable"
+
+
+class NotFound(NachtbusError):
+    """Something named by id does not exist (or no longer)."""
+
+    code = "not_found"
+
+
+class UnknownBooking(NotFound):
+    code = "unknown_booking"
+
+
+class UnknownVehicle(NotFound):
+    code = "unknown_vehicle"
+
+
+class UnknownOffer(NotFound):
+    """The offer was never made, or was released after it expired."""
+
+    code = "unknown_offer"
+
+
+class Conflict(NachtbusError):
+    """The change is well formed but conflicts with the state it meets."""
+
+    code = "conflict"
+
+
+class BookingStateError(Conflict):
+    """The booking is not in a state that allows this change (e.g. cancel after pickup)."""
+
+    code = "booking_state"
+
+
+class StopNotInPlan(Conflict):
+    """A driver reported a stop that is not in the bus's plan."""
+
+    code = "stop_not_in_plan"
+
+
+class VehicleBusy(Conflict):
+    """The bus still has riders to pick up or drop off."""
+
+    code = "vehicle_busy"
+
+
+class BookingRejected(Conflict):
+    """An offer could not be booked; ``code`` is the machine-readable rejection reason."""
+
+    def __init__(self, reason: str, message: str, *, field: str | None = "offer_id") -> None:
+        super().__init__(message, field=field)
+        self.reason = reason
+        self.code = reason
+
+
+class Unavailable(NachtbusError):
+    """The service cannot answer now; the same request may succeed later."""
+
+    code = "unavailable"
+
+
+class Busy(Unavailable):
+    """Too many decisions at once: the change could not be committed after several tries."""
+
+    code = "busy"
+
+
+class AccessDenied(NachtbusError):
+    """The caller's role may not do this, or the booking or bus is not the caller's."""
+
+    code = "forbidden"
+
+
+class Unauthenticated(AccessDenied):
+    """No key, or a key that is not configured."""
+
+    code = "unauthenticated"
+
+
+class RejectedInput(InvalidInput):
+    """A request the service does not do (outside the hours, too many travellers, ...): bad
+    input, with the rejection reason as its ``code``."""
+
+    def __init__(self, reason: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.code = reason
 
 
 def located(error: Mapping[str, Any]) -> tuple[tuple[Any, ...], str]:

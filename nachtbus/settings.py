@@ -15,14 +15,13 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from nachtbus.co2 import Co2Params
 from nachtbus.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OSM_RELPATH = Path("data/osm/soest_roads_drive.osm.bz2")
 DEFAULT_AREA_RELPATH = Path("data/soest/service_area.geojson")
 DEFAULT_DISTRICTS_RELPATH = Path("data/soest/districts.geojson")
-EXAMPLE_TARIFF = Path(__file__).with_name("tariffs") / "soest.toml"
+EXAMPLE_TARIFF = Path(__file__).with_name("billing") / "tariffs" / "soest.toml"
 
 
 def _default_cache_dir() -> Path:
@@ -148,7 +147,7 @@ class Settings(BaseSettings):
     tariff_file: Path = Field(
         default=EXAMPLE_TARIFF,
         description="Tariff (TOML) that prices offers; default: the Soest example tariff with "
-        "plausible, not official, prices (nachtbus/tariffs/soest.toml).",
+        "plausible, not official, prices (nachtbus/billing/tariffs/soest.toml).",
     )
     districts_file: Path | None = Field(
         default=None,
@@ -219,10 +218,6 @@ class Settings(BaseSettings):
         if shared is not None and (shared / DEFAULT_OSM_RELPATH).is_file():
             return shared / DEFAULT_OSM_RELPATH
         return self.place
-
-    def co2_params(self) -> Co2Params:
-        """The emission factors of the CO2 account."""
-        return Co2Params(self.bus_kwh_per_km, self.grid_g_co2_per_kwh, self.car_g_co2_per_km)
 
     def districts_source(self) -> Path | None:
         """The districts GeoJSON, if any (none is needed unless the tariff prices by zones)."""

@@ -1,7 +1,7 @@
 """Cheapest feasible insertion: the instant answer to a quote.
 
 For a new request, every position pair (pickup before dropoff, both after the bus's fixed stops)
-in every bus's current route is scheduled (see :func:`_schedule`) and checked against every
+in every bus's current route is scheduled (see :func:`schedule_route`) and checked against every
 rider's window and ride-time limit, seats and wheelchair places separately, and the end of the
 shift. The cheapest feasible one wins; cost is the added arc cost (drive time)
 plus a weight on the new rider's wait beyond their earliest pickup.
@@ -12,21 +12,30 @@ RoutingProblem into those arrays and the kernel's answer back into routes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from routing.problem import NO_LIMIT, RequestSpec, RoutingProblem, Solution, Stop, StopKind
+from routing.problem import (
+    NO_LIMIT,
+    RequestSpec,
+    RoutingProblem,
+    Solution,
+    Stop,
+    StopKind,
+    VehicleSpec,
+)
 
 INF = np.iinfo(np.int64).max // 4
 
 
 class Fail(IntEnum):
-    """Why a candidate route is infeasible (the first rule it breaks)."""
+    """Why a candidate route is infeasible (the first rule it breaks); the kernels return it."""
 
     OK = 0
     WINDOW = 1
@@ -36,59 +45,70 @@ class Fail(IntEnum):
     SHIFT = 5
 
 
-@dataclass(frozen=True)
-class _Arrays:
-    """The problem's requests as flat arrays (index = request)."""
+N_FAILS = len(Fail)
+#: Columns of a bus's row in the kernels' vehicle table (one int64 row per bus).
+V_START = 0  # location where the bus is free next
+V_START_S = 1  # when it is free there
+V_SEATS = 2
+V_WHEELCHAIRS = 3
+V_END = 4  # location where the route ends, or -1: anywhere
+V_END_LATEST_S = 5
+V_MAX_DURATION_S = 6
+V_COLUMNS = 7
+#: Columns of a bus's on-board load (riders already in it): seats and wheelchair places.
+L_SEATS = 0
+L_WHEELCHAIRS = 1
 
-    pickup: NDArray[np.int64]
+
+class RequestArrays(NamedTuple):
+    """The problem's requests as flat arrays (index = request), as the kernels read them."""
+
+    pickup: NDArray[np.int64]  # location
     dropoff: NDArray[np.int64]
-    pe: NDArray[np.int64]
-    pl: NDArray[np.int64]
-    de: NDArray[np.int64]
-    dl: NDArray[np.int64]
+    pickup_open: NDArray[np.int64]  # window at the pickup (begin of service)
+    pickup_close: NDArray[np.int64]
+    dropoff_open: NDArray[np.int64]
+    dropoff_close: NDArray[np.int64]
     seats: NDArray[np.int64]
-    wheel: NDArray[np.int64]
-    ps: NDArray[np.int64]
-    ds: NDArray[np.int64]
-    ride: NDArray[np.int64]
-    picked: NDArray[np.int64]
+    wheelchairs: NDArray[np.int64]
+    pickup_service: NDArray[np.int64]  # dwell, seconds
+    dropoff_service: NDArray[np.int64]
+    max_ride: NDArray[np.int64]
+    picked_up: NDArray[np.int64]  # begin of service at the pickup of a rider on board, else -1
 
     @classmethod
-    def of(cls, rs: Sequence[RequestSpec]) -> _Arrays:
-
-        def col(f):
+    def of(cls, rs: Sequence[RequestSpec]) -> RequestArrays:
+        def col(f: Callable[[RequestSpec], int]) -> NDArray[np.int64]:
             return np.array([f(r) for r in rs], dtype=np.int64)
 
         return cls(
             pickup=col(lambda r: r.pickup),
             dropoff=col(lambda r: r.dropoff),
-            pe=col(lambda r: r.pickup_window[0]),
-            pl=col(lambda r: r.pickup_window[1]),
-            de=col(lambda r: r.dropoff_window[0]),
-            dl=col(lambda r: r.dropoff_window[1]),
+            pickup_open=col(lambda r: r.pickup_window[0]),
+            pickup_close=col(lambda r: r.pickup_window[1]),
+            dropoff_open=col(lambda r: r.dropoff_window[0]),
+            dropoff_close=col(lambda r: r.dropoff_window[1]),
             seats=col(lambda r: r.seats),
-            wheel=col(lambda r: r.wheelchairs),
-            ps=col(lambda r: r.pickup_service_s),
-            ds=col(lambda r: r.dropoff_service_s),
-            ride=col(lambda r: r.max_ride_s),
-            picked=col(lambda r: -1 if r.picked_up_s is None else r.picked_up_s),
+            wheelchairs=col(lambda r: r.wheelchairs),
+            pickup_service=col(lambda r: r.pickup_service_s),
+            dropoff_service=col(lambda r: r.dropoff_service_s),
+            max_ride=col(lambda r: r.max_ride_s),
+            picked_up=col(lambda r: -1 if r.picked_up_s is None else r.picked_up_s),
         )
 
-    def tuple(self):
-        return (
-            self.pickup,
-            self.dropoff,
-            self.pe,
-            self.pl,
-            self.de,
-            self.dl,
-            self.seats,
-            self.wheel,
-            self.ps,
-            self.ds,
-            self.ride,
-            self.picked,
-        )
+    def extended(self, more: RequestArrays) -> RequestArrays:
+        """These requests followed by ``more``."""
+        return RequestArrays(*(np.concatenate((a, b)) for a, b in zip(self, more, strict=True)))
+
+
+class KernelData(NamedTuple):
+    """What the insertion kernels and the search share about one problem."""
+
+    time: NDArray[np.int64]  # travel time between locations, seconds
+    cost: NDArray[np.int64]  # arc cost between locations
+    req: RequestArrays
+    vehicles: NDArray[np.int64]  # one row per bus, columns V_*
+    loads: NDArray[np.int64]  # one row per bus: seats and wheelchair places taken on board
 
 
 @njit(cache=True, nogil=True)
@@ -125,11 +145,11 @@ def _slack(i, m, B, W, LW, PP, RL, PB, S):
 
 
 @njit(cache=True, nogil=True)
-def _schedule(seq_req, seq_kind, n, T, C, req, veh, load0, begin_out):
-    """Schedule a stop sequence; returns (fail code, arc cost, departure, end time).
+def schedule_route(seq_req, seq_kind, n, T, C, req, veh, load0, begin_out):
+    """Schedule a stop sequence; returns (Fail, arc cost, departure, end time).
 
-    ``veh`` = (start, start_s, seats, wheelchairs, end or -1, end_latest, max_duration).
-    ``req`` = the _Arrays tuple. ``begin_out[k]`` receives each stop's begin of service.
+    ``veh`` is the bus's row (columns ``V_*``), ``load0`` its on-board load (``L_*``), ``req``
+    the RequestArrays. ``begin_out[k]`` receives each stop's begin of service.
 
     Earliest times are used when they keep every rule: riders are picked up as soon as the
     bus can be there. Only when they break a ride-time or duration limit, the times follow the
@@ -139,12 +159,12 @@ def _schedule(seq_req, seq_kind, n, T, C, req, veh, load0, begin_out):
     time).
     """
     pickup, dropoff, pe, pl, de, dl, seats, wheel, ps, ds, ride, picked = req
-    s_load = load0[0]
-    w_load = load0[1]
-    if s_load > veh[2]:
-        return 2, 0, 0, 0
-    if w_load > veh[3]:
-        return 3, 0, 0, 0
+    s_load = load0[L_SEATS]
+    w_load = load0[L_WHEELCHAIRS]
+    if s_load > veh[V_SEATS]:
+        return Fail.SEATS, 0, 0, 0
+    if w_load > veh[V_WHEELCHAIRS]:
+        return Fail.WHEELCHAIRS, 0, 0, 0
     m = n + 2  # 0 = leaving the start, 1..n the stops, n + 1 the end
     LOC = np.empty(m, dtype=np.int64)
     E = np.zeros(m, dtype=np.int64)
@@ -153,19 +173,19 @@ def _schedule(seq_req, seq_kind, n, T, C, req, veh, load0, begin_out):
     PP = np.full(m, -2, dtype=np.int64)  # dropoff: position of its pickup, -1 on board
     RL = np.zeros(m, dtype=np.int64)
     PB = np.zeros(m, dtype=np.int64)  # on-board rider: when their ride began
-    LOC[0] = veh[0]
-    E[0] = veh[1]
+    LOC[0] = veh[V_START]
+    E[0] = veh[V_START_S]
     LW[0] = INF
     cost = 0
     for k in range(1, n + 1):
         r = seq_req[k - 1]
-        if seq_kind[k - 1] == 0:
+        if seq_kind[k - 1] == StopKind.PICKUP:
             s_load += seats[r]
             w_load += wheel[r]
-            if s_load > veh[2]:
-                return 2, 0, 0, 0
-            if w_load > veh[3]:
-                return 3, 0, 0, 0
+            if s_load > veh[V_SEATS]:
+                return Fail.SEATS, 0, 0, 0
+            if w_load > veh[V_WHEELCHAIRS]:
+                return Fail.WHEELCHAIRS, 0, 0, 0
             LOC[k] = pickup[r]
             E[k] = pe[r]
             LW[k] = pl[r]
@@ -181,13 +201,13 @@ def _schedule(seq_req, seq_kind, n, T, C, req, veh, load0, begin_out):
             PP[k] = -1
             PB[k] = picked[r] + ps[r]
             for q in range(1, k):
-                if seq_req[q - 1] == r and seq_kind[q - 1] == 0:
+                if seq_req[q - 1] == r and seq_kind[q - 1] == StopKind.PICKUP:
                     PP[k] = q
                     break
         cost += C[LOC[k - 1], LOC[k]]
-    has_end = veh[4] >= 0
-    LOC[m - 1] = veh[4] if has_end else LOC[m - 2]
-    LW[m - 1] = veh[5]
+    has_end = veh[V_END] >= 0
+    LOC[m - 1] = veh[V_END] if has_end else LOC[m - 2]
+    LW[m - 1] = veh[V_END_LATEST_S]
     if has_end:
         cost += C[LOC[m - 2], LOC[m - 1]]
     TR = np.zeros(m, dtype=np.int64)
@@ -202,14 +222,14 @@ def _schedule(seq_req, seq_kind, n, T, C, req, veh, load0, begin_out):
     _forward(0, m, A, B, W, D, E, S, TR)
     for k in range(1, m):
         if B[k] > LW[k]:
-            return (5 if k == m - 1 else 1), cost, 0, 0
-    if _verdict(n, m, B, D, LW, PP, RL, PB, S, seq_req, picked, veh, has_end) == 0:
+            return (Fail.SHIFT if k == m - 1 else Fail.WINDOW), cost, 0, 0
+    if _verdict(n, m, B, D, LW, PP, RL, PB, S, seq_req, picked, veh, has_end) == Fail.OK:
         # Earliest times keep every rule: riders are picked up as early as they can be, and
         # the bus waits after them, not before. Leave only as late as the first stop allows.
         D[0] = B[1] - TR[1] if n > 0 and B[1] - TR[1] > D[0] else D[0]
         for k in range(1, n + 1):
             begin_out[k - 1] = B[k]
-        return 0, cost, D[0], B[m - 1]
+        return Fail.OK, cost, D[0], B[m - 1]
     # Otherwise delay the departure, then each pickup, by the slack that hurts no one.
     waits = 0
     for p in range(1, m):
@@ -219,7 +239,7 @@ def _schedule(seq_req, seq_kind, n, T, C, req, veh, load0, begin_out):
     B[0] = D[0]
     _forward(0, m, A, B, W, D, E, S, TR)
     for j in range(1, n + 1):
-        if seq_kind[j - 1] != 0:
+        if seq_kind[j - 1] != StopKind.PICKUP:
             continue
         waits = 0
         for p in range(j + 1, m):
@@ -230,44 +250,44 @@ def _schedule(seq_req, seq_kind, n, T, C, req, veh, load0, begin_out):
         D[j] = B[j] + S[j]
         _forward(j, m, A, B, W, D, E, S, TR)
     code = _verdict(n, m, B, D, LW, PP, RL, PB, S, seq_req, picked, veh, has_end)
-    if code != 0:
+    if code != Fail.OK:
         return code, cost, 0, 0
     for k in range(1, n + 1):
         begin_out[k - 1] = B[k]
-    return 0, cost, D[0], B[m - 1]
+    return Fail.OK, cost, D[0], B[m - 1]
 
 
 @njit(cache=True, nogil=True)
 def _verdict(n, m, B, D, LW, PP, RL, PB, S, seq_req, picked, veh, has_end):
-    """The first rule a computed schedule breaks (0: none): window, ride time, shift."""
+    """The first rule a computed schedule breaks (Fail.OK: none): window, ride time, shift."""
     for k in range(1, n + 1):
         if B[k] > LW[k]:
-            return 1
+            return Fail.WINDOW
         if PP[k] != -2 and RL[k] < INF:
             start = PB[k] if PP[k] < 0 else B[PP[k]] + S[PP[k]]
             if PP[k] < 0 and picked[seq_req[k - 1]] < 0:
                 start = B[k]  # malformed: a dropoff without pickup; the checker reports it
             if B[k] - start > RL[k]:
-                return 4
+                return Fail.RIDE_TIME
     end = B[m - 1]
-    if (n > 0 or has_end) and (end > veh[5] or end - D[0] > veh[6]):
-        return 5
-    return 0
+    if (n > 0 or has_end) and (end > veh[V_END_LATEST_S] or end - D[0] > veh[V_MAX_DURATION_S]):
+        return Fail.SHIFT
+    return Fail.OK
 
 
 @njit(cache=True, nogil=True)
-def _earliest(seq_req, seq_kind, n, T, req, veh, load0, LOC, DEP, SL, WL):
+def earliest_departures(seq_req, seq_kind, n, T, req, veh, load0, LOC, DEP, SL, WL):
     """Earliest departure from each position of a route (0 = the start) if the bus never
     waits longer than a window asks, its location, and the seats and wheelchair places taken
     after it. Inserting stops can only make every later time later."""
     pickup, dropoff, pe, _, de, _, seats, wheel, ps, ds, _, _ = req
-    LOC[0] = veh[0]
-    DEP[0] = veh[1]
-    SL[0] = load0[0]
-    WL[0] = load0[1]
+    LOC[0] = veh[V_START]
+    DEP[0] = veh[V_START_S]
+    SL[0] = load0[L_SEATS]
+    WL[0] = load0[L_WHEELCHAIRS]
     for k in range(1, n + 1):
         r = seq_req[k - 1]
-        if seq_kind[k - 1] == 0:
+        if seq_kind[k - 1] == StopKind.PICKUP:
             loc, early, serve = pickup[r], pe[r], ps[r]
             SL[k] = SL[k - 1] + seats[r]
             WL[k] = WL[k - 1] + wheel[r]
@@ -281,7 +301,7 @@ def _earliest(seq_req, seq_kind, n, T, req, veh, load0, LOC, DEP, SL, WL):
 
 
 @njit(cache=True, nogil=True)
-def _splice(Rv, Kv, n, r, a, b, out_r, out_k):
+def splice(Rv, Kv, n, r, a, b, out_r, out_k):
     """The route with request r's pickup after position a and its dropoff after position b >= a
     (positions of the old route, 0 = the start), into out_r and out_k: old[0:a], P,
     old[a:b], D, old[b:]."""
@@ -311,14 +331,16 @@ def _best_insertion(seq_req, seq_kind, n, n_fixed, r, T, C, req, veh, load0, wai
     cannot reach in its window even at the earliest times of the stops before it.
     """
     base_begin = np.empty(n + 2, dtype=np.int64)
-    code, base_cost, _, _ = _schedule(seq_req, seq_kind, n, T, C, req, veh, load0, base_begin)
-    prune = code == 0
+    code, base_cost, _, _ = schedule_route(
+        seq_req, seq_kind, n, T, C, req, veh, load0, base_begin
+    )
+    prune = code == Fail.OK
     LOC = np.empty(n + 1, dtype=np.int64)
     DEP = np.empty(n + 1, dtype=np.int64)
     SL = np.empty(n + 1, dtype=np.int64)
     WL = np.empty(n + 1, dtype=np.int64)
-    _earliest(seq_req, seq_kind, n, T, req, veh, load0, LOC, DEP, SL, WL)
-    fails = np.zeros(6, dtype=np.int64)
+    earliest_departures(seq_req, seq_kind, n, T, req, veh, load0, LOC, DEP, SL, WL)
+    fails = np.zeros(N_FAILS, dtype=np.int64)
     cand_r = np.empty(n + 2, dtype=np.int64)
     cand_k = np.empty(n + 2, dtype=np.int64)
     begin = np.empty(n + 2, dtype=np.int64)
@@ -330,19 +352,19 @@ def _best_insertion(seq_req, seq_kind, n, n_fixed, r, T, C, req, veh, load0, wai
         p_arrive = DEP[i] + T[LOC[i], pickup[r]]
         p_late = p_arrive > pl[r]
         p_begin = p_arrive if p_arrive > pe[r] else pe[r]
-        cap = 0  # the first capacity rule broken over the stops the new rider rides past
-        if SL[i] + seats[r] > veh[2]:
-            cap = 2
-        elif WL[i] + wheel[r] > veh[3]:
-            cap = 3
+        cap = Fail.OK  # the first capacity rule broken over the stops the new rider rides past
+        if SL[i] + seats[r] > veh[V_SEATS]:
+            cap = Fail.SEATS
+        elif WL[i] + wheel[r] > veh[V_WHEELCHAIRS]:
+            cap = Fail.WHEELCHAIRS
         for j in range(i + 1, n + 2):
-            if j > i + 1 and cap == 0 and seq_kind[j - 2] == 0:
-                if SL[j - 1] + seats[r] > veh[2]:
-                    cap = 2
-                elif WL[j - 1] + wheel[r] > veh[3]:
-                    cap = 3
+            if j > i + 1 and cap == Fail.OK and seq_kind[j - 2] == StopKind.PICKUP:
+                if SL[j - 1] + seats[r] > veh[V_SEATS]:
+                    cap = Fail.SEATS
+                elif WL[j - 1] + wheel[r] > veh[V_WHEELCHAIRS]:
+                    cap = Fail.WHEELCHAIRS
             if prune:
-                if cap != 0:
+                if cap != Fail.OK:
                     fails[cap] += 1
                     continue
                 if j == i + 1:
@@ -350,11 +372,11 @@ def _best_insertion(seq_req, seq_kind, n, n_fixed, r, T, C, req, veh, load0, wai
                 else:
                     d_arrive = DEP[j - 1] + T[LOC[j - 1], dropoff[r]]
                 if p_late or d_arrive > dl[r]:
-                    fails[1] += 1
+                    fails[Fail.WINDOW] += 1
                     continue
-            _splice(seq_req, seq_kind, n, r, i, j - 1, cand_r, cand_k)
-            code, cost, _, _ = _schedule(cand_r, cand_k, n + 2, T, C, req, veh, load0, begin)
-            if code != 0:
+            splice(seq_req, seq_kind, n, r, i, j - 1, cand_r, cand_k)
+            code, cost, _, _ = schedule_route(cand_r, cand_k, n + 2, T, C, req, veh, load0, begin)
+            if code != Fail.OK:
                 fails[code] += 1
                 continue
             total = (cost - base_cost) * 100 + wait_weight_pct * (begin[i] - pe[r])
@@ -413,16 +435,20 @@ class Inserter:
         request arrays are reused and only the new requests' are built."""
         self.problem = problem
         self.wait_weight_pct = wait_weight_pct
-        self._req = self._request_arrays(problem.requests, reuse)
-        self._T = np.ascontiguousarray(problem.time_s, dtype=np.int64)
-        self._C = np.ascontiguousarray(problem.arc_cost, dtype=np.int64)
-        self._vehs = [self._veh(v) for v in range(len(problem.vehicles))]
-        self._loads = self._loads0()
+        nv = len(problem.vehicles)
+        vehicles = np.array(
+            [_vehicle_row(v) for v in problem.vehicles], dtype=np.int64
+        ).reshape(nv, V_COLUMNS)
+        self.data = KernelData(
+            time=np.ascontiguousarray(problem.time_s, dtype=np.int64),
+            cost=np.ascontiguousarray(problem.arc_cost, dtype=np.int64),
+            req=self._request_arrays(problem.requests, reuse),
+            vehicles=vehicles,
+            loads=_onboard_loads(problem),
+        )
 
     @staticmethod
-    def _request_arrays(
-        requests: tuple[RequestSpec, ...], reuse: Inserter | None
-    ) -> tuple[NDArray[np.int64], ...]:
+    def _request_arrays(requests: tuple[RequestSpec, ...], reuse: Inserter | None) -> RequestArrays:
         old = reuse.problem.requests if reuse is not None else ()
         if (
             reuse is None
@@ -430,34 +456,10 @@ class Inserter:
             or len(old) > len(requests)
             or not all(a is b for a, b in zip(old, requests, strict=False))
         ):
-            return _Arrays.of(requests).tuple()
+            return RequestArrays.of(requests)
         if len(old) == len(requests):
-            return reuse._req
-        more = _Arrays.of(requests[len(old) :]).tuple()
-        return tuple(np.concatenate((a, b)) for a, b in zip(reuse._req, more, strict=True))
-
-    def _veh(self, v: int) -> NDArray[np.int64]:
-        s = self.problem.vehicles[v]
-        return np.array(
-            [
-                s.start,
-                s.start_s,
-                s.seats,
-                s.wheelchairs,
-                -1 if s.end is None else s.end,
-                min(s.end_latest_s, NO_LIMIT),
-                min(s.max_duration_s, NO_LIMIT),
-            ],
-            dtype=np.int64,
-        )
-
-    def _loads0(self) -> list[NDArray[np.int64]]:
-        """Seats and wheelchair places taken on each bus by the riders already on board."""
-        loads = [np.zeros(2, dtype=np.int64) for _ in self.problem.vehicles]
-        for r in self.problem.requests:
-            if r.onboard_vehicle is not None:
-                loads[r.onboard_vehicle] += (r.seats, r.wheelchairs)
-        return loads
+            return reuse.data.req
+        return reuse.data.req.extended(RequestArrays.of(requests[len(old) :]))
 
     @staticmethod
     def _seq(route: tuple[Stop, ...]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -470,16 +472,9 @@ class Inserter:
         """Begin-of-service times of ``route`` for vehicle v: (fail code, times, start, end)."""
         seq_r, seq_k = self._seq(route)
         begin = np.zeros(len(route) + 1, dtype=np.int64)
-        code, _, start, end = _schedule(
-            seq_r,
-            seq_k,
-            len(route),
-            self._T,
-            self._C,
-            self._req,
-            self._vehs[v],
-            self._loads[v],
-            begin,
+        d = self.data
+        code, _, start, end = schedule_route(
+            seq_r, seq_k, len(route), d.time, d.cost, d.req, d.vehicles[v], d.loads[v], begin
         )
         return Fail(int(code)), tuple(int(b) for b in begin[: len(route)]), int(start), int(end)
 
@@ -490,23 +485,15 @@ class Inserter:
         best: Insertion | None = None
         fails = dict.fromkeys(Fail, 0)
         candidates = range(len(self.problem.vehicles)) if vehicles is None else vehicles
+        d = self.data
         for v in candidates:
             route = routes[v]
             n_fixed = len(self.problem.vehicles[v].fixed)
             seq_r, seq_k = self._seq(route)
             cost, i, j, f = _best_insertion(
-                seq_r,
-                seq_k,
-                len(route),
-                n_fixed,
-                r,
-                self._T,
-                self._C,
-                self._req,
-                self._vehs[v],
-                self._loads[v],
-                self.wait_weight_pct,
-            )
+                seq_r, seq_k, len(route), n_fixed, r, d.time, d.cost, d.req,
+                d.vehicles[v], d.loads[v], self.wait_weight_pct,
+            )  # fmt: skip
             for code, count in enumerate(f.tolist()):
                 fails[Fail(code)] += count
             if cost < 0 or (best is not None and cost >= best.cost):
@@ -520,6 +507,29 @@ class Inserter:
         if best is None:
             return NoInsertion(fails, len(candidates))
         return replace(best, fails=fails)
+
+
+def _vehicle_row(s: VehicleSpec) -> list[int]:
+    """A bus as the kernels read it (columns V_*)."""
+    return [
+        s.start,
+        s.start_s,
+        s.seats,
+        s.wheelchairs,
+        -1 if s.end is None else s.end,
+        min(s.end_latest_s, NO_LIMIT),
+        min(s.max_duration_s, NO_LIMIT),
+    ]
+
+
+def _onboard_loads(problem: RoutingProblem) -> NDArray[np.int64]:
+    """Seats and wheelchair places taken on each bus by the riders already on board."""
+    loads = np.zeros((len(problem.vehicles), 2), dtype=np.int64)
+    for r in problem.requests:
+        if r.onboard_vehicle is not None:
+            loads[r.onboard_vehicle, L_SEATS] += r.seats
+            loads[r.onboard_vehicle, L_WHEELCHAIRS] += r.wheelchairs
+    return loads
 
 
 def insert_all(

@@ -26,29 +26,154 @@ the search returns to the best solution with all buses open.
 
 Riders on board and fixed stops are never removed. A request that cannot be put back stays in
 the bank and costs ``miss`` per step; the solution returned always has the fewest left out.
+
+Limits (:class:`LnsParams`): a wall-clock limit, a step limit, or both; the search stops at the
+first reached, and the temperature falls with the larger share spent. With a step limit alone
+every batch has the same size, so a seeded search gives the same answer on any machine (what
+tests and the simulator use).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
+from numpy.typing import NDArray
 
 from routing.insertion import (
+    V_END,
+    V_END_LATEST_S,
+    V_SEATS,
+    V_START,
+    V_WHEELCHAIRS,
+    Fail,
     Inserter,
-    _earliest,
-    _schedule,
-    _splice,
+    earliest_departures,
     insert_all,
+    schedule_route,
     solution_from_routes,
+    splice,
 )
 from routing.problem import RequestSpec, RoutingProblem, Solution, Stop, StopKind, VehicleSpec
 
 NONE = -1
 #: While emptying a route, a request left out costs more than any drive: fewer left out first.
 ELIM_MISS = 10**12
+#: Ruin kinds (chosen at random each step with probabilities 0.4 / 0.45 / 0.15).
+RUIN_RELATED, RUIN_STRING, RUIN_RANDOM = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class LnsParams:
+    """Settings of one ruin-and-recreate search, validated on construction.
+
+    - ``time_limit_s``: wall-clock limit (None: only the step limit);
+    - ``max_steps``: step limit (None: only the time limit); with it alone the search is
+      reproducible on any machine;
+    - ``seed``: the random seed;
+    - ``remove``: how many requests a step takes out (at least, at most); None: 2 to 15, or
+      5 to 30 when buses are minimised (few long routes need bigger steps to change);
+    - ``batch``: steps per numba call (with a time limit the later calls aim at 0.05 s);
+    - ``miss_factor``: while searching, a request left out costs this many average arcs;
+    - ``temp_start``: the starting temperature, in average arcs (it falls 150-fold);
+    - ``blink``: chance to pass over a candidate position when recreating;
+    - ``elim_share``: the share of the limits that emptying routes may take (only with a
+      cost per bus).
+    """
+
+    time_limit_s: float | None = 10.0
+    max_steps: int | None = None
+    seed: int = 0
+    remove: tuple[int, int] | None = None
+    batch: int = 50
+    miss_factor: float = 4.0
+    temp_start: float = 0.3
+    blink: float = 0.01
+    elim_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.time_limit_s is None and self.max_steps is None:
+            raise ValueError("time_limit_s or max_steps: a search needs a limit")
+        if self.time_limit_s is not None and not 0 <= self.time_limit_s <= 3600:
+            raise ValueError(f"time_limit_s must be in [0, 3600], got {self.time_limit_s}")
+        if self.max_steps is not None and self.max_steps < 0:
+            raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
+        if self.remove is not None and not 1 <= self.remove[0] <= self.remove[1]:
+            raise ValueError(f"remove must be (min, max) with 1 <= min <= max, got {self.remove}")
+        if self.batch < 1:
+            raise ValueError(f"batch must be >= 1, got {self.batch}")
+        if not 0 <= self.blink < 1:
+            raise ValueError(f"blink must be in [0, 1), got {self.blink}")
+        if not 0 <= self.elim_share <= 1:
+            raise ValueError(f"elim_share must be in [0, 1], got {self.elim_share}")
+        if self.miss_factor <= 0 or self.temp_start < 0:
+            raise ValueError("miss_factor must be > 0 and temp_start >= 0")
+
+    @property
+    def reproducible(self) -> bool:
+        """Whether the answer depends only on the problem, the start and the seed."""
+        return self.time_limit_s is None
+
+
+class RouteTables(NamedTuple):
+    """A solution as the search keeps it, with each route's screening tables.
+
+    Per bus v: ``routes[v, :lens[v]]`` the requests of its stops and ``kinds`` pickup (0) or
+    drop-off (1); per position k of the route (0 = the start): ``loc`` its location, ``dep``
+    the earliest departure, ``seats_after`` and ``wheel_after`` the places taken after it,
+    ``latest`` the latest begin of service that keeps every later window and the shift end;
+    ``costs[v]`` the route's cost. ``where[r]`` is the bus of request r (NONE: left out).
+    """
+
+    routes: NDArray[np.int64]
+    kinds: NDArray[np.int64]
+    lens: NDArray[np.int64]
+    where: NDArray[np.int64]
+    loc: NDArray[np.int64]
+    dep: NDArray[np.int64]
+    seats_after: NDArray[np.int64]
+    wheel_after: NDArray[np.int64]
+    latest: NDArray[np.int64]
+    costs: NDArray[np.int64]
+
+
+class BestRoutes(NamedTuple):
+    """The best solution found: routes, kinds, lens, where and costs as in RouteTables."""
+
+    routes: NDArray[np.int64]
+    kinds: NDArray[np.int64]
+    lens: NDArray[np.int64]
+    where: NDArray[np.int64]
+    costs: NDArray[np.int64]
+
+
+class SearchData(NamedTuple):
+    """What the search reads about the problem (never changed while searching, except which
+    buses may take requests, ``allowed``)."""
+
+    time: NDArray[np.int64]
+    cost: NDArray[np.int64]
+    req: object  # routing.insertion.RequestArrays
+    vehicles: NDArray[np.int64]  # rows of columns V_*
+    loads: NDArray[np.int64]  # on-board load per bus, columns L_*
+    nfix: NDArray[np.int64]  # fixed stops at the head of each route
+    removable: NDArray[np.bool_]  # requests the search may move
+    related: NDArray[np.int64]  # per request, all requests by relatedness, itself first
+    allowed: NDArray[np.bool_]  # buses that may take requests
+    far: NDArray[np.int64]  # per request, depot -> pickup + drop-off -> depot
+
+
+class Scratch(NamedTuple):
+    """Work arrays of one recreate: candidate rows (added cost, bus, a, b) and a route."""
+
+    cand: NDArray[np.int64]
+    work_r: NDArray[np.int64]
+    work_k: NDArray[np.int64]
+    begin: NDArray[np.int64]
 
 
 @njit(cache=True, nogil=True)
@@ -60,68 +185,80 @@ def _arc(M, a, b):
 @njit(cache=True, nogil=True)
 def _stop(r, kind, req):
     """(location, window start, window end, service, seats, wheelchairs) of a stop."""
-    pickup, dropoff, pe, pl, de, dl, seats, wheel, ps, ds, _, _ = req
-    if kind == 0:
-        return pickup[r], pe[r], pl[r], ps[r], seats[r], wheel[r]
-    return dropoff[r], de[r], dl[r], ds[r], -seats[r], -wheel[r]
+    if kind == StopKind.PICKUP:
+        return (req.pickup[r], req.pickup_open[r], req.pickup_close[r], req.pickup_service[r],
+                req.seats[r], req.wheelchairs[r])  # fmt: skip
+    return (req.dropoff[r], req.dropoff_open[r], req.dropoff_close[r], req.dropoff_service[r],
+            -req.seats[r], -req.wheelchairs[r])  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
 def _route_cost(Rv, Kv, n, C, veh, req, vehicle_cost):
     """Arc cost of a route, plus ``vehicle_cost`` if it has a stop."""
-    loc = veh[0]
+    loc = veh[V_START]
     total = 0
     for k in range(n):
         nxt = _stop(Rv[k], Kv[k], req)[0]
         total += C[loc, nxt]
         loc = nxt
     if n > 0:
-        total += _arc(C, loc, veh[4]) + vehicle_cost
+        total += _arc(C, loc, veh[V_END]) + vehicle_cost
     return total
 
 
 @njit(cache=True, nogil=True)
-def _prep(Rv, Kv, n, req, veh, load0, T, LOC, DEP, SL, WL, LT):
-    """Per position of a route (0 = the start): location, earliest departure, seats and
-    wheelchair places taken after it; and LT[k], the latest begin of service at stop k that
-    keeps every later window and the shift end (windows only; LT[n + 1] is the end)."""
-    _earliest(Rv, Kv, n, T, req, veh, load0, LOC, DEP, SL, WL)
-    LT[n + 1] = veh[5]
-    nxt = veh[4]
+def _refresh(v, S, P, vcost):
+    """Rebuild route v's screening tables and its cost: the earliest schedule and loads
+    (:func:`routing.insertion.earliest_departures`), and latest[k], the latest begin of service
+    at stop k that keeps every later window and the shift end (windows only; latest[n + 1] is
+    the end)."""
+    Rv, Kv, n, veh = S.routes[v], S.kinds[v], S.lens[v], P.vehicles[v]
+    LT = S.latest[v]
+    earliest_departures(Rv, Kv, n, P.time, P.req, veh, P.loads[v], S.loc[v], S.dep[v],
+                        S.seats_after[v], S.wheel_after[v])  # fmt: skip
+    LT[n + 1] = veh[V_END_LATEST_S]
+    nxt = veh[V_END]
     for k in range(n, 0, -1):
-        loc, _, lw, s, _, _ = _stop(Rv[k - 1], Kv[k - 1], req)
-        lt = LT[k + 1] - _arc(T, loc, nxt) - s
+        loc, _, lw, s, _, _ = _stop(Rv[k - 1], Kv[k - 1], P.req)
+        lt = LT[k + 1] - _arc(P.time, loc, nxt) - s
         LT[k] = lw if lw < lt else lt
         nxt = loc
+    S.costs[v] = _route_cost(Rv, Kv, n, P.cost, veh, P.req, vcost)
 
 
 @njit(cache=True, nogil=True)
-def _candidates(r, v, n, nfix, Rv, Kv, LOC, DEP, SL, WL, LT, T, C, req, veh, vcost, out, cnt):
+def _candidates(r, v, S, P, vcost, out, cnt):
     """Append to ``out`` (rows: added cost, vehicle, a, b) every insertion of request r into
     route v, pickup after position a and dropoff after position b >= a, that passes the O(1)
     screens: seats and wheelchair places, and every window at the earliest schedule."""
-    pickup, dropoff, pe, pl, de, dl, seats, wheel, ps, ds, _, _ = req
-    p, d = pickup[r], dropoff[r]
-    end = veh[4]
+    req, T, C, veh = P.req, P.time, P.cost, P.vehicles[v]
+    n, Rv, Kv = S.lens[v], S.routes[v], S.kinds[v]
+    LOC, DEP, SL, WL, LT = S.loc[v], S.dep[v], S.seats_after[v], S.wheel_after[v], S.latest[v]
+    seats, wheel = req.seats[r], req.wheelchairs[r]
+    pe, pl = req.pickup_open[r], req.pickup_close[r]
+    de, dl = req.dropoff_open[r], req.dropoff_close[r]
+    ps, ds = req.pickup_service[r], req.dropoff_service[r]
+    p, d = req.pickup[r], req.dropoff[r]
+    end = veh[V_END]
     # opening an empty bus also costs its drive from start to end, and the cost of a bus
-    extra = vcost + _arc(C, veh[0], end) if n == 0 else 0
-    for a in range(nfix, n + 1):
-        if SL[a] + seats[r] > veh[2] or WL[a] + wheel[r] > veh[3]:
+    extra = vcost + _arc(C, veh[V_START], end) if n == 0 else 0
+    for a in range(P.nfix[v], n + 1):
+        if SL[a] + seats > veh[V_SEATS] or WL[a] + wheel > veh[V_WHEELCHAIRS]:
             continue
         bp = DEP[a] + T[LOC[a], p]
-        if bp < pe[r]:
-            bp = pe[r]
-        if bp > pl[r]:
+        if bp < pe:
+            bp = pe
+        if bp > pl:
             continue
-        dep_p = bp + ps[r]
+        dep_p = bp + ps
         na = LOC[a + 1] if a < n else end
         base_a = _arc(C, LOC[a], na)
         cp = C[LOC[a], p]
         # dropoff right after the pickup
         bd = dep_p + T[p, d]
-        if bd < de[r]:
-            bd = de[r]
-        if bd <= dl[r] and bd + ds[r] + _arc(T, d, na) <= LT[a + 1]:
+        if bd < de:
+            bd = de
+        if bd <= dl and bd + ds + _arc(T, d, na) <= LT[a + 1]:
             out[cnt, 0] = cp + C[p, d] + _arc(C, d, na) - base_a + extra
             out[cnt, 1] = v
             out[cnt, 2] = a
@@ -142,15 +279,15 @@ def _candidates(r, v, n, nfix, Rv, Kv, LOC, DEP, SL, WL, LT, T, C, req, veh, vco
                 break
             dep = beg + s_b
             prev = loc_b
-            if SL[b] + seats[r] > veh[2] or WL[b] + wheel[r] > veh[3]:
+            if SL[b] + seats > veh[V_SEATS] or WL[b] + wheel > veh[V_WHEELCHAIRS]:
                 break
             bd = dep + T[loc_b, d]
-            if bd < de[r]:
-                bd = de[r]
-            if bd > dl[r]:
+            if bd < de:
+                bd = de
+            if bd > dl:
                 continue
             nb = LOC[b + 1] if b < n else end
-            if bd + ds[r] + _arc(T, d, nb) > LT[b + 1]:
+            if bd + ds + _arc(T, d, nb) > LT[b + 1]:
                 continue
             out[cnt, 0] = dp_cost + C[loc_b, d] + _arc(C, d, nb) - _arc(C, loc_b, nb)
             out[cnt, 1] = v
@@ -168,63 +305,65 @@ def _candidate_rows(n_req, nv):
 
 
 @njit(cache=True, nogil=True)
-def _refresh(v, R, K, lens, req, vehs, loads, T, C, LOC, DEP, SL, WL, LT, costs, vcost):
-    _prep(R[v], K[v], lens[v], req, vehs[v], loads[v], T, LOC[v], DEP[v], SL[v], WL[v], LT[v])
-    costs[v] = _route_cost(R[v], K[v], lens[v], C, vehs[v], req, vcost)
+def _scratch(n_req, nv, width):
+    return Scratch(
+        _candidate_rows(n_req, nv),
+        np.empty(width + 2, dtype=np.int64),
+        np.empty(width + 2, dtype=np.int64),
+        np.empty(width + 2, dtype=np.int64),
+    )
 
 
 @njit(cache=True, nogil=True)
-def _insert(
-    r, R, K, lens, where, nfix, allowed, LOC, DEP, SL, WL, LT, costs, T, C, req, vehs, loads,
-    vcost, blink, cand, work_r, work_k, begin,
-):  # fmt: skip
-    """Put request r at its cheapest feasible position over the open buses (skipping each
+def _insert(r, S, P, vcost, blink, X):
+    """Put request r at its cheapest feasible position over the allowed buses (skipping each
     screened candidate with probability ``blink``); False if none is feasible."""
     cnt = 0
-    for v in range(R.shape[0]):
-        if allowed[v]:
-            cnt = _candidates(
-                r, v, lens[v], nfix[v], R[v], K[v], LOC[v], DEP[v], SL[v], WL[v], LT[v],
-                T, C, req, vehs[v], vcost, cand, cnt,
-            )  # fmt: skip
+    for v in range(S.routes.shape[0]):
+        if P.allowed[v]:
+            cnt = _candidates(r, v, S, P, vcost, X.cand, cnt)
     if cnt == 0:
         return False
-    order = np.argsort(cand[:cnt, 0])
+    order = np.argsort(X.cand[:cnt, 0])
     for t in range(cnt):
         c = order[t]
         if blink > 0 and np.random.random() < blink:
             continue
-        v, a, b = cand[c, 1], cand[c, 2], cand[c, 3]
-        n = lens[v]
-        _splice(R[v], K[v], n, r, a, b, work_r, work_k)
-        code, _, _, _ = _schedule(work_r, work_k, n + 2, T, C, req, vehs[v], loads[v], begin)
-        if code == 0:
-            R[v, : n + 2] = work_r[: n + 2]
-            K[v, : n + 2] = work_k[: n + 2]
-            lens[v] = n + 2
-            where[r] = v
-            _refresh(v, R, K, lens, req, vehs, loads, T, C, LOC, DEP, SL, WL, LT, costs, vcost)
+        v, a, b = X.cand[c, 1], X.cand[c, 2], X.cand[c, 3]
+        n = S.lens[v]
+        splice(S.routes[v], S.kinds[v], n, r, a, b, X.work_r, X.work_k)
+        code, _, _, _ = schedule_route(
+            X.work_r, X.work_k, n + 2, P.time, P.cost, P.req, P.vehicles[v], P.loads[v], X.begin
+        )
+        if code == Fail.OK:
+            S.routes[v, : n + 2] = X.work_r[: n + 2]
+            S.kinds[v, : n + 2] = X.work_k[: n + 2]
+            S.lens[v] = n + 2
+            S.where[r] = v
+            _refresh(v, S, P, vcost)
             return True
     return False
 
 
 @njit(cache=True, nogil=True)
-def _take_out(R, K, lens, where, v, r, touched):
+def _take_out(S, v, r, touched):
+    R, K = S.routes, S.kinds
     m = 0
-    for k in range(lens[v]):
+    for k in range(S.lens[v]):
         if R[v, k] != r:
             R[v, m] = R[v, k]
             K[v, m] = K[v, k]
             m += 1
-    lens[v] = m
-    where[r] = NONE
+    S.lens[v] = m
+    S.where[r] = NONE
     touched[v] = True
 
 
 @njit(cache=True, nogil=True)
-def _ruin(kind, k, cands, R, K, lens, where, nfix, removable, related, touched, lmax):
+def _ruin(kind, k, cands, S, P, touched, lmax):
     """Take out about k requests (see the module doc); returns how many were taken out."""
-    nv = R.shape[0]
+    nv = S.routes.shape[0]
+    where, lens, nfix, removable = S.where, S.lens, P.nfix, P.removable
     seed_r = NONE
     for _ in range(20):
         q = cands[np.random.randint(cands.size)]
@@ -234,17 +373,17 @@ def _ruin(kind, k, cands, R, K, lens, where, nfix, removable, related, touched, 
     if seed_r == NONE:
         return 0
     taken = 0
-    if kind == 0:  # related
-        for q in related[seed_r]:
+    if kind == RUIN_RELATED:
+        for q in P.related[seed_r]:
             if taken >= k:
                 break
             if removable[q] and where[q] != NONE:
-                _take_out(R, K, lens, where, where[q], q, touched)
+                _take_out(S, where[q], q, touched)
                 taken += 1
-    elif kind == 1:  # strings in routes near the seed
+    elif kind == RUIN_STRING:  # strings in routes near the seed
         done = np.zeros(nv, dtype=np.bool_)
         n_routes = 1 + np.random.randint(3)
-        for q in related[seed_r]:
+        for q in P.related[seed_r]:
             if taken >= k or n_routes == 0:
                 break
             v = where[q]
@@ -254,7 +393,7 @@ def _ruin(kind, k, cands, R, K, lens, where, nfix, removable, related, touched, 
             n_routes -= 1
             n = lens[v]
             pos = nfix[v]
-            while R[v, pos] != q:
+            while S.routes[v, pos] != q:
                 pos += 1
             length = 1 + np.random.randint(min(lmax, n - nfix[v]))
             lo = pos - np.random.randint(length)
@@ -264,12 +403,12 @@ def _ruin(kind, k, cands, R, K, lens, where, nfix, removable, related, touched, 
             out = np.empty(hi - lo, dtype=np.int64)
             m = 0
             for t in range(lo, hi):
-                out[m] = R[v, t]
+                out[m] = S.routes[v, t]
                 m += 1
             for t in range(m):
                 s = out[t]
                 if removable[s] and where[s] == v:
-                    _take_out(R, K, lens, where, v, s, touched)
+                    _take_out(S, v, s, touched)
                     taken += 1
     else:  # random
         for _ in range(4 * k):
@@ -277,54 +416,49 @@ def _ruin(kind, k, cands, R, K, lens, where, nfix, removable, related, touched, 
                 break
             q = cands[np.random.randint(cands.size)]
             if where[q] != NONE:
-                _take_out(R, K, lens, where, where[q], q, touched)
+                _take_out(S, where[q], q, touched)
                 taken += 1
     return taken
 
 
 @njit(cache=True, nogil=True)
-def _steps(
-    S, B, nfix, removable, related, allowed, T, C, req, vehs, loads, steps, k_min, k_max,
-    temp, seed, miss, vcost, blink, lmax, far,
-):  # fmt: skip
-    """``steps`` ruin-and-recreate steps from the current solution S = (R, K, lens, where,
-    LOC, DEP, SL, WL, LT, costs); the best (fewest left out, then cost) is kept in B =
-    (R, K, lens, where, costs). Returns the steps accepted."""
-    R, K, lens, where, LOC, DEP, SL, WL, LT, costs = S
-    bR, bK, blens, bwhere, bcosts = B
+def _copy_tables(S):
+    return RouteTables(
+        S.routes.copy(), S.kinds.copy(), S.lens.copy(), S.where.copy(), S.loc.copy(),
+        S.dep.copy(), S.seats_after.copy(), S.wheel_after.copy(), S.latest.copy(), S.costs.copy(),
+    )  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _steps(S, B, P, steps, k_min, k_max, temp, seed, miss, vcost, blink, lmax):
+    """``steps`` ruin-and-recreate steps from the current solution S (RouteTables); the best
+    (fewest left out, then cost) is kept in B (BestRoutes). Returns the steps accepted."""
     np.random.seed(seed)
-    nv = R.shape[0]
-    n_req = where.shape[0]
-    W = (R.copy(), K.copy(), lens.copy(), where.copy(), LOC.copy(), DEP.copy(), SL.copy(),
-         WL.copy(), LT.copy(), costs.copy())  # fmt: skip
-    wR, wK, wlens, wwhere, wLOC, wDEP, wSL, wWL, wLT, wcosts = W
-    width = R.shape[1]
-    cand = _candidate_rows(n_req, nv)
-    work_r = np.empty(width + 2, dtype=np.int64)
-    work_k = np.empty(width + 2, dtype=np.int64)
-    begin = np.empty(width + 2, dtype=np.int64)
+    nv = S.routes.shape[0]
+    n_req = S.where.shape[0]
+    W = _copy_tables(S)
+    X = _scratch(n_req, nv, S.routes.shape[1])
     bank = np.empty(n_req, dtype=np.int64)
     keys = np.empty(n_req, dtype=np.int64)
     touched = np.zeros(nv, dtype=np.bool_)
-    cands = np.flatnonzero(removable)
+    cands = np.flatnonzero(P.removable)
     if cands.size == 0:
         return 0
-    cur_total = costs.sum() + _unplaced(where, removable) * miss
-    b_miss = _unplaced(bwhere, removable)
+    cur_total = S.costs.sum() + _unplaced(S.where, P.removable) * miss
+    b_miss = _unplaced(B.where, P.removable)
     accepted = 0
     for _ in range(steps):
         touched[:] = False
         k = k_min + np.random.randint(k_max - k_min + 1)
         u = np.random.random()
-        kind = 0 if u < 0.4 else (1 if u < 0.85 else 2)
-        _ruin(kind, k, cands, wR, wK, wlens, wwhere, nfix, removable, related, touched, lmax)
+        kind = RUIN_RELATED if u < 0.4 else (RUIN_STRING if u < 0.85 else RUIN_RANDOM)
+        _ruin(kind, k, cands, W, P, touched, lmax)
         for v in range(nv):
             if touched[v]:
-                _refresh(v, wR, wK, wlens, req, vehs, loads, T, C, wLOC, wDEP, wSL, wWL, wLT,
-                         wcosts, vcost)  # fmt: skip
+                _refresh(v, W, P, vcost)
         nb = 0
         for q in cands:
-            if wwhere[q] == NONE:
+            if W.where[q] == NONE:
                 bank[nb] = q
                 nb += 1
         u = np.random.random()
@@ -333,21 +467,18 @@ def _steps(
             if u < 0.4:
                 keys[t] = np.random.randint(1 << 30)
             elif u < 0.7:
-                keys[t] = req[2][q] + np.random.randint(0, 600)
+                keys[t] = P.req.pickup_open[q] + np.random.randint(0, 600)
             else:
-                keys[t] = -far[q]
+                keys[t] = -P.far[q]
         order = np.argsort(keys[:nb])
         unplaced = 0
         for t in range(nb):
             q = bank[order[t]]
-            if _insert(
-                q, wR, wK, wlens, wwhere, nfix, allowed, wLOC, wDEP, wSL, wWL, wLT, wcosts,
-                T, C, req, vehs, loads, vcost, blink, cand, work_r, work_k, begin,
-            ):  # fmt: skip
-                touched[wwhere[q]] = True
+            if _insert(q, W, P, vcost, blink, X):
+                touched[W.where[q]] = True
             else:
                 unplaced += 1
-        new_total = wcosts.sum() + unplaced * miss
+        new_total = W.costs.sum() + unplaced * miss
         if new_total < cur_total or (
             temp > 0 and np.random.random() < math.exp(-(new_total - cur_total) / temp)
         ):
@@ -355,13 +486,13 @@ def _steps(
             _copy_solution(S, W, touched)
             cur_total = new_total
             if unplaced < b_miss or (
-                unplaced == b_miss and new_total < bcosts.sum() + b_miss * miss
+                unplaced == b_miss and new_total < B.costs.sum() + b_miss * miss
             ):
-                bR[:] = R
-                bK[:] = K
-                blens[:] = lens
-                bwhere[:] = where
-                bcosts[:] = costs
+                B.routes[:] = S.routes
+                B.kinds[:] = S.kinds
+                B.lens[:] = S.lens
+                B.where[:] = S.where
+                B.costs[:] = S.costs
                 b_miss = unplaced
         else:
             _copy_solution(W, S, touched)
@@ -370,22 +501,20 @@ def _steps(
 
 @njit(cache=True, nogil=True)
 def _copy_solution(dst, src, touched):
-    """Copy solution src (R, K, lens, where, LOC, DEP, SL, WL, LT, costs) into dst: the
-    route tables of the touched buses only, the rest whole."""
-    R, K, lens, where, LOC, DEP, SL, WL, LT, costs = dst
-    sR, sK, slens, swhere, sLOC, sDEP, sSL, sWL, sLT, scosts = src
-    for v in range(R.shape[0]):
+    """Copy solution src into dst (both RouteTables): the route tables of the touched buses
+    only, the rest whole."""
+    for v in range(dst.routes.shape[0]):
         if touched[v]:
-            R[v] = sR[v]
-            K[v] = sK[v]
-            LOC[v] = sLOC[v]
-            DEP[v] = sDEP[v]
-            SL[v] = sSL[v]
-            WL[v] = sWL[v]
-            LT[v] = sLT[v]
-    lens[:] = slens
-    where[:] = swhere
-    costs[:] = scosts
+            dst.routes[v] = src.routes[v]
+            dst.kinds[v] = src.kinds[v]
+            dst.loc[v] = src.loc[v]
+            dst.dep[v] = src.dep[v]
+            dst.seats_after[v] = src.seats_after[v]
+            dst.wheel_after[v] = src.wheel_after[v]
+            dst.latest[v] = src.latest[v]
+    dst.lens[:] = src.lens
+    dst.where[:] = src.where
+    dst.costs[:] = src.costs
 
 
 @njit(cache=True, nogil=True)
@@ -397,7 +526,7 @@ def _unplaced(where, removable):
     return c
 
 
-def _related(problem: RoutingProblem) -> np.ndarray:
+def _related(problem: RoutingProblem) -> NDArray[np.int64]:
     """For each request, all requests by relatedness: pickup and drop-off places and window
     starts close together (Shaw), itself first."""
     rs = problem.requests
@@ -410,112 +539,125 @@ def _related(problem: RoutingProblem) -> np.ndarray:
     return np.argsort(score, axis=1, kind="stable").astype(np.int64)
 
 
-class _Run:
-    """One search: the current solution S = (R, K, lens, where, LOC, DEP, SL, WL, LT, costs),
-    the best B = (R, K, lens, where, costs), the problem's arrays, and the steps done."""
+class _Limit:
+    """Where a phase of the search ends: a wall-clock deadline and a step count (either may
+    be infinite), measured on the run's own step counter."""
 
-    def __init__(self, S, B, problem_arrays, seed, batch):
-        self.S, self.B = S, B
-        (self.nfix, self.removable, self.related, self.allowed, self.T, self.C, self.req,
-         self.vehs, self.loads, self.far) = problem_arrays  # fmt: skip
+    def __init__(self, until_t: float, until_steps: float) -> None:
+        self.until_t, self.until_steps = until_t, until_steps
+
+    def reached(self, run: _Run) -> bool:
+        return time.perf_counter() >= self.until_t or run.steps >= self.until_steps
+
+    def steps_left(self, run: _Run) -> float:
+        return self.until_steps - run.steps
+
+    def half_of_rest(self, run: _Run, min_s: float, min_steps: int) -> _Limit:
+        """A limit for half of what is left (at least ``min_s`` / ``min_steps``), never past
+        this one."""
+        now = time.perf_counter()
+        t = min(self.until_t, now + max(min_s, (self.until_t - now) / 2))
+        left = self.until_steps - run.steps
+        steps = min(self.until_steps, run.steps + max(min_steps, left / 2))
+        return _Limit(t, steps)
+
+
+class _Run:
+    """One search: the current solution S (RouteTables), the best B (BestRoutes), the
+    problem P (SearchData), and the steps done."""
+
+    def __init__(self, S: RouteTables, B: BestRoutes, P: SearchData, seed: int, batch: int,
+                 adapt: bool) -> None:  # fmt: skip
+        self.S, self.B, self.P = S, B, P
         self.seed = seed
         self.steps = 0
         self.calls = 0
-        self.size = batch  # steps per call, adapted to take about batch_s
+        self.size = batch  # steps per call; with ``adapt``, tuned to take about batch_s
+        self.adapt = adapt
 
-    def batch(self, temp, miss, vcost, blink, k_min, k_max, lmax, batch_s):
+    def batch(self, temp: float, miss: int, vcost: int, blink: float, k_min: int, k_max: int,
+              lmax: int, batch_s: float, limit: _Limit) -> None:  # fmt: skip
+        size = int(min(self.size, max(1, limit.steps_left(self))))
         t0 = time.perf_counter()
         _steps(
-            self.S, self.B, self.nfix, self.removable, self.related, self.allowed, self.T,
-            self.C, self.req, self.vehs, self.loads, self.size, k_min, k_max, temp,
-            self.seed * 100_003 + self.calls, miss, vcost, blink, lmax, self.far,
+            self.S, self.B, self.P, size, k_min, k_max, temp,
+            self.seed * 100_003 + self.calls, miss, vcost, blink, lmax,
         )  # fmt: skip
         took = time.perf_counter() - t0
-        self.steps += self.size
+        self.steps += size
         self.calls += 1
-        if self.calls > 1:  # the first call may include compiling
+        if self.adapt and self.calls > 1:  # the first call may include compiling
             self.size = max(1, min(self.size * 4, int(self.size * batch_s / max(took, 1e-6))))
 
     def insert(self, r: int, vcost: int, blink: float = 0.0) -> bool:
         """Put request r at its cheapest feasible position in the current solution."""
-        R, K, lens, where, LOC, DEP, SL, WL, LT, costs = self.S
-        width = R.shape[1]
-        cand = _candidate_rows(where.size, R.shape[0])
-        work = [np.empty(width + 2, dtype=np.int64) for _ in range(3)]
-        return bool(
-            _insert(
-                r, R, K, lens, where, self.nfix, self.allowed, LOC, DEP, SL, WL, LT, costs,
-                self.T, self.C, self.req, self.vehs, self.loads, vcost, blink, cand, *work,
-            )
-        )  # fmt: skip
+        X = _scratch(self.S.where.size, self.S.routes.shape[0], self.S.routes.shape[1])
+        return bool(_insert(r, self.S, self.P, vcost, blink, X))
 
-    def left_out(self, where: np.ndarray) -> int:
-        return int(_unplaced(where, self.removable))
+    def left_out(self, where: NDArray[np.int64]) -> int:
+        return int(_unplaced(where, self.P.removable))
 
     def refresh(self, v: int, vcost: int) -> None:
         """Rebuild route v's screening tables and cost in the current solution."""
-        R, K, lens, _, LOC, DEP, SL, WL, LT, costs = self.S
-        _refresh(
-            v, R, K, lens, self.req, self.vehs, self.loads, self.T, self.C,
-            LOC, DEP, SL, WL, LT, costs, vcost,
-        )  # fmt: skip
+        _refresh(v, self.S, self.P, vcost)
 
-    def _routes(self) -> tuple[np.ndarray, ...]:
-        """The current solution's arrays that the best one keeps: R, K, lens, where, costs."""
-        R, K, lens, where, *_, costs = self.S
-        return R, K, lens, where, costs
+    def _kept(self) -> tuple[NDArray[np.int64], ...]:
+        """The current solution's arrays that the best one mirrors, in BestRoutes order."""
+        S = self.S
+        return S.routes, S.kinds, S.lens, S.where, S.costs
 
     def best_to_current(self, vcost: int) -> None:
         """The current solution becomes the best one."""
-        for a, b in zip(self._routes(), self.B, strict=True):
+        for a, b in zip(self._kept(), self.B, strict=True):
             a[:] = b
-        for v in range(self.S[0].shape[0]):
+        for v in range(self.S.routes.shape[0]):
             self.refresh(v, vcost)
 
     def current_to_best(self) -> None:
-        for a, b in zip(self.B, self._routes(), strict=True):
+        for a, b in zip(self.B, self._kept(), strict=True):
             a[:] = b
 
 
-def _empty_routes(run: _Run, until: float, vcost: int, miss: int, temp: float, **kw) -> int:
+def _empty_routes(
+    run: _Run, limit: _Limit, vcost: int, miss: int, temp: float, **kw: Any
+) -> int:
     """Close buses one at a time: the shortest route's requests go to the bank and ruin and
     recreate (leaving a request out costs ``miss``, more than any detour) works them into the other
-    open buses. A route that cannot be emptied in its share of the time is restored and the
+    open buses. A route that cannot be emptied in its share of the limit is restored and the
     next shortest is tried; so is one whose emptying costs more than the bus. Returns how many
     routes were emptied; the current and the best solution end as the one with the fewest
     routes, every bus open again."""
-    R, _, lens, where, *_ = run.S
-    nv = R.shape[0]
+    S, P = run.S, run.P
+    nv = S.routes.shape[0]
     emptied = 0
     tried: set[int] = set()
     run.current_to_best()
-    while time.perf_counter() < until:
-        open_ = [v for v in range(nv) if lens[v] > 0]
+    while not limit.reached(run):
+        open_ = [v for v in range(nv) if S.lens[v] > 0]
         choices = [
             v
             for v in open_
-            if v not in tried and run.nfix[v] == 0 and all(run.removable[R[v, : lens[v]]])
+            if v not in tried and P.nfix[v] == 0 and all(P.removable[S.routes[v, : S.lens[v]]])
         ]
         if len(open_) <= 1 or not choices:
             break
-        v = min(choices, key=lambda u: (lens[u], u))
-        target = run.left_out(where)
+        v = min(choices, key=lambda u: (S.lens[u], u))
+        target = run.left_out(S.where)
         saved = [a.copy() for a in run.B]
-        for r in {int(q) for q in R[v, : lens[v]]}:
-            where[r] = NONE
-        lens[v] = 0
+        for r in {int(q) for q in S.routes[v, : S.lens[v]]}:
+            S.where[r] = NONE
+        S.lens[v] = 0
         run.refresh(v, vcost)
-        run.allowed[:] = False
-        run.allowed[open_] = True
-        run.allowed[v] = False
+        P.allowed[:] = False
+        P.allowed[open_] = True
+        P.allowed[v] = False
         run.current_to_best()
-        now = time.perf_counter()
-        deadline = min(until, now + max(0.5, (until - now) / 2))
-        while time.perf_counter() < deadline and run.left_out(run.B[3]) > target:
-            run.batch(temp, miss, vcost, **kw)
-        run.allowed[:] = True
+        part = limit.half_of_rest(run, 0.5, 10 * kw.get("k_max", 1))
+        while not part.reached(run) and run.left_out(run.B.where) > target:
+            run.batch(temp, miss, vcost, limit=part, **kw)
+        P.allowed[:] = True
         # emptied, and cheaper for it (a cheap bus may not be worth a longer drive)
-        if run.left_out(run.B[3]) <= target and run.B[4].sum() <= saved[4].sum():
+        if run.left_out(run.B.where) <= target and run.B.costs.sum() <= saved[4].sum():
             emptied += 1
             tried.clear()
         else:
@@ -527,8 +669,9 @@ def _empty_routes(run: _Run, until: float, vcost: int, miss: int, temp: float, *
 
 
 def _setup(
-    problem: RoutingProblem, start: Solution, vehicle_cost: int, seed: int, batch: int
-) -> tuple[Inserter, _Run]:
+    problem: RoutingProblem, start: Solution, vehicle_cost: int, seed: int, batch: int,
+    adapt: bool = True,
+) -> tuple[Inserter, _Run]:  # fmt: skip
     """The search's arrays, its current and best solution both ``start``."""
     ins = Inserter(problem, wait_weight_pct=0)
     nv, n_req = len(problem.vehicles), len(problem.requests)
@@ -549,92 +692,82 @@ def _setup(
     for r, q in enumerate(problem.requests):
         if q.onboard_vehicle is not None:
             removable[r] = False
-    vehs = np.stack(ins._vehs) if nv else np.zeros((0, 7), np.int64)
-    loads = np.stack(ins._loads) if nv else np.zeros((0, 2), np.int64)
-    T, C, req = ins._T, ins._C, ins._req
-    LOC, DEP, SL, WL, LT = (np.zeros((nv, width + 2), dtype=np.int64) for _ in range(5))
-    costs = np.zeros(nv, dtype=np.int64)
-    allowed = np.ones(nv, dtype=np.bool_)
-    for v in range(nv):
-        _refresh(v, R, K, lens, req, vehs, loads, T, C, LOC, DEP, SL, WL, LT, costs, vehicle_cost)
-    S = (R, K, lens, where, LOC, DEP, SL, WL, LT, costs)
-    B = (R.copy(), K.copy(), lens.copy(), where.copy(), costs.copy())
-    related = _related(problem)
+    kd = ins.data
     depot = problem.vehicles[0].start if nv else 0
-    far = (T[depot, req[0]] + T[req[1], depot]).astype(np.int64)
-    arrays = (nfix, removable, related, allowed, T, C, req, vehs, loads, far)
-    return ins, _Run(S, B, arrays, seed, batch)
+    far = (kd.time[depot, kd.req.pickup] + kd.time[kd.req.dropoff, depot]).astype(np.int64)
+    P = SearchData(
+        time=kd.time, cost=kd.cost, req=kd.req, vehicles=kd.vehicles, loads=kd.loads,
+        nfix=nfix, removable=removable, related=_related(problem),
+        allowed=np.ones(nv, dtype=np.bool_), far=far,
+    )  # fmt: skip
+    loc, dep, seats_after, wheel_after, latest = (
+        np.zeros((nv, width + 2), dtype=np.int64) for _ in range(5)
+    )
+    S = RouteTables(
+        R, K, lens, where, loc, dep, seats_after, wheel_after, latest, np.zeros(nv, dtype=np.int64)
+    )
+    for v in range(nv):
+        _refresh(v, S, P, vehicle_cost)
+    B = BestRoutes(R.copy(), K.copy(), lens.copy(), where.copy(), S.costs.copy())
+    return ins, _Run(S, B, P, seed, batch, adapt)
 
 
 def improve(
     problem: RoutingProblem,
     start: Solution,
-    time_limit_s: float,
+    params: LnsParams | None = None,
     *,
-    seed: int = 0,
-    remove: tuple[int, int] | None = None,
-    batch: int = 50,
-    miss_factor: float = 4.0,
-    temp_start: float = 0.3,
-    blink: float = 0.01,
     vehicle_cost: int = 0,
-    elim_share: float = 0.5,
 ) -> Solution:
-    """Improve ``start`` (feasible routes, possibly leaving requests out) for about
-    ``time_limit_s`` seconds: the best solution found, never worse than the start (first
-    fewer requests left out, then lower cost).
-
-    ``remove``: how many requests a step takes out (at least, at most); by default 2 to 15,
-    or 5 to 30 when buses are minimised (few long routes need bigger steps to change);
-    ``batch``: steps between looks at the clock (the first batch; later ones aim at 0.05 s);
-    ``miss_factor``: while searching, a request left out costs this many average arcs;
-    ``temp_start``: the starting temperature, in average arcs (it falls 150-fold);
-    ``blink``: chance to pass over a candidate position when recreating;
-    ``vehicle_cost``: cost of a bus that has a stop (> 0: first try to empty whole routes);
-    ``elim_share``: the share of the time limit that emptying routes may take.
-    """
+    """Improve ``start`` (feasible routes, possibly leaving requests out) within the limits of
+    ``params``: the best solution found, never worse than the start (first fewer requests left
+    out, then lower cost). ``vehicle_cost``: cost of a bus that has a stop (> 0: first try to
+    empty whole routes)."""
+    params = params or LnsParams()
     started = time.perf_counter()
-    ins, run = _setup(problem, start, vehicle_cost, seed, batch)
-    R, K, lens, *_ = run.S
-    nv, n_req = len(problem.vehicles), len(problem.requests)
-    C, req, vehs = run.C, run.req, run.vehs
-    if remove is None:
-        remove = (5, 30) if vehicle_cost > 0 else (2, 15)
-    k_max = max(1, min(remove[1], int(run.removable.sum())))
+    ins, run = _setup(problem, start, vehicle_cost, params.seed, params.batch,
+                      adapt=params.time_limit_s is not None)  # fmt: skip
+    S, P = run.S, run.P
+    nv = len(problem.vehicles)
+    n_req = len(problem.requests)
+    remove = params.remove or ((5, 30) if vehicle_cost > 0 else (2, 15))
+    k_max = max(1, min(remove[1], int(P.removable.sum())))
     k_min = min(remove[0], k_max)
-    arc_cost = int(sum(_route_cost(R[v], K[v], lens[v], C, vehs[v], req, 0) for v in range(nv)))
-    arcs = max(1, int(lens.sum()))
-    t_start = temp_start * arc_cost / arcs
+    arc_cost = int(
+        sum(_route_cost(S.routes[v], S.kinds[v], S.lens[v], P.cost, P.vehicles[v], P.req, 0)
+            for v in range(nv))
+    )  # fmt: skip
+    arcs = max(1, int(S.lens.sum()))
+    t_start = params.temp_start * arc_cost / arcs
     t_end = t_start / 150
-    miss = int(miss_factor * arc_cost / arcs) + vehicle_cost
+    miss = int(params.miss_factor * arc_cost / arcs) + vehicle_cost
     lmax = 10
-    until = started + time_limit_s
+    time_s = math.inf if params.time_limit_s is None else params.time_limit_s
+    steps = math.inf if params.max_steps is None else params.max_steps
+    limit = _Limit(started + time_s, steps)
     emptied = 0
+    kw: dict[str, Any] = {
+        "blink": params.blink, "k_min": k_min, "k_max": k_max, "lmax": lmax, "batch_s": 0.05,
+    }  # fmt: skip
     if vehicle_cost > 0:
-        emptied = _empty_routes(
-            run, started + elim_share * time_limit_s, vehicle_cost,
-            ELIM_MISS, t_start,
-            blink=blink, k_min=k_min, k_max=k_max, lmax=lmax, batch_s=0.05,
-        )  # fmt: skip
-    batch_s = 0.05
-    while True:
-        now = time.perf_counter()
-        if now >= until:
-            break
-        frac = (now - started) / time_limit_s
-        temp = t_start * (t_end / t_start) ** frac if t_start > 0 else 0.0
-        run.batch(temp, miss, vehicle_cost, blink, k_min, k_max, lmax, batch_s)
-    steps_done = run.steps
-    bR, bK, blens, _, _ = run.B
+        share = params.elim_share
+        phase = _Limit(started + share * time_s, share * steps)
+        emptied = _empty_routes(run, phase, vehicle_cost, ELIM_MISS, t_start, **kw)
+    while not limit.reached(run):
+        frac = max((time.perf_counter() - started) / time_s, run.steps / steps)
+        temp = t_start * (t_end / t_start) ** min(1.0, frac) if t_start > 0 else 0.0
+        run.batch(temp, miss, vehicle_cost, limit=limit, **kw)
+    B = run.B
     routes: list[tuple[Stop, ...]] = [
-        tuple((int(bR[v, k]), StopKind(int(bK[v, k]))) for k in range(blens[v])) for v in range(nv)
+        tuple((int(B.routes[v, k]), StopKind(int(B.kinds[v, k]))) for k in range(B.lens[v]))
+        for v in range(nv)
     ]
     served = {r for route in routes for r, _ in route}
     unserved = tuple(r for r in range(n_req) if r not in served)
     sol = solution_from_routes(ins, tuple(routes), unserved)
     sol.info.update(
         {
-            "lns_steps": steps_done,
+            "lns_steps": run.steps,
             "routes_emptied": emptied,
             "seconds": time.perf_counter() - started,
         }
@@ -655,4 +788,4 @@ def warm_up() -> None:
     start = insert_all(problem)
     for vehicle_cost in (0, 1000):
         _, run = _setup(problem, start, vehicle_cost, 0, 2)
-        run.batch(1.0, 100, vehicle_cost, 0.01, 1, 2, 10, 0.05)
+        run.batch(1.0, 100, vehicle_cost, 0.01, 1, 2, 10, 0.05, _Limit(math.inf, math.inf))

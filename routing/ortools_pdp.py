@@ -8,8 +8,9 @@ capacity dimensions starting at the bus's on-board load; fixed stops are chained
 start. Optional requests sit in a disjunction with their penalty; required ones must be served.
 
 Travel times and arc costs go in as matrices (no Python callbacks in the search). The solver is
-warm-started from a given solution (usually cheapest insertion); the returned times are the
-earliest feasible begin-of-service times of the final assignment.
+warm-started from a given solution (the front door, :func:`routing.solver.solve`, gives it the
+best one found before); the returned times are the earliest feasible begin-of-service times of
+the final assignment.
 """
 
 from __future__ import annotations
@@ -31,46 +32,37 @@ METAHEURISTICS = tuple(routing_enums_pb2.LocalSearchMetaheuristic.Value.keys())
 
 @dataclass(frozen=True)
 class OrToolsParams:
-    """Search settings, validated on construction.
+    """Settings of one OR-Tools search, validated on construction.
 
     - ``time_limit_s``: wall-clock limit of one solve (default 2 s for live re-optimisation).
     - ``first_solution``: OR-Tools first-solution strategy, used when there is no warm start
       or it is rejected (default PARALLEL_CHEAPEST_INSERTION).
     - ``metaheuristic``: local-search metaheuristic (default GUIDED_LOCAL_SEARCH).
-    - ``vehicle_fixed_cost``: cost of using a vehicle at all (large: fewer vehicles first).
-    - ``use_warm_start``: start from the given solution (or cheapest insertion) if there is one.
+    - ``use_warm_start``: start from the given solution if there is one.
     - ``soft_required``: required requests sit in a disjunction with a prohibitive penalty, so
       the search may start from a partial solution and work the rest in; a result that still
       leaves a required request out is refused (``solve`` returns None).
     - ``solution_limit``: stop after this many solutions (None: only the time limit). Makes a
-      solve reproducible run to run (the simulator uses it); the time limit stays a safety cap.
-    - ``lns_share``: share of the time limit spent first in ruin and recreate
-      (:mod:`routing.lns`) from the warm start (with ``vehicle_fixed_cost``, it first tries to
-      empty whole routes); OR-Tools then starts from its best, and the better of the two is
-      returned. 0 (the default, and what the dispatcher uses) skips it; the solver benchmark
-      uses 0.9.
+      solve reproducible run to run (the simulator and tests use it); the time limit stays a
+      safety cap.
     """
 
     time_limit_s: float = 2.0
     first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
-    vehicle_fixed_cost: int = 0
     use_warm_start: bool = True
     soft_required: bool = True
     solution_limit: int | None = None
-    lns_share: float = 0.0
 
     def __post_init__(self) -> None:
-        if not 0 <= self.lns_share < 1:
-            raise ValueError(f"lns_share must be in [0, 1), got {self.lns_share}")
         if not 0 < self.time_limit_s <= 3600:
             raise ValueError(f"time_limit_s must be in (0, 3600], got {self.time_limit_s}")
         if self.first_solution not in FIRST_SOLUTION:
             raise ValueError(f"first_solution must be one of {FIRST_SOLUTION}")
         if self.metaheuristic not in METAHEURISTICS:
             raise ValueError(f"metaheuristic must be one of {METAHEURISTICS}")
-        if self.vehicle_fixed_cost < 0:
-            raise ValueError("vehicle_fixed_cost must be >= 0")
+        if self.solution_limit is not None and self.solution_limit < 1:
+            raise ValueError(f"solution_limit must be >= 1, got {self.solution_limit}")
 
 
 class _Model:
@@ -107,28 +99,15 @@ class _Model:
 
 
 def solve(
-    problem: RoutingProblem, params: OrToolsParams, warm_start: Solution | None = None
+    problem: RoutingProblem,
+    params: OrToolsParams,
+    warm_start: Solution | None = None,
+    *,
+    vehicle_fixed_cost: int = 0,
 ) -> Solution | None:
-    """Solve with OR-Tools; None if no feasible solution was found within the limit.
-
-    Without a given warm start (and with ``use_warm_start``), cheapest insertion builds one.
-    """
+    """Solve with OR-Tools from ``warm_start`` (if given and ``use_warm_start``); None if no
+    solution was found within the limits. ``vehicle_fixed_cost``: the cost of using a bus."""
     started = time.perf_counter()
-    if warm_start is None and params.use_warm_start:
-        from routing.insertion import insert_best_of
-
-        built = insert_best_of(problem)
-        # A partial start (some requests left out) is still a start: see soft_required.
-        warm_start = built if _routes_ok(problem, built) else None
-    searched: Solution | None = None  # ruin and recreate's best, if it ran
-    if warm_start is not None and params.lns_share > 0:
-        from routing.lns import improve
-
-        left = params.time_limit_s - (time.perf_counter() - started)
-        warm_start = improve(
-            problem, warm_start, params.lns_share * left, vehicle_cost=params.vehicle_fixed_cost
-        )
-        searched = warm_start
     m = _Model(problem)
     nv = len(problem.vehicles)
     manager = pywrapcp.RoutingIndexManager(m.n, nv, list(range(nv)), list(range(nv, 2 * nv)))
@@ -138,8 +117,8 @@ def solve(
     transit_cb = routing.RegisterTransitMatrix(m.transit.tolist())
     cost_cb = routing.RegisterTransitMatrix(m.cost.tolist())
     routing.SetArcCostEvaluatorOfAllVehicles(cost_cb)
-    if params.vehicle_fixed_cost:
-        routing.SetFixedCostOfAllVehicles(params.vehicle_fixed_cost)
+    if vehicle_fixed_cost:
+        routing.SetFixedCostOfAllVehicles(vehicle_fixed_cost)
 
     horizon = _horizon(problem)
     routing.AddDimension(transit_cb, horizon, horizon, False, "time")
@@ -228,43 +207,9 @@ def solve(
             assignment = routing.SolveFromAssignmentWithParameters(initial, search)
     if assignment is None:
         assignment = routing.SolveWithParameters(search)
-    sol = (
-        None
-        if assignment is None
-        else _extract(problem, m, manager, routing, tdim, assignment, started, used_warm)
-    )
-    if searched is not None and (
-        sol is None or _rank(problem, params, searched) < _rank(problem, params, sol)
-    ):
-        sol = searched  # OR-Tools did not improve on ruin and recreate
-    if sol is None or any(problem.requests[r].required for r in sol.unserved):
-        return None  # a required request could not be placed: no solution
-    return sol
-
-
-def _rank(problem: RoutingProblem, params: OrToolsParams, sol: Solution) -> tuple[int, int]:
-    """(requests left out, cost with the fixed cost of each bus used): lower is better."""
-    used = sum(1 for route in sol.routes if route)
-    return len(sol.unserved), sol.total_cost(problem) + used * params.vehicle_fixed_cost
-
-
-def _routes_ok(problem: RoutingProblem, sol: Solution) -> bool:
-    """Whether a (possibly partial) solution's routes keep every rule."""
-    from dataclasses import replace
-
-    from routing.checker import violations
-
-    served = {s[0] for route in sol.routes for s in route}
-    missing = tuple(r for r in range(len(problem.requests)) if r not in served)
-    relaxed = RoutingProblem(
-        problem.time_s,
-        problem.vehicles,
-        tuple(
-            replace(q, required=q.required and r in served) for r, q in enumerate(problem.requests)
-        ),
-        problem.cost,
-    )
-    return not violations(relaxed, replace(sol, unserved=missing))
+    if assignment is None:
+        return None
+    return _extract(problem, m, manager, routing, tdim, assignment, started, used_warm)
 
 
 def _add_load(

@@ -13,6 +13,7 @@ from graphs.build import CacheInfo, SpeedProfile, load_network, load_service_are
 from graphs.network import RoadNetwork
 from graphs.snapping import ServiceArea, SnappedPoint, Snapper
 from nachtbus.domain import Place
+from nachtbus.settings import Settings
 from routing.matrix import Route, TravelTimes
 
 
@@ -61,4 +62,24 @@ def load_world(
         area=area,
         times=TravelTimes(network, apsp_max_nodes=apsp_max_nodes, row_cache_size=row_cache_size),
         cache=cache,
+    )
+
+
+def speed_profile(settings: Settings) -> SpeedProfile:
+    """The night-speed profile the settings name (the built-in one by default)."""
+    if settings.speed_profile_file:
+        return SpeedProfile.from_toml(settings.speed_profile_file)
+    return SpeedProfile.default()
+
+
+def world_from_settings(settings: Settings) -> RoadWorld:
+    """The RoadWorld that the settings describe (network cached in ``settings.cache_dir``)."""
+    return load_world(
+        settings.graph_source(),
+        settings.service_area_source(),
+        settings.cache_dir,
+        profile=speed_profile(settings),
+        apsp_max_nodes=settings.apsp_max_nodes,
+        row_cache_size=settings.row_cache_size,
+        snap_max_distance_m=settings.snap_max_distance_m,
     )

@@ -30,12 +30,13 @@ from typing import Any
 from dispatch.dispatcher import Dispatcher
 from dispatch.policies import ServicePolicy
 from dispatch.redis_store import RedisStore, connect
-from dispatch.service import BookingRejected, DispatchService, ServiceConfig
+from dispatch.service import DispatchService, ServiceConfig
+from nachtbus.billing.fares import Pricer
 from nachtbus.clock import ManualClock
 from nachtbus.domain import BookingRequest, Offer, StopType, Vehicle
-from nachtbus.errors import NachtbusError
-from nachtbus.fares import Pricer
+from nachtbus.errors import BookingRejected, NachtbusError
 from routing.ortools_pdp import OrToolsParams
+from routing.solver import SolveParams
 from routing.world import RoadWorld
 from simulations.demand import Trip
 from simulations.scenario import Scenario
@@ -112,8 +113,10 @@ class Simulation:
         self.dispatcher = Dispatcher(
             world.times,
             policy,
-            reopt=OrToolsParams(
-                time_limit_s=d.reopt_time_limit_s, solution_limit=d.reopt_solution_limit
+            reopt=SolveParams(
+                ortools=OrToolsParams(
+                    time_limit_s=d.reopt_time_limit_s, solution_limit=d.reopt_solution_limit
+                )
             ),
         )
         self._tmp = None

@@ -1,6 +1,6 @@
 """KPIs of a simulated night, overall and per district, from what the service stored.
 
-Definitions (times in seconds, distances from the driven legs of :mod:`nachtbus.co2`):
+Definitions (times in seconds, distances from the driven legs of :mod:`nachtbus.billing.co2`):
 
 - **served**: the booking FINISHED; **rejected** by reason; **cancelled** by the rider;
   **no-show**; **lost**: confirmed but never finished (must be 0: conservation);
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from nachtbus.co2 import Co2Params
+from nachtbus.billing.co2 import Co2Params
 from nachtbus.domain import BookingStatus
 from simulations.engine import SimResult
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from graphs.districts import Districts
-from nachtbus.co2 import Co2Params
+from nachtbus.billing.co2 import Co2Params
+from nachtbus.billing.fares import Pricer, Tariff
 from nachtbus.errors import ConfigError
-from nachtbus.fares import Pricer, Tariff
 from nachtbus.settings import DEFAULT_DISTRICTS_RELPATH, Settings
 from routing.world import RoadWorld
 from simulations import kpis
@@ -36,7 +36,7 @@ class Inputs:
 
 
 def load_inputs(settings: Settings) -> Inputs:
-    from nachtbus.cli import load_world_from_settings
+    from routing.world import world_from_settings
 
     shared = settings.resolved_shared_dir()
     districts_file = settings.districts_source()
@@ -48,11 +48,11 @@ def load_inputs(settings: Settings) -> Inputs:
         )
     folder = (shared / DEFAULT_DISTRICTS_RELPATH).parent
     return Inputs(
-        world=load_world_from_settings(settings),
+        world=world_from_settings(settings),
         districts=Districts.from_geojson(districts_file),
         soest=SoestInputs.load(folder),
         tariff=Tariff.load(settings.tariff_file),
-        co2=settings.co2_params(),
+        co2=Co2Params.from_settings(settings),
     )
 
 

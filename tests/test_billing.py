@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
+from typing import Any
 
 import pytest
 
-from nachtbus.billing import EntryKind, Ledger, LedgerEntry, LedgerError, export_csv
-from nachtbus.co2 import Co2Params, Leg, account
+from nachtbus.billing.co2 import Co2Params, Leg, account
+from nachtbus.billing.ledger import EntryKind, Ledger, LedgerEntry, LedgerError, export_csv
 
 
 def entry(kind: EntryKind = EntryKind.CHARGE, booking: str = "b1", **over: object) -> LedgerEntry:
@@ -39,7 +40,7 @@ def entry(kind: EntryKind = EntryKind.CHARGE, booking: str = "b1", **over: objec
         ({"entry_id": "b1:other"}, "entry_id"),
     ],
 )
-def test_an_entry_is_positive_whole_cents(over: dict[str, object], field: str) -> None:
+def test_an_entry_is_positive_whole_cents(over: dict[str, Any], field: str) -> None:
     with pytest.raises(LedgerError) as err:
         entry(**over)
     assert err.value.field == field

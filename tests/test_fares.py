@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from nachtbus.billing.fares import Pricer, Tariff, TariffError
 from nachtbus.domain import Traveller
-from nachtbus.fares import Pricer, Tariff, TariffError
 from nachtbus.settings import EXAMPLE_TARIFF
 from tests.helpers import AMPEN, MARKT, OSTOENNEN, STATION
 
@@ -158,7 +158,7 @@ def test_vat_share_is_rounded_half_up_and_never_exceeds_the_total() -> None:
     assert free.vat_cents == 0
 
 
-def test_zone_tariff_prices_by_zones_touched(soest_districts) -> None:  # type: ignore[no-untyped-def]
+def test_zone_tariff_prices_by_zones_touched(soest_districts) -> None:
     text = BASE.replace('base = "distance"', 'base = "zones"\nzone_fares = [280, 380]') + (
         '\n[zones]\nKernstadt = ["Soest (Kernstadt)"]\n'
         'Ortsteile = ["Ampen", "Ostönnen", "Deiringsen", "Meiningsen", "Lendringsen"]\n'

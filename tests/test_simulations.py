@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from nachtbus.billing.co2 import Co2Params
+from nachtbus.billing.fares import Tariff
 from nachtbus.cli import main
-from nachtbus.co2 import Co2Params
 from nachtbus.domain import Traveller
-from nachtbus.fares import Tariff
 from nachtbus.settings import EXAMPLE_TARIFF
 from routing.world import RoadWorld
 from simulations.demand import SoestInputs, Trip, generate, read_trips_csv, write_trips_csv
@@ -39,7 +39,7 @@ reopt_interval_s = 900
 
 
 @pytest.fixture(scope="module")
-def inputs(soest_world: RoadWorld, soest_districts) -> Inputs:  # type: ignore[no-untyped-def]
+def inputs(soest_world: RoadWorld, soest_districts) -> Inputs:
     assert SHARED is not None
     return Inputs(
         world=soest_world,

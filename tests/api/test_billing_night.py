@@ -6,13 +6,13 @@ from __future__ import annotations
 import csv
 import io
 
-from nachtbus.fares import Tariff
+from nachtbus.billing.fares import Tariff
 from nachtbus.settings import EXAMPLE_TARIFF
 from tests.api.conftest import DISPATCHER, RIDER, Api
 from tests.helpers import AMPEN, MARKT, OSTOENNEN, STATION
 
 
-def _book(api: Api, origin, dest, commit: bool = True, **body: object) -> tuple[str, dict]:  # type: ignore[no-untyped-def]
+def _book(api: Api, origin, dest, commit: bool = True, **body: object) -> tuple[str, dict]:
     r = api.inquire(origin, dest, **body)
     assert r.status_code == 200, r.text
     offer = r.json()["options"][0]

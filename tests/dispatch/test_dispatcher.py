@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dispatch.dispatcher import BookingStateError, Dispatcher, StopNotInPlan
+from dispatch.dispatcher import Dispatcher
 from dispatch.policies import ServicePolicy
 from nachtbus.domain import (
     BookingStatus,
@@ -14,25 +14,29 @@ from nachtbus.domain import (
     RejectionReason,
     StopType,
 )
+from nachtbus.errors import BookingStateError, StopNotInPlan
 from routing.ortools_pdp import OrToolsParams
+from routing.solver import SolveParams
 from tests.helpers import bus, grid_town, request
 
 NOW = 21 * 3600  # 21:00
 POLICY = ServicePolicy(dwell_s=30, wheelchair_dwell_s=120, max_wait_s=900)
 # 5 minutes of wait leave no time for a second run of the bus: capacity tests use it.
 TIGHT = ServicePolicy(max_wait_s=300)
+#: OR-Tools stops after 50 solutions (the time limit is only a safety cap)
+REOPT = SolveParams(ortools=OrToolsParams(time_limit_s=30.0, solution_limit=50))
 
 
 @pytest.fixture(scope="module")
-def times():  # type: ignore[no-untyped-def]
+def times():
     return grid_town()
 
 
-def dispatcher(times) -> Dispatcher:  # type: ignore[no-untyped-def]
-    return Dispatcher(times, POLICY, reopt=OrToolsParams(time_limit_s=1.0))
+def dispatcher(times) -> Dispatcher:
+    return Dispatcher(times, POLICY, reopt=REOPT)
 
 
-def book(d: Dispatcher, state: FleetState, rid: str, a: int, b: int, **kw):  # type: ignore[no-untyped-def]
+def book(d: Dispatcher, state: FleetState, rid: str, a: int, b: int, **kw):
     offer = d.offer(state, request(rid, a, b, state.now_s, **kw))
     assert isinstance(offer, Offer), offer
     result = d.confirm(state, offer)
@@ -40,7 +44,7 @@ def book(d: Dispatcher, state: FleetState, rid: str, a: int, b: int, **kw):  # t
     return result
 
 
-def test_first_offer_comes_from_the_depot(times) -> None:  # type: ignore[no-untyped-def]
+def test_first_offer_comes_from_the_depot(times) -> None:
     """An empty bus at depot 0 reaches node 12 (4 blocks) in 240 s and drives 2 blocks more."""
     d = dispatcher(times)
     state = FleetState.create(NOW, [bus("A")])
@@ -53,7 +57,7 @@ def test_first_offer_comes_from_the_depot(times) -> None:  # type: ignore[no-unt
     assert state.bookings == {}  # quoting changes nothing
 
 
-def test_confirm_records_the_promise_and_plan(times) -> None:  # type: ignore[no-untyped-def]
+def test_confirm_records_the_promise_and_plan(times) -> None:
     d = dispatcher(times)
     state, booking = book(d, FleetState.create(NOW, [bus("A")]), "r1", 12, 14)
     assert booking.status == BookingStatus.CONFIRMED and booking.vehicle_id == "A"
@@ -65,7 +69,7 @@ def test_confirm_records_the_promise_and_plan(times) -> None:  # type: ignore[no
     assert booking.latest_dropoff_s == NOW + 900 + booking.max_ride_s
 
 
-def test_riders_going_the_same_way_share_the_bus(times) -> None:  # type: ignore[no-untyped-def]
+def test_riders_going_the_same_way_share_the_bus(times) -> None:
     """Two riders from 10 and 11 to 14: one bus, the second pickup between, pooled."""
     d = dispatcher(times)
     state = FleetState.create(NOW, [bus("A"), bus("B", depot=24)])
@@ -76,7 +80,7 @@ def test_riders_going_the_same_way_share_the_bus(times) -> None:  # type: ignore
     assert types.index(("b-r2", StopType.PICKUP)) < types.index(("b-r1", StopType.DROPOFF))
 
 
-def test_seats_run_out_then_cancel_frees_them(times) -> None:  # type: ignore[no-untyped-def]
+def test_seats_run_out_then_cancel_frees_them(times) -> None:
     """A 2-seat bus: two parties of one ride together, a third at the same time is refused
     as fleet_full (a 5-minute wait leaves no time for a second run); after a cancellation
     it gets an offer."""
@@ -92,7 +96,7 @@ def test_seats_run_out_then_cancel_frees_them(times) -> None:  # type: ignore[no
     assert isinstance(d.offer(state, request("r3", 12, 14, NOW)), Offer)
 
 
-def test_wheelchair_places_are_counted_apart_from_seats(times) -> None:  # type: ignore[no-untyped-def]
+def test_wheelchair_places_are_counted_apart_from_seats(times) -> None:
     d = Dispatcher(times, TIGHT)
     state = FleetState.create(NOW, [bus("A", seats=6, wheelchairs=1)])
     state, _ = book(d, state, "w1", 12, 14, wheelchairs=1)
@@ -104,7 +108,7 @@ def test_wheelchair_places_are_counted_apart_from_seats(times) -> None:  # type:
     assert isinstance(r, Rejection) and r.reason == RejectionReason.NO_WHEELCHAIR_VEHICLE
 
 
-def test_wheelchair_boarding_takes_longer(times) -> None:  # type: ignore[no-untyped-def]
+def test_wheelchair_boarding_takes_longer(times) -> None:
     d = dispatcher(times)
     state = FleetState.create(NOW, [bus("A")])
     o = d.offer(state, request("w", 12, 14, NOW, wheelchairs=1))
@@ -123,7 +127,7 @@ def test_wheelchair_boarding_takes_longer(times) -> None:  # type: ignore[no-unt
         ({"at": 30 * 3600}, NOW, RejectionReason.OUTSIDE_SERVICE_HOURS),
     ],
 )
-def test_rule_rejections_have_their_reason(times, kwargs, now, reason) -> None:  # type: ignore[no-untyped-def]
+def test_rule_rejections_have_their_reason(times, kwargs, now, reason) -> None:
     d = dispatcher(times)
     state = FleetState.create(now, [bus("A")])
     r = d.offer(state, request("x", 12, 14, now, **kwargs))
@@ -131,13 +135,13 @@ def test_rule_rejections_have_their_reason(times, kwargs, now, reason) -> None: 
     assert r.message
 
 
-def test_trip_to_the_same_place_is_too_short(times) -> None:  # type: ignore[no-untyped-def]
+def test_trip_to_the_same_place_is_too_short(times) -> None:
     d = dispatcher(times)
     r = d.offer(FleetState.create(NOW, [bus("A")]), request("x", 12, 12, NOW))
     assert isinstance(r, Rejection) and r.reason == RejectionReason.TRIP_TOO_SHORT
 
 
-def test_no_bus_in_time_and_shift_end(times) -> None:  # type: ignore[no-untyped-def]
+def test_no_bus_in_time_and_shift_end(times) -> None:
     """A far pickup with a 2-minute window cannot be reached; a trip past the shift is refused."""
     d = Dispatcher(times, ServicePolicy(max_wait_s=120))
     r = d.offer(FleetState.create(NOW, [bus("A")]), request("x", 24, 20, NOW))
@@ -147,7 +151,7 @@ def test_no_bus_in_time_and_shift_end(times) -> None:  # type: ignore[no-untyped
     assert isinstance(r, Rejection) and r.reason == RejectionReason.SHIFT_ENDS
 
 
-def test_prebooked_trip_gets_the_asked_window(times) -> None:  # type: ignore[no-untyped-def]
+def test_prebooked_trip_gets_the_asked_window(times) -> None:
     d = dispatcher(times)
     o = d.offer(FleetState.create(NOW, [bus("A")]), request("p", 12, 14, NOW, at=NOW + 7200))
     assert isinstance(o, Offer)
@@ -155,7 +159,7 @@ def test_prebooked_trip_gets_the_asked_window(times) -> None:  # type: ignore[no
     assert o.pickup_eta_s == NOW + 7200
 
 
-def test_stale_offer_is_reinserted_or_refused_never_overbooked(times) -> None:  # type: ignore[no-untyped-def]
+def test_stale_offer_is_reinserted_or_refused_never_overbooked(times) -> None:
     """Two offers on the same snapshot for the last seat: the second confirm is refused."""
     d = Dispatcher(times, TIGHT)
     state = FleetState.create(NOW, [bus("A", seats=1, wheelchairs=0)])
@@ -167,7 +171,7 @@ def test_stale_offer_is_reinserted_or_refused_never_overbooked(times) -> None:  
     assert isinstance(r, Rejection) and r.reason == RejectionReason.OFFER_OUTDATED
 
 
-def test_expired_offer_is_refused(times) -> None:  # type: ignore[no-untyped-def]
+def test_expired_offer_is_refused(times) -> None:
     d = dispatcher(times)
     state = FleetState.create(NOW, [bus("A")])
     o = d.offer(state, request("r1", 12, 14, NOW))
@@ -177,7 +181,7 @@ def test_expired_offer_is_refused(times) -> None:  # type: ignore[no-untyped-def
     assert isinstance(r, Rejection) and r.reason == RejectionReason.OFFER_OUTDATED
 
 
-def test_pickup_and_dropoff_progress(times) -> None:  # type: ignore[no-untyped-def]
+def test_pickup_and_dropoff_progress(times) -> None:
     d = dispatcher(times)
     state, _ = book(d, FleetState.create(NOW, [bus("A")]), "r1", 12, 14)
     state = d.vehicle_position(state, "A", 6, NOW + 120)
@@ -195,7 +199,7 @@ def test_pickup_and_dropoff_progress(times) -> None:  # type: ignore[no-untyped-
     assert state.plans["A"].stops == ()
 
 
-def test_no_show_removes_the_booking_from_the_plan(times) -> None:  # type: ignore[no-untyped-def]
+def test_no_show_removes_the_booking_from_the_plan(times) -> None:
     d = dispatcher(times)
     state, _ = book(d, FleetState.create(NOW, [bus("A")]), "r1", 12, 14)
     state = d.no_show(state, "A", "b-r1", NOW + 300)
@@ -203,7 +207,7 @@ def test_no_show_removes_the_booking_from_the_plan(times) -> None:  # type: igno
     assert state.plans["A"].stops == ()
 
 
-def test_reoptimise_keeps_riders_on_board_on_their_bus(times) -> None:  # type: ignore[no-untyped-def]
+def test_reoptimise_keeps_riders_on_board_on_their_bus(times) -> None:
     """A rider picked up by A stays on A even when B would now be better placed."""
     d = dispatcher(times)
     state = FleetState.create(NOW, [bus("A"), bus("B", depot=24)])

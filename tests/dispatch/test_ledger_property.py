@@ -21,11 +21,11 @@ from dispatch.dispatcher import Dispatcher
 from dispatch.policies import ServicePolicy
 from dispatch.redis_store import RedisStore, connect
 from dispatch.service import DispatchService
-from nachtbus import billing
+from nachtbus.billing import ledger as billing
+from nachtbus.billing.fares import Pricer, Tariff
 from nachtbus.clock import ManualClock
 from nachtbus.domain import BookingStatus, Offer, Place, StopType
 from nachtbus.errors import NachtbusError
-from nachtbus.fares import Pricer, Tariff
 from nachtbus.settings import EXAMPLE_TARIFF
 from tests.helpers import bus, grid_town, request
 
@@ -75,9 +75,9 @@ action = st.one_of(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(st.lists(action, min_size=4, max_size=30))
-def test_ledger_balance_equals_sum_of_receipts(redis_client, actions) -> None:  # type: ignore[no-untyped-def]
+def test_ledger_balance_equals_sum_of_receipts(redis_client, actions) -> None:
     clock = ManualClock(NOW)
-    store = RedisStore(redis_client, f"prop-{next(AREAS)}")  # type: ignore[arg-type]
+    store = RedisStore(redis_client, f"prop-{next(AREAS)}")
     service = DispatchService(
         Dispatcher(TIMES, POLICY), store, clock, GridLocator(), pricer=Pricer(TARIFF)
     )

@@ -16,11 +16,13 @@ from dispatch.policies import ServicePolicy
 from nachtbus.domain import BookingStatus, FleetState, Offer, Rejection, StopType
 from routing.checker import violations
 from routing.ortools_pdp import OrToolsParams
+from routing.solver import SolveParams
 from tests.helpers import bus, grid_town, request
 
 NOW = 21 * 3600
 TIMES = grid_town()
 POLICY = ServicePolicy(max_wait_s=600, detour_alpha=1.5, detour_beta_s=180)
+REOPT = SolveParams(ortools=OrToolsParams(time_limit_s=5.0, solution_limit=10))
 
 node = st.integers(0, 24)
 action = st.one_of(
@@ -48,7 +50,7 @@ def _next_event(d: Dispatcher, state: FleetState) -> FleetState:
     for other, plan in state.plans.items():
         if plan.stops and plan.fixed == 0:
             s = state.states[other]
-            leave = d._free_from(state, other)
+            leave = d.problems.free_from(state, other)
             travel = int(TIMES.times_s([s.node, plan.stops[0].place.node])[0, 1])
             if plan.stops[0].eta_s - travel <= eta:
                 state = d.vehicle_position(state, other, s.node, max(leave, state.now_s))
@@ -73,8 +75,8 @@ def _same_offers_as_a_fresh_dispatcher(d: Dispatcher, state: FleetState) -> None
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(action, min_size=4, max_size=14))
-def test_random_nights_keep_every_promise(actions) -> None:  # type: ignore[no-untyped-def]
-    d = Dispatcher(TIMES, POLICY, reopt=OrToolsParams(time_limit_s=0.2))
+def test_random_nights_keep_every_promise(actions) -> None:
+    d = Dispatcher(TIMES, POLICY, reopt=REOPT)
     state = FleetState.create(
         NOW, [bus("A", seats=3, wheelchairs=1), bus("B", seats=3, wheelchairs=1, depot=24)]
     )

@@ -145,7 +145,7 @@ def test_empty_graph_is_refused() -> None:
 
 
 @pytest.mark.soest
-def test_soest_network_matches_source_md(soest_world) -> None:  # type: ignore[no-untyped-def]
+def test_soest_network_matches_source_md(soest_world) -> None:
     """SOURCE.md: the largest SCC has 6,384 nodes; bbox lon 7.9321–8.2617, lat 51.4677–51.6726."""
     net = soest_world.network
     assert SOEST_OSM is not None

@@ -72,7 +72,7 @@ def test_far_from_any_road_is_refused(tiny_network: RoadNetwork) -> None:
 
 @pytest.mark.soest
 @pytest.mark.parametrize("place", [MARKT, STATION, OSTOENNEN, BERGEDE, AMPEN])
-def test_soest_places_are_inside_and_on_a_road(soest_world, place) -> None:  # type: ignore[no-untyped-def]
+def test_soest_places_are_inside_and_on_a_road(soest_world, place) -> None:
     """The Markt, the station and the villages are served, each within 300 m of a road."""
     assert soest_world.area.contains(*place)
     p = soest_world.locate(*place)
@@ -81,7 +81,7 @@ def test_soest_places_are_inside_and_on_a_road(soest_world, place) -> None:  # t
 
 
 @pytest.mark.soest
-def test_bad_sassendorf_is_outside_and_says_how_far(soest_world) -> None:  # type: ignore[no-untyped-def]
+def test_bad_sassendorf_is_outside_and_says_how_far(soest_world) -> None:
     """Bad Sassendorf's centre lies 1.47 km beyond the boundary (data/soest/README.md)."""
     with pytest.raises(OutsideServiceArea) as err:
         soest_world.locate(*BAD_SASSENDORF, field="dropoff")
@@ -91,7 +91,7 @@ def test_bad_sassendorf_is_outside_and_says_how_far(soest_world) -> None:  # typ
 
 
 @pytest.mark.soest
-def test_snapped_point_lies_on_its_edge(soest_world) -> None:  # type: ignore[no-untyped-def]
+def test_snapped_point_lies_on_its_edge(soest_world) -> None:
     """The pickup point is on the polyline of the edge it names (within a metre)."""
     rng = np.random.default_rng(7)
     net = soest_world.network

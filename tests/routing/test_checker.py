@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -13,8 +15,8 @@ P, D = StopKind.PICKUP, StopKind.DROPOFF
 T = np.abs(np.subtract.outer(np.arange(4), np.arange(4))).astype(np.int64) * 100
 
 
-def _problem(**req_kw) -> RoutingProblem:  # type: ignore[no-untyped-def]
-    kw = {
+def _problem(**req_kw: Any) -> RoutingProblem:
+    kw: dict[str, Any] = {
         "pickup": 1,
         "dropoff": 3,
         "pickup_window": (0, 1000),
@@ -33,7 +35,7 @@ def _problem(**req_kw) -> RoutingProblem:  # type: ignore[no-untyped-def]
     )
 
 
-def _sol(times=(100, 310), end=620, start=0, route=((0, P), (0, D))) -> Solution:  # type: ignore[no-untyped-def]
+def _sol(times=(100, 310), end=620, start=0, route=((0, P), (0, D))) -> Solution:
     return Solution(
         routes=(tuple(route),), times=(tuple(times),), start_times=(start,), end_times=(end,)
     )
@@ -58,7 +60,7 @@ def test_a_correct_solution_passes() -> None:
         ({}, {"route": (), "times": ()}, "is not served"),
     ],
 )
-def test_each_broken_rule_is_named(problem_kw, sol_kw, needle) -> None:  # type: ignore[no-untyped-def]
+def test_each_broken_rule_is_named(problem_kw, sol_kw, needle) -> None:
     bad = violations(_problem(**problem_kw), _sol(**sol_kw))
     assert any(needle in line for line in bad), bad
     with pytest.raises(AssertionError, match="infeasible"):

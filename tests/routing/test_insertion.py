@@ -64,14 +64,15 @@ def test_reasons_are_counted() -> None:
     assert isinstance(res2, NoInsertion) and res2.main_reason == Fail.WINDOW
 
 
-def _brute_force(ins: Inserter, routes, r: int, weight: int):  # type: ignore[no-untyped-def]
+def _brute_force(ins: Inserter, routes, r: int, weight: int):
     """Every candidate scheduled in Python: (best (cost, vehicle, route)) and the fail counts."""
     p = ins.problem
 
-    def arc_cost(v: int, route) -> int:  # type: ignore[no-untyped-def]
+    def arc_cost(v: int, route) -> int:
         locs = [p.vehicles[v].start, *(p.location(s) for s in route)]
-        if p.vehicles[v].end is not None:
-            locs.append(p.vehicles[v].end)
+        end = p.vehicles[v].end
+        if end is not None:
+            locs.append(end)
         return sum(int(p.arc_cost[a, b]) for a, b in itertools.pairwise(locs))
 
     best = None

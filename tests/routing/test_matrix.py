@@ -85,7 +85,7 @@ def _nx_graph(tt: TravelTimes, attr: str) -> nx.DiGraph:
 
 
 @pytest.mark.soest
-def test_soest_matrix_equals_networkx_on_the_same_weights(soest_world) -> None:  # type: ignore[no-untyped-def]
+def test_soest_matrix_equals_networkx_on_the_same_weights(soest_world) -> None:
     """Random sources x random targets: time and distance equal networkx's Dijkstra exactly."""
     tt = soest_world.times
     g_lex = _nx_graph(tt, "weight")
@@ -104,7 +104,7 @@ def test_soest_matrix_equals_networkx_on_the_same_weights(soest_world) -> None: 
 
 
 @pytest.mark.soest
-def test_soest_times_match_the_osmnx_graph(soest_world, soest_osmnx_graph) -> None:  # type: ignore[no-untyped-def]
+def test_soest_times_match_the_osmnx_graph(soest_world, soest_osmnx_graph) -> None:
     """On the osmnx graph itself, with the profile's speeds, networkx agrees to the second."""
     profile = SpeedProfile.default()
     g = nx.DiGraph()
@@ -126,7 +126,7 @@ def test_soest_times_match_the_osmnx_graph(soest_world, soest_osmnx_graph) -> No
 
 
 @pytest.mark.soest
-def test_soest_all_pairs_table_equals_the_matrix(soest_world) -> None:  # type: ignore[no-untyped-def]
+def test_soest_all_pairs_table_equals_the_matrix(soest_world) -> None:
     tt = soest_world.times
     table = tt.all_pairs()
     assert table.shape == (tt.network.n_nodes,) * 2 and table.dtype == np.int32
@@ -140,7 +140,7 @@ def test_soest_all_pairs_table_equals_the_matrix(soest_world) -> None:  # type: 
 
 
 @pytest.mark.soest
-def test_soest_route_is_a_connected_path_with_matching_totals(soest_world) -> None:  # type: ignore[no-untyped-def]
+def test_soest_route_is_a_connected_path_with_matching_totals(soest_world) -> None:
     """The path's edges exist, add up to the reported time and length, and the line is closed."""
     net = soest_world.network
     tt = soest_world.times

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nachtbus.errors import InvalidInput
+from nachtbus.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,11 @@ class Co2Params:
     @property
     def bus_g_per_km(self) -> float:
         return self.bus_kwh_per_km * self.grid_g_per_kwh
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Co2Params:
+        """The factors a deployment's settings name (``NACHTBUS_BUS_KWH_PER_KM``, ...)."""
+        return cls(settings.bus_kwh_per_km, settings.grid_g_co2_per_kwh, settings.car_g_co2_per_km)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,95 @@
+"""Wiring one service area's live dispatch service from its settings: rules, fleet, tariff,
+districts, store and clock. The API and ``nachtbus serve`` call it; the simulator builds its
+own service (a simulated clock and a throw-away store) from the same parts.
+"""
+
+from __future__ import annotations
+
+from dispatch.dispatcher import Dispatcher
+from dispatch.policies import ServicePolicy
+from dispatch.redis_store import RedisStore, connect
+from dispatch.service import DispatchService, ServiceConfig
+from dispatch.store import StateStore
+from graphs.districts import Districts
+from nachtbus.billing.fares import Pricer, Tariff
+from nachtbus.clock import Clock, WallClock
+from nachtbus.domain import Vehicle
+from nachtbus.settings import Settings
+from routing.ortools_pdp import OrToolsParams
+from routing.solver import SolveParams
+from routing.world import RoadWorld
+
+
+def policy_from_settings(settings: Settings) -> ServicePolicy:
+    """The service rules: the settings' policy file, or the documented defaults."""
+    if settings.policy_file:
+        return ServicePolicy.from_toml(settings.policy_file)
+    return ServicePolicy()
+
+
+def fleet_from_settings(
+    settings: Settings, world: RoadWorld, policy: ServicePolicy
+) -> list[Vehicle]:
+    """The buses of the settings, each on shift from the first pickup until an hour after the
+    last one (to drop its riders off), at the depot."""
+    depot = world.place(settings.depot_lat, settings.depot_lon, "depot", in_area=False)
+    return [
+        Vehicle(
+            vid,
+            settings.bus_seats,
+            settings.bus_wheelchair_places,
+            depot,
+            policy.service_start_s,
+            policy.service_end_s + 3600,
+        )
+        for vid in settings.vehicle_ids()
+    ]
+
+
+def open_store(settings: Settings, clock: Clock) -> StateStore:
+    """The store of tonight's service day: ``settings.redis_url``, or the embedded one."""
+    area = f"{settings.area_id}:{clock.service_date().isoformat()}"
+    return RedisStore(connect(settings.redis_url, settings.data_dir), area)
+
+
+def embedded_store_url(settings: Settings) -> str:
+    """Start the embedded store of ``settings.data_dir`` and name its socket, for worker
+    processes that share it."""
+    client = connect(None, settings.data_dir)
+    return f"unix://{client.connection_pool.connection_kwargs['path']}"
+
+
+def build_service(
+    settings: Settings,
+    world: RoadWorld,
+    *,
+    clock: Clock | None = None,
+    store: StateStore | None = None,
+) -> DispatchService:
+    """A started dispatch service (the fleet is created in an empty store) with warm kernels.
+
+    A malformed policy or tariff file stops the start-up here, with its line and field named.
+    """
+    settings.check_production()
+    policy = policy_from_settings(settings)
+    if clock is None:
+        clock = WallClock(settings.timezone, offset_s=settings.clock_offset_s)
+    if store is None:
+        store = open_store(settings, clock)
+    reopt = SolveParams(ortools=OrToolsParams(time_limit_s=settings.reopt_time_limit_s))
+    dispatcher = Dispatcher(world.times, policy, reopt=reopt)
+    tariff = Tariff.load(settings.tariff_file)
+    districts_file = settings.districts_source()
+    districts = Districts.from_geojson(districts_file) if districts_file else None
+    pricer = Pricer(tariff, districts.name_at if districts else None)
+    service = DispatchService(
+        dispatcher,
+        store,
+        clock,
+        world,
+        ServiceConfig(pending_ttl_s=settings.pending_ttl_s),
+        pricer=pricer,
+    )
+    service.start(fleet_from_settings(settings, world, policy))
+    dispatcher.warm_up()
+    return service

@@ -1,0 +1,291 @@
+"""Fleet state <-> routing problem: how the dispatcher puts a FleetState to the solvers and
+their answer back into plans.
+
+A :class:`Snapshot` is a FleetState as a RoutingProblem (open bookings as requests, buses where
+and from when they are free, their plans as routes) with the maps back to booking and bus ids.
+:class:`ProblemBuilder` makes them, and keeps one cache: the problem of the last state's buses,
+bookings and plans (not its clock), so that a quote on an unchanged fleet only appends its own
+request and its two places instead of rebuilding the whole problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dispatch.policies import RequestWindows, ServicePolicy
+from nachtbus.domain import (
+    BookingRequest,
+    BookingStatus,
+    FleetState,
+    Plan,
+    PlannedStop,
+    StopType,
+    latest_dropoff_s,
+)
+from routing.insertion import Inserter
+from routing.problem import RequestSpec, RoutingProblem, Stop, StopKind, VehicleSpec
+
+#: The id of the request being quoted in a snapshot's booking ids.
+NEW = "__new__"
+
+
+class TravelTimeSource(Protocol):
+    """What the dispatcher needs from routing: travel times between nodes, and the length of
+    the fastest path (for fares and the distance account)."""
+
+    def times_s(self, nodes: list[int]) -> NDArray[np.int32]: ...
+
+    def times_between(self, sources: list[int], targets: list[int]) -> NDArray[np.int32]: ...
+
+    def warm_up(self) -> None: ...
+
+    def distance_m(self, u: int, v: int) -> int: ...
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A FleetState as a RoutingProblem, with the maps back to ids."""
+
+    problem: RoutingProblem
+    booking_ids: tuple[str, ...]
+    vehicle_ids: tuple[str, ...]
+    routes: tuple[tuple[Stop, ...], ...]
+    #: an Inserter over the same open bookings (its request arrays are reused)
+    reuse: Inserter | None = None
+
+
+@dataclass(frozen=True)
+class _Base:
+    """What a snapshot takes from a state's buses, bookings and plans, but not from its clock.
+
+    Built once per such state and shared by every quote on it: a quote only appends its own
+    request (and its two places). ``key`` holds the state's maps themselves: they are
+    immutable, and holding them keeps their identities from being reused.
+    """
+
+    key: tuple[object, ...]
+    booking_ids: tuple[str, ...]
+    vehicle_ids: tuple[str, ...]
+    routes: tuple[tuple[Stop, ...], ...]
+    nodes: tuple[int, ...]
+    node_index: dict[int, int]
+    inserter: Inserter  # over the open bookings' problem (requests and times below)
+
+    @property
+    def requests(self) -> tuple[RequestSpec, ...]:
+        return self.inserter.problem.requests
+
+    @property
+    def time_s(self) -> NDArray[np.int64]:
+        return self.inserter.problem.time_s
+
+
+class ProblemBuilder:
+    """Snapshots of fleet states for one road network and set of rules (see the module doc).
+
+    The cache is replaced whole, never changed, so threads may share a builder.
+    """
+
+    def __init__(
+        self, times: TravelTimeSource, policy: ServicePolicy, wait_weight_pct: int = 20
+    ) -> None:
+        self.times = times
+        self.policy = policy
+        self.wait_weight_pct = wait_weight_pct
+        self._last_base: _Base | None = None
+
+    def base(self, state: FleetState) -> _Base:
+        key = (state.vehicles, state.states, state.plans, state.bookings)
+        last = self._last_base
+        if last is not None and all(a is b for a, b in zip(last.key, key, strict=True)):
+            return last
+        p = self.policy
+        vehicle_ids = tuple(sorted(state.vehicles))
+        open_bookings = sorted(
+            (b for b in state.bookings.values() if b.status.open), key=lambda b: b.booking_id
+        )
+        node_index: dict[int, int] = {}
+
+        def loc(node: int) -> int:
+            return node_index.setdefault(node, len(node_index))
+
+        requests: list[RequestSpec] = []
+        vindex = {vid: i for i, vid in enumerate(vehicle_ids)}
+        for b in open_bookings:
+            r = b.request
+            dwell = p.dwell(r.wheelchairs)
+            onboard = b.status == BookingStatus.STARTED
+            requests.append(
+                RequestSpec(
+                    pickup=loc(r.origin.node),
+                    dropoff=loc(r.destination.node),
+                    pickup_window=b.pickup_window,
+                    dropoff_window=(0, b.latest_dropoff_s),
+                    seats=r.seats,
+                    wheelchairs=r.wheelchairs,
+                    pickup_service_s=dwell,
+                    dropoff_service_s=dwell,
+                    max_ride_s=b.max_ride_s,
+                    required=True,
+                    onboard_vehicle=vindex[b.vehicle_id] if onboard and b.vehicle_id else None,
+                    picked_up_s=b.picked_up_s if onboard else None,
+                    key=b.booking_id,
+                )
+            )
+        booking_ids = tuple(b.booking_id for b in open_bookings)
+        rindex = {bid: i for i, bid in enumerate(booking_ids)}
+        routes = []
+        for vid in vehicle_ids:
+            loc(state.states[vid].node)
+            loc(state.vehicles[vid].depot.node)
+            routes.append(
+                tuple(
+                    (
+                        rindex[st.booking_id],
+                        StopKind.PICKUP if st.type == StopType.PICKUP else StopKind.DROPOFF,
+                    )
+                    for st in state.plans[vid].stops
+                )
+            )
+        nodes = tuple(node_index)
+        t = np.asarray(self.times.times_s(list(nodes)), dtype=np.int64)
+        problem = RoutingProblem(
+            time_s=t,
+            vehicles=self.vehicles(state, vehicle_ids, node_index, routes),
+            requests=tuple(requests),
+        )
+        base = _Base(
+            key=key,
+            booking_ids=booking_ids,
+            vehicle_ids=vehicle_ids,
+            routes=tuple(routes),
+            nodes=nodes,
+            node_index=node_index,
+            inserter=Inserter(problem, wait_weight_pct=self.wait_weight_pct),
+        )
+        self._last_base = base
+        return base
+
+    def vehicles(
+        self,
+        state: FleetState,
+        vehicle_ids: tuple[str, ...],
+        node_index: dict[int, int],
+        routes: list[tuple[Stop, ...]] | tuple[tuple[Stop, ...], ...],
+    ) -> tuple[VehicleSpec, ...]:
+        """The buses as the solvers see them now (where and from when each one is free)."""
+        out = []
+        for vid, route in zip(vehicle_ids, routes, strict=True):
+            v, s, plan = state.vehicles[vid], state.states[vid], state.plans[vid]
+            out.append(
+                VehicleSpec(
+                    start=node_index[s.node],
+                    start_s=self.free_from(state, vid),
+                    seats=v.seats,
+                    wheelchairs=v.wheelchair_places,
+                    end=node_index[v.depot.node],
+                    end_latest_s=v.shift_end_s,
+                    fixed=route[: plan.fixed],
+                    key=vid,
+                )
+            )
+        return tuple(out)
+
+    def snapshot(
+        self, state: FleetState, extra: tuple[BookingRequest, RequestWindows] | None = None
+    ) -> Snapshot:
+        base = self.base(state)
+        vehicles = self.vehicles(state, base.vehicle_ids, base.node_index, base.routes)
+        if extra is None:
+            problem = RoutingProblem(base.time_s, vehicles, base.requests)
+            return Snapshot(
+                problem, base.booking_ids, base.vehicle_ids, base.routes, base.inserter
+            )
+        r, w = extra
+        node_index, t = base.node_index, base.time_s
+        new_nodes = [
+            n for n in dict.fromkeys((r.origin.node, r.destination.node)) if n not in node_index
+        ]
+        if new_nodes:
+            node_index = {**node_index, **{n: len(node_index) + k for k, n in enumerate(new_nodes)}}
+            n_old, n_all = len(base.nodes), len(node_index)
+            all_nodes = [*base.nodes, *new_nodes]
+            t = np.empty((n_all, n_all), dtype=np.int64)
+            t[:n_old, :n_old] = base.time_s
+            t[n_old:, :] = self.times.times_between(new_nodes, all_nodes)
+            t[:n_old, n_old:] = self.times.times_between(list(base.nodes), new_nodes)
+        spec = RequestSpec(
+            pickup=node_index[r.origin.node],
+            dropoff=node_index[r.destination.node],
+            pickup_window=(w.pickup_earliest_s, w.pickup_latest_s),
+            dropoff_window=(
+                0,
+                latest_dropoff_s((w.pickup_earliest_s, w.pickup_latest_s), w.max_ride_s),
+            ),
+            seats=r.seats,
+            wheelchairs=r.wheelchairs,
+            pickup_service_s=w.pickup_dwell_s,
+            dropoff_service_s=w.dropoff_dwell_s,
+            max_ride_s=w.max_ride_s,
+            required=False,
+            penalty=self.policy.unserved_penalty,
+            key=NEW,
+        )
+        problem = RoutingProblem(t, vehicles, (*base.requests, spec))
+        return Snapshot(
+            problem, (*base.booking_ids, NEW), base.vehicle_ids, base.routes, base.inserter
+        )
+
+    def inserter(self, snap: Snapshot) -> Inserter:
+        return Inserter(snap.problem, wait_weight_pct=self.wait_weight_pct, reuse=snap.reuse)
+
+    @staticmethod
+    def free_from(state: FleetState, vehicle_id: str) -> int:
+        """When the bus leaves its reported position for its next stop.
+
+        A fixed first stop means the bus left its last reported position at that report's time
+        and is on its way; otherwise it can only leave from now on.
+        """
+        s, v = state.states[vehicle_id], state.vehicles[vehicle_id]
+        if state.plans[vehicle_id].fixed > 0:
+            return max(s.at_s, v.shift_start_s)
+        return max(state.now_s, s.at_s, v.shift_start_s)
+
+    def plan(
+        self,
+        snap: Snapshot,
+        state: FleetState,
+        v: int,
+        route: tuple[Stop, ...],
+        times: tuple[int, ...],
+        fixed: int,
+        end_s: int | None,
+        extra: BookingRequest | None = None,
+    ) -> Plan:
+        stops = []
+        for (r, kind), eta in zip(route, times, strict=True):
+            bid = snap.booking_ids[r]
+            req = extra if bid == NEW and extra is not None else state.bookings[bid].request
+            spec = snap.problem.requests[r]
+            window = (
+                spec.pickup_window
+                if kind == StopKind.PICKUP
+                else (spec.pickup_window[0], spec.dropoff_window[1])
+            )
+            stops.append(
+                PlannedStop(
+                    booking_id=bid,
+                    type=StopType.PICKUP if kind == StopKind.PICKUP else StopType.DROPOFF,
+                    place=req.origin if kind == StopKind.PICKUP else req.destination,
+                    eta_s=int(eta),
+                    window=window,
+                    passengers=req.passengers,
+                    wheelchairs=req.wheelchairs,
+                )
+            )
+        return Plan(snap.vehicle_ids[v], tuple(stops), fixed=min(fixed, len(stops)), end_s=end_s)
+
