@@ -11,7 +11,14 @@ from graphs.build import SpeedProfile, graph_to_network, load_network, read_osm_
 from graphs.districts import Districts
 from graphs.network import RoadNetwork
 from routing.world import RoadWorld, load_world
-from tests.helpers import SOEST_AREA, SOEST_DISTRICTS, SOEST_OSM, write_tiny_osm
+from tests.helpers import (
+    SOEST_AREA,
+    SOEST_DISTRICTS,
+    SOEST_OSM,
+    write_tiny_osm,
+    write_town_area,
+    write_town_osm,
+)
 
 
 @pytest.fixture()
@@ -23,6 +30,39 @@ def tiny_osm(tmp_path: Path) -> Path:
 def tiny_network(tiny_osm: Path, tmp_path: Path) -> RoadNetwork:
     net, _ = load_network(tiny_osm, SpeedProfile.default(), tmp_path / "cache")
     return net
+
+
+@pytest.fixture(scope="session")
+def town_sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Testdorf, the synthetic town over Soest's coordinates (tests/helpers.py), as the
+    settings that point a service at it: its OSM file, service area and network cache."""
+    folder = tmp_path_factory.mktemp("town")
+    return {
+        "NACHTBUS_OSM_FILE": str(write_town_osm(folder / "town.osm")),
+        "NACHTBUS_SERVICE_AREA_FILE": str(write_town_area(folder / "town-area.geojson")),
+        "NACHTBUS_CACHE_DIR": str(folder / "cache"),
+    }
+
+
+@pytest.fixture(scope="session")
+def town_world(town_sources: dict[str, str]) -> RoadWorld:
+    """Testdorf's road world: no ../shared needed, a second to build."""
+    return load_world(
+        Path(town_sources["NACHTBUS_OSM_FILE"]),
+        Path(town_sources["NACHTBUS_SERVICE_AREA_FILE"]),
+        Path(town_sources["NACHTBUS_CACHE_DIR"]),
+    )
+
+
+@pytest.fixture(scope="session")
+def soest_sources(soest_world: RoadWorld, soest_cache_dir: Path) -> dict[str, str]:
+    """The settings that point a service at the real Soest network (built once, cached)."""
+    osm, area = _require_shared()
+    return {
+        "NACHTBUS_OSM_FILE": str(osm),
+        "NACHTBUS_SERVICE_AREA_FILE": str(area),
+        "NACHTBUS_CACHE_DIR": str(soest_cache_dir),
+    }
 
 
 def _require_shared() -> tuple[Path, Path]:

@@ -85,7 +85,7 @@ def write_tiny_osm(path: Path, *, residential_name: str = "Gitterweg") -> Path:
     return path
 
 
-def network_from_edges(n: int, edges: list[tuple[int, int, int, int]]):  # type: ignore[no-untyped-def]
+def network_from_edges(n: int, edges: list[tuple[int, int, int, int]]):
     """A RoadNetwork from (u, v, time_ms, length_cm) edges, nodes on a line 100 m apart."""
     import numpy as np
 
@@ -104,8 +104,8 @@ def network_from_edges(n: int, edges: list[tuple[int, int, int, int]]):  # type:
         heads=np.array([e[1] for e in edges], dtype=np.int32),
         time_ms=np.array([e[2] for e in edges], dtype=np.int32),
         length_cm=np.array([e[3] for e in edges], dtype=np.int32),
-        node_lat=lat,
-        node_lon=lon,
+        node_lat=lat.astype(np.float64),
+        node_lon=lon.astype(np.float64),
         node_osmid=np.arange(n, dtype=np.int64),
         geom_indptr=np.arange(0, 2 * len(edges) + 1, 2, dtype=np.int32),
         geom_lat=geom_lat,
@@ -118,7 +118,7 @@ def network_from_edges(n: int, edges: list[tuple[int, int, int, int]]):  # type:
 GRID_EDGE_MS = 60_000  # one block of the synthetic grid town: 60 s, 500 m
 
 
-def grid_town(size: int = 5):  # type: ignore[no-untyped-def]
+def grid_town(size: int = 5):
     """A size x size grid of two-way streets, 60 s per block; node = row * size + col."""
     from routing.matrix import TravelTimes
 
@@ -133,7 +133,7 @@ def grid_town(size: int = 5):  # type: ignore[no-untyped-def]
     return TravelTimes(network_from_edges(size * size, edges))
 
 
-def place(node: int, size: int = 5):  # type: ignore[no-untyped-def]
+def place(node: int, size: int = 5):
     from nachtbus.domain import Place
 
     r, c = divmod(node, size)
@@ -146,7 +146,7 @@ def bus(
     wheelchairs: int = 1,
     depot: int = 0,
     shift: tuple[int, int] = (20 * 3600, 29 * 3600),
-):  # type: ignore[no-untyped-def]
+):
     from nachtbus.domain import Vehicle
 
     return Vehicle(vid, seats, wheelchairs, place(depot), shift[0], shift[1])
@@ -161,13 +161,13 @@ def request(
     at: int | None = None,
     passengers: int = 1,
     wheelchairs: int = 0,
-):  # type: ignore[no-untyped-def]
+):
     from nachtbus.domain import BookingRequest
 
     return BookingRequest(rid, place(a), place(b), now, at, passengers, wheelchairs)
 
 
-def random_routing_problem(  # type: ignore[no-untyped-def]
+def random_routing_problem(
     rng, n_requests: int, n_vehicles: int, *, onboard: bool = False, open_ends: bool = False
 ):
     """A random RoutingProblem on 12 places: windows at either end, ride-time limits, seats
@@ -216,3 +216,94 @@ def random_routing_problem(  # type: ignore[no-untyped-def]
         for _ in range(n_vehicles)
     )
     return RoutingProblem(t, vehicles, tuple(reqs))
+
+
+# ---------------------------------------------------------------------- the synthetic town
+# "Testdorf": a made-up town laid over Soest's coordinates, so that the named places above
+# (MARKT, STATION, OSTOENNEN, AMPEN, BERGEDE; BAD_SASSENDORF outside) mean the same on it as on
+# the real network. It is an example made for tests, not map data: a grid of streets for the
+# Kernstadt, three village grids, and country roads between them. The API and dispatch tests
+# run on it without ../shared; the real Soest network (../shared/data/osm) is used by the tests
+# marked ``soest``.
+TOWN_LAT, TOWN_LON = (51.560, 51.582), (8.090, 8.122)  # Kernstadt grid corners
+TOWN_DLAT, TOWN_DLON = 0.002, 0.003  # about 220 m x 210 m blocks
+VILLAGES = {"Ostönnen": OSTOENNEN, "Ampen": AMPEN, "Bergede": BERGEDE}
+#: Service area: the town, the villages, and a cut that leaves Bad Sassendorf outside.
+TOWN_AREA = [
+    (7.985, 51.515),
+    (8.185, 51.515),
+    (8.185, 51.565),
+    (8.140, 51.575),
+    (8.140, 51.595),
+    (7.985, 51.595),
+    (7.985, 51.515),
+]
+
+
+def write_town_osm(path: Path) -> Path:
+    """Write Testdorf as OSM XML (readable by osmnx.graph_from_xml); see above."""
+    nodes: dict[int, tuple[float, float]] = {}
+    ways: list[tuple[list[int], str, str]] = []
+    rows = round((TOWN_LAT[1] - TOWN_LAT[0]) / TOWN_DLAT) + 1
+    cols = round((TOWN_LON[1] - TOWN_LON[0]) / TOWN_DLON) + 1
+
+    def grid(base: int, lat0: float, lon0: float, n_r: int, n_c: int, dlat: float, dlon: float,
+             streets: str, cls: str) -> list[list[int]]:  # fmt: skip
+        ids = [[base + r * n_c + c for c in range(n_c)] for r in range(n_r)]
+        for r in range(n_r):
+            for c in range(n_c):
+                nodes[ids[r][c]] = (lat0 + r * dlat, lon0 + c * dlon)
+        for r in range(n_r):
+            ways.append((ids[r], cls if r % 3 else "tertiary", f"{streets}straße {r + 1}"))
+        for c in range(n_c):
+            ways.append(([ids[r][c] for r in range(n_r)], cls, f"{streets}weg {c + 1}"))
+        return ids
+
+    town = grid(1000, TOWN_LAT[0], TOWN_LON[0], rows, cols, TOWN_DLAT, TOWN_DLON, "Markt",
+                "residential")  # fmt: skip
+    village_ids = {}
+    for k, (name, (lat, lon)) in enumerate(VILLAGES.items()):
+        village_ids[name] = grid(5000 + 100 * k, lat - 0.0015, lon - 0.002, 3, 3, 0.0015, 0.002,
+                                 name, "residential")  # fmt: skip
+    next_id = [9000]
+
+    def road(a: int, b: int, name: str) -> None:
+        """A country road from node a to node b with a bend point every ~500 m."""
+        (la, oa), (lb, ob) = nodes[a], nodes[b]
+        steps = max(1, round(max(abs(la - lb) / 0.0045, abs(oa - ob) / 0.007)))
+        refs = [a]
+        for s in range(1, steps):
+            nodes[next_id[0]] = (la + (lb - la) * s / steps, oa + (ob - oa) * s / steps)
+            refs.append(next_id[0])
+            next_id[0] += 1
+        ways.append(([*refs, b], "secondary", name))
+
+    road(town[3][0], village_ids["Ampen"][1][2], "Ampener Landstraße")
+    road(village_ids["Ampen"][1][0], village_ids["Ostönnen"][1][2], "Ostönner Straße")
+    road(town[0][cols - 1], village_ids["Bergede"][2][1], "Bergeder Weg")
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="tests">']
+    lines.append("<!-- An example town for tests (Testdorf), not map data. -->")
+    lines.append('<bounds minlat="51.51" minlon="7.98" maxlat="51.60" maxlon="8.19"/>')
+    for i, (lat, lon) in nodes.items():
+        lines.append(f'<node id="{i}" version="1" lat="{lat:.7f}" lon="{lon:.7f}"/>')
+    for w, (refs, hw, name) in enumerate(ways, start=100):
+        lines.append(f'<way id="{w}" version="1">')
+        lines += [f'<nd ref="{r}"/>' for r in refs]
+        lines.append(f'<tag k="highway" v="{hw}"/><tag k="name" v="{name}"/>')
+        lines.append("</way>")
+    lines.append("</osm>")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def write_town_area(path: Path) -> Path:
+    """Testdorf's service area as GeoJSON (an example, like the town)."""
+    import json
+
+    feature = {
+        "type": "Feature",
+        "properties": {"name": "Testdorf (example service area for tests)"},
+        "geometry": {"type": "Polygon", "coordinates": [[list(p) for p in TOWN_AREA]]},
+    }
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    return path

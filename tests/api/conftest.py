@@ -1,4 +1,8 @@
-"""A running API over the real Soest roads, a real (embedded) Redis and a hand-moved clock."""
+"""A running API over a real road network, a real (embedded) Redis and a hand-moved clock.
+
+Every API test runs on Testdorf, the synthetic town of tests/helpers.py (no ../shared needed),
+and again on the real Soest network when ../shared is there (those runs are marked ``soest``).
+"""
 
 from __future__ import annotations
 
@@ -42,8 +46,9 @@ class Api:
     client: TestClient
     clock: ManualClock
     runtime: Runtime
+    store: RedisStore
 
-    def inquire(self, origin: tuple[float, float], dest: tuple[float, float], **body: object):  # type: ignore[no-untyped-def]
+    def inquire(self, origin: tuple[float, float], dest: tuple[float, float], **body: object):
         payload = {
             "from": {"lat": origin[0], "lon": origin[1]},
             "to": {"lat": dest[0], "lon": dest[1]},
@@ -62,7 +67,7 @@ class Api:
 
     def booked(
         self, origin: tuple[float, float], dest: tuple[float, float], **body: object
-    ) -> dict:  # type: ignore[type-arg]
+    ) -> dict:
         """Inquire, book and commit: the CONFIRMED booking."""
         r = self.client.post(
             "/v1/bookings", json={"offerId": self.offer_id(origin, dest, **body)}, headers=RIDER
@@ -75,7 +80,7 @@ class Api:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
-    def vehicle_event(self, vehicle_id: str, **body: object):  # type: ignore[no-untyped-def]
+    def vehicle_event(self, vehicle_id: str, **body: object):
         return self.client.post(
             f"/v1/vehicles/{vehicle_id}/events", json=body, headers=driver(vehicle_id)
         )
@@ -87,12 +92,29 @@ def open_api(world: RoadWorld, data_dir: Path, clock: ManualClock) -> Api:
     store = RedisStore(connect(None, data_dir), f"soest:{clock.service_date().isoformat()}")
     rt = build_runtime(settings, world, clock=clock, store=store)
     client = TestClient(create_app(settings, world, rt))
-    return Api(client, clock, rt)
+    return Api(client, clock, rt, store)
+
+
+WORLDS = ["town", pytest.param("soest", marks=pytest.mark.soest)]
+
+
+@pytest.fixture(params=WORLDS)
+def world(request: pytest.FixtureRequest) -> RoadWorld:
+    """The road network of an API test: Testdorf, then the real Soest network."""
+    found: RoadWorld = request.getfixturevalue(f"{request.param}_world")
+    return found
+
+
+@pytest.fixture(params=WORLDS)
+def sources(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The settings (environment) that point ``nachtbus serve`` at the same two networks."""
+    found: dict[str, str] = request.getfixturevalue(f"{request.param}_sources")
+    return found
 
 
 @pytest.fixture()
-def api(soest_world: RoadWorld, tmp_path: Path) -> Iterator[Api]:
+def api(world: RoadWorld, tmp_path: Path) -> Iterator[Api]:
     clock = ManualClock(TEN_PM)
-    service = open_api(soest_world, tmp_path / "data", clock)
+    service = open_api(world, tmp_path / "data", clock)
     with service.client:
         yield service

@@ -11,20 +11,19 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from nachtbus.clock import ManualClock
 from routing.world import RoadWorld
 from tests.api.conftest import RIDER, TEN_PM, driver, open_api
-from tests.helpers import AMPEN, MARKT, OSTOENNEN, SHARED, STATION, free_port
+from tests.helpers import AMPEN, MARKT, OSTOENNEN, STATION, free_port
 
 
 def test_restart_in_the_middle_keeps_and_serves_every_booking(
-    soest_world: RoadWorld, tmp_path: Path
+    world: RoadWorld, tmp_path: Path
 ) -> None:
     """Bookings (one rider on board) survive a shutdown of service and store; then served."""
     clock = ManualClock(TEN_PM)
-    first = open_api(soest_world, tmp_path / "data", clock)
+    first = open_api(world, tmp_path / "data", clock)
     with first.client:
         a = first.booked(MARKT, OSTOENNEN)
         b = first.booked(STATION, AMPEN)
@@ -35,10 +34,10 @@ def test_restart_in_the_middle_keeps_and_serves_every_booking(
             v: first.client.get(f"/v1/vehicles/{v}/plan", headers=driver(v)).json()["stops"]
             for v in ("bus-1", "bus-2", "bus-3")
         }
-    first.runtime.store.r.shutdown(nosave=True)  # the server stops; only its AOF remains
+    first.store.r.shutdown(nosave=True)  # the server stops; only its AOF remains
 
     clock.advance(60)
-    second = open_api(soest_world, tmp_path / "data", clock)
+    second = open_api(world, tmp_path / "data", clock)
     with second.client:
         got_a = second.client.get(f"/v1/bookings/{a['id']}", headers=RIDER).json()
         got_b = second.client.get(f"/v1/bookings/{b['id']}", headers=RIDER).json()
@@ -61,11 +60,11 @@ def test_restart_in_the_middle_keeps_and_serves_every_booking(
         assert states == {a["id"]: "FINISHED", b["id"]: "FINISHED"}
 
 
-def _serve(data_dir: Path, cache_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def _serve(data_dir: Path, sources: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        **sources,
         "NACHTBUS_DATA_DIR": str(data_dir),
-        "NACHTBUS_CACHE_DIR": str(cache_dir),
         "NACHTBUS_REOPT_INTERVAL_S": "0",
     }
     cmd = [sys.executable, "-m", "nachtbus.cli", "serve", "--port", str(port), "--clock", "22:00"]
@@ -83,13 +82,12 @@ def _serve(data_dir: Path, cache_dir: Path, port: int) -> subprocess.Popen[bytes
     raise AssertionError("nachtbus serve did not start")
 
 
-@pytest.mark.skipif(SHARED is None, reason="needs ../shared (the Soest network)")
 def test_crash_of_service_and_redis_loses_no_confirmed_booking(
-    soest_world: RoadWorld, soest_cache_dir: Path, tmp_path: Path
+    sources: dict[str, str], tmp_path: Path
 ) -> None:
     """SIGKILL the running `nachtbus serve` and its redis-server: the booking is back after."""
     data, port = tmp_path / "data", free_port()
-    proc = _serve(data, soest_cache_dir, port)
+    proc = _serve(data, sources, port)
     base = f"http://127.0.0.1:{port}/v1"
     try:
         inquiry = {
@@ -108,7 +106,7 @@ def test_crash_of_service_and_redis_loses_no_confirmed_booking(
     redis_pid = int(Path(registry["pidfile"]).read_text())
     os.kill(redis_pid, signal.SIGKILL)
 
-    proc = _serve(data, soest_cache_dir, port)
+    proc = _serve(data, sources, port)
     try:
         got = httpx.get(f"{base}/bookings/{bid}", headers=RIDER)
         assert got.status_code == 200 and got.json()["state"] == "CONFIRMED"
