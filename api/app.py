@@ -7,9 +7,12 @@ uvicorn workers import (settings from the environment).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import logging
 import os
+import signal
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -65,6 +68,10 @@ class Runtime:
     @property
     def co2_params(self) -> Co2Params:
         return Co2Params.from_settings(self.settings)
+
+    def close(self) -> None:
+        """Close the store (an embedded server owned by this process stops)."""
+        self.service.close()
 
 
 def build_runtime(
@@ -162,7 +169,21 @@ def create_app(settings: Settings, world: RoadWorld, runtime: Runtime | None = N
     return app
 
 
+def _end_with_parent() -> None:
+    """A worker of ``nachtbus serve --workers N`` gets SIGTERM when its parent dies (Linux),
+    so a killed parent never leaves workers holding the port."""
+    parent = os.environ.get("NACHTBUS_PARENT_PID")
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(parent):  # the parent died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def create_app_from_env() -> FastAPI:
     """Factory for uvicorn (``--factory``): settings from NACHTBUS_* variables."""
+    _end_with_parent()
     settings = Settings()
     return create_app(settings, world_from_settings(settings))

@@ -5,9 +5,11 @@ own service (a simulated clock and a throw-away store) from the same parts.
 
 from __future__ import annotations
 
+from datetime import date
+
 from dispatch.dispatcher import Dispatcher
 from dispatch.policies import ServicePolicy
-from dispatch.redis_store import RedisStore, connect
+from dispatch.redis_store import RedisConnection, RedisStore, connect
 from dispatch.service import DispatchService, ServiceConfig
 from dispatch.store import StateStore
 from graphs.districts import Districts
@@ -48,15 +50,41 @@ def fleet_from_settings(
 
 def open_store(settings: Settings, clock: Clock) -> StateStore:
     """The store of tonight's service day: ``settings.redis_url``, or the embedded one."""
-    area = f"{settings.area_id}:{clock.service_date().isoformat()}"
-    return RedisStore(connect(settings.redis_url, settings.data_dir), area)
+    conn = connect(
+        settings.redis_url,
+        settings.data_dir,
+        timeout_s=settings.store_timeout_s,
+        maxmemory_mb=settings.store_maxmemory_mb,
+    )
+    return RedisStore(conn, _area(settings, clock.service_date()))
 
 
-def embedded_store_url(settings: Settings) -> str:
-    """Start the embedded store of ``settings.data_dir`` and name its socket, for worker
-    processes that share it."""
-    client = connect(None, settings.data_dir)
-    return f"unix://{client.connection_pool.connection_kwargs['path']}"
+def _area(settings: Settings, day: date) -> str:
+    return f"{settings.area_id}:{day.isoformat()}"
+
+
+class SettingsNights:
+    """Service days as the settings describe them: each day's store under its own key prefix
+    (``nachtbus:<area>:<date>:``) on one Redis, and the settings' buses on shift from the
+    night's first pickup to an hour after its last."""
+
+    def __init__(self, settings: Settings, world: RoadWorld, first: StateStore) -> None:
+        self.settings, self.world, self.first = settings, world, first
+
+    def store_for(self, day: date) -> StateStore:
+        first = self.first
+        if isinstance(first, RedisStore):
+            return first.for_area(_area(self.settings, day))
+        return first  # a store brought by the caller (tests) serves every day
+
+    def fleet_for(self, day: date, policy: ServicePolicy) -> list[Vehicle]:
+        return fleet_from_settings(self.settings, self.world, policy)
+
+
+def embedded_store(settings: Settings) -> RedisConnection:
+    """Start (and own) the embedded store of ``settings.data_dir``, for worker processes that
+    share it through its ``url``; ``close()`` stops it."""
+    return connect(None, settings.data_dir, maxmemory_mb=settings.store_maxmemory_mb)
 
 
 def build_service(
@@ -66,7 +94,8 @@ def build_service(
     clock: Clock | None = None,
     store: StateStore | None = None,
 ) -> DispatchService:
-    """A started dispatch service (the fleet is created in an empty store) with warm kernels.
+    """A started dispatch service (tonight's fleet is created in an empty store) that rolls
+    over to the next service day at noon, with warm kernels.
 
     A malformed policy or tariff file stops the start-up here, with its line and field named.
     """
@@ -76,6 +105,7 @@ def build_service(
         clock = WallClock(settings.timezone, offset_s=settings.clock_offset_s)
     if store is None:
         store = open_store(settings, clock)
+    nights = SettingsNights(settings, world, store)
     reopt = SolveParams(ortools=OrToolsParams(time_limit_s=settings.reopt_time_limit_s))
     dispatcher = Dispatcher(world.times, policy, reopt=reopt)
     tariff = Tariff.load(settings.tariff_file)
@@ -84,12 +114,13 @@ def build_service(
     pricer = Pricer(tariff, districts.name_at if districts else None)
     service = DispatchService(
         dispatcher,
-        store,
+        None,
         clock,
         world,
         ServiceConfig(pending_ttl_s=settings.pending_ttl_s),
         pricer=pricer,
+        nights=nights,
     )
-    service.start(fleet_from_settings(settings, world, policy))
+    service.start()
     dispatcher.warm_up()
     return service

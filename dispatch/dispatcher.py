@@ -74,6 +74,13 @@ class Dispatcher:
         self.wait_weight_pct = wait_weight_pct
         self.problems = ProblemBuilder(times, self.policy, wait_weight_pct)
 
+    def with_policy(self, policy: ServicePolicy) -> Dispatcher:
+        """A dispatcher with other rules (e.g. a night's service hours), the same roads and
+        search settings."""
+        return Dispatcher(
+            self.times, policy, reopt=self.reopt, wait_weight_pct=self.wait_weight_pct
+        )
+
     def warm_up(self) -> None:
         """Build the road-time table and load the compiled kernels now, so that the first
         rider after a start does not wait for them (seconds on a town's network)."""

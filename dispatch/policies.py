@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from nachtbus.clock import wall_to_elapsed
 from nachtbus.domain import BookingRequest, Rejection, RejectionReason
 from nachtbus.errors import ConfigError
 from nachtbus.units import format_clock
@@ -49,6 +52,8 @@ class ServicePolicy:
     min_direct_time_s: int = 60  # shorter trips are a walk, not a bus ride
     offer_ttl_s: int = 120  # an offer not booked within this expires
     unserved_penalty: int = 100_000  # re-optimisation: cost of dropping an unconfirmed request
+    #: set by :meth:`for_night`: the wall-clock service hours the night's seconds came from
+    wall_hours: tuple[int, int] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         rules: list[tuple[str, bool, str]] = [
@@ -84,7 +89,7 @@ class ServicePolicy:
 
     @classmethod
     def from_dict(cls, data: dict[str, object], source: str = "policy") -> ServicePolicy:
-        known = {f.name: f for f in fields(cls)}
+        known = {f.name: f for f in fields(cls) if f.name != "wall_hours"}
         for key, value in data.items():
             if key not in known:
                 raise ConfigError(f"{source}: unknown setting", field=key)
@@ -103,7 +108,28 @@ class ServicePolicy:
             raise ConfigError(f"{source}: {exc.message}", field=exc.field) from exc
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("wall_hours")
+        return out
+
+    def for_night(self, day: date, tz: ZoneInfo) -> ServicePolicy:
+        """The rules of service day ``day``: the service hours, given as wall-clock times,
+        become that night's seconds (see :mod:`nachtbus.clock`); the same numbers except on
+        the nights of the clock changes. Durations (waits, ride limits) stay as they are."""
+        if self.wall_hours is not None:
+            raise ValueError("for_night takes the wall-clock rules, not a night's")
+        start = wall_to_elapsed(day, self.service_start_s, tz)
+        end = wall_to_elapsed(day, self.service_end_s, tz)
+        return replace(
+            self,
+            service_start_s=start,
+            service_end_s=end,
+            wall_hours=(self.service_start_s, self.service_end_s),
+        )
+
+    def hours_text(self) -> str:
+        start, end = self.wall_hours or (self.service_start_s, self.service_end_s)
+        return f"the night bus picks up from {format_clock(start)} to {format_clock(end)}"
 
     def max_ride_s(self, direct_s: int) -> int:
         return math.floor(self.detour_alpha * direct_s) + self.detour_beta_s
@@ -151,8 +177,7 @@ class ServicePolicy:
         if not self.service_start_s <= earliest <= self.service_end_s:
             return no(
                 RejectionReason.OUTSIDE_SERVICE_HOURS,
-                f"the night bus picks up from {format_clock(self.service_start_s)} to "
-                f"{format_clock(self.service_end_s)}",
+                self.hours_text(),
             )
         latest = min(latest, self.service_end_s)
         dwell = self.dwell(request.wheelchairs)

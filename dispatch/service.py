@@ -9,12 +9,15 @@ state). A decision is therefore either stored whole, or not at all.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Protocol, TypeVar
 
 from dispatch.dispatcher import Dispatcher
+from dispatch.policies import ServicePolicy
 from dispatch.store import Event, StateStore
 from nachtbus.billing import ledger as billing
 from nachtbus.billing.co2 import Co2Params, Leg, NightCo2, account
@@ -32,7 +35,14 @@ from nachtbus.domain import (
     StopType,
     Vehicle,
 )
-from nachtbus.errors import BookingRejected, BookingStateError, Busy, NachtbusError, UnknownOffer
+from nachtbus.errors import (
+    BookingRejected,
+    BookingStateError,
+    Busy,
+    NachtbusError,
+    RejectedInput,
+    UnknownOffer,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,34 +76,117 @@ def booking_event(kind: str, b: Booking, at_s: int) -> Event:
     )
 
 
+class Nights(Protocol):
+    """Where each service day's state is kept and which buses drive that night."""
+
+    def store_for(self, day: date) -> StateStore:
+        """The store of service day ``day`` (its own key space)."""
+        ...
+
+    def fleet_for(self, day: date, policy: ServicePolicy) -> list[Vehicle]:
+        """The buses of that night, on shift by its rules (``policy`` in its seconds)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Night:
+    """One service day: its date, its store and the dispatcher with that night's rules."""
+
+    day: date
+    store: StateStore
+    dispatcher: Dispatcher
+
+
 class DispatchService:
-    """One service area's live decisions, kept in a StateStore."""
+    """One service area's live decisions, kept in a StateStore.
+
+    With ``nights`` the service runs day after day: when the clock passes into a new service
+    day (at noon, see :mod:`nachtbus.clock`) the next call opens that day's store, creates the
+    night's fleet there (if it is not there yet) with the service hours converted to that
+    night's seconds, and from then on decides on it; the night before stays in its own store.
+    Without ``nights`` it serves the one given store (the simulator and unit tests).
+    """
 
     def __init__(
         self,
         dispatcher: Dispatcher,
-        store: StateStore,
+        store: StateStore | None,
         clock: Clock,
         locator: Locator,
         config: ServiceConfig | None = None,
         pricer: Pricer | None = None,
+        *,
+        nights: Nights | None = None,
     ) -> None:
-        self.dispatcher = dispatcher
-        self.store = store
+        if store is None and nights is None:
+            raise ValueError("a service needs a store or nights")
         self.clock = clock
         self.locator = locator
         self.config = config or ServiceConfig()
         self.pricer = pricer
-        self._last_reopt_version = -1
+        self._base = dispatcher
+        self._nights = nights
+        self._night: Night | None = (
+            None if store is None else Night(clock.service_date(), store, dispatcher)
+        )
+        self._lock = threading.Lock()
+        self._last_reopt: tuple[date, int] | None = None
+
+    # ------------------------------------------------------------------ nights
+    def night(self) -> Night:
+        """The current service day (a new one is opened once the clock has passed noon)."""
+        night = self._night
+        if self._nights is None:
+            assert night is not None
+            return night
+        day = self.clock.service_date()
+        if night is not None and night.day == day:
+            return night
+        with self._lock:
+            if self._night is None or self._night.day != day:
+                self._night = self._open(day)
+            return self._night
+
+    def _open(self, day: date) -> Night:
+        assert self._nights is not None
+        policy = self._base.policy.for_night(day, self.clock.tz)
+        night = Night(day, self._nights.store_for(day), self._base.with_policy(policy))
+        if night.store.load() is None:
+            fleet = self._nights.fleet_for(day, policy)
+            night.store.initialise(FleetState.create(self.clock.now_s(), fleet))
+            night.store.append_events(
+                [Event("service.night_opened", self.clock.now_s(), {"service_date": str(day)})]
+            )
+            log.info("service day %s opened with %d buses", day, len(fleet))
+        return night
+
+    def close(self) -> None:
+        """Close every night's store connection (the embedded server stops with it)."""
+        night = self._night
+        if night is not None:
+            night.store.close()
+
+    @property
+    def store(self) -> StateStore:
+        """Tonight's store."""
+        return self.night().store
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """Tonight's dispatcher (tonight's rules)."""
+        return self.night().dispatcher
 
     # ------------------------------------------------------------------ state
-    def start(self, vehicles: Sequence[Vehicle]) -> FleetState:
-        """Load the stored state, or create the fleet if the store is empty (first start)."""
-        state = self.store.load()
+    def start(self, vehicles: Sequence[Vehicle] = ()) -> FleetState:
+        """Load the stored state, or create the fleet if the store is empty (first start).
+
+        With ``nights`` the fleet comes from them and ``vehicles`` is not used."""
+        store = self.store
+        state = store.load()
         if state is not None:
             return state
-        self.store.initialise(FleetState.create(self.clock.now_s(), list(vehicles)))
-        state = self.store.load()
+        store.initialise(FleetState.create(self.clock.now_s(), list(vehicles)))
+        state = store.load()
         assert state is not None
         return state
 
@@ -108,15 +201,16 @@ class DispatchService:
         self, decide: Callable[[FleetState], tuple[FleetState, list[Event], T]]
     ) -> tuple[FleetState, T]:
         """Run ``decide`` on the newest state until its result commits (or answer Busy)."""
+        store = self.store  # one night for the whole decision
         for _ in range(self.config.max_retries):
-            loaded = self.store.load()
+            loaded = store.load()
             if loaded is None:
                 raise NachtbusError("the service was not started: no fleet in the store")
             state = self.dispatcher.advance_clock(loaded, self.clock.now_s())
             new, events, result = decide(state)
             if new is state or new.version == loaded.version:
                 return loaded, result
-            if self.store.commit(new, loaded.version, events):
+            if store.commit(new, loaded.version, events):
                 return new, result
         raise Busy("the fleet changed too often while deciding; try again")
 
@@ -125,6 +219,12 @@ class DispatchService:
         """An offer (kept until it expires) or a rejection with its reason (recorded)."""
         state = self.snapshot()
         late: Rejection | None = None
+        if arrive_by_s is not None and arrive_by_s <= state.now_s:
+            raise RejectedInput(
+                RejectionReason.PICKUP_IN_PAST.value,
+                "the asked arrival time is not after now",
+                field="arrivalTime",
+            )
         if arrive_by_s is not None:
             direct = self.dispatcher.times.times_s([request.origin.node, request.destination.node])
             latest_pickup = arrive_by_s - self.dispatcher.policy.max_ride_s(int(direct[0, 1]))
@@ -437,20 +537,21 @@ class DispatchService:
         ``only_if_changed`` skips the round when no decision was committed since the last one
         (the background loop does so, to leave the CPU to quotes on a quiet fleet).
         """
-        loaded = self.store.load()
+        night = self.night()
+        loaded = night.store.load()
         if loaded is None:
             return False
-        if only_if_changed and loaded.version == self._last_reopt_version:
+        if only_if_changed and self._last_reopt == (night.day, loaded.version):
             return False
-        self._last_reopt_version = loaded.version
-        state = self.dispatcher.advance_clock(loaded, self.clock.now_s())
-        new = self.dispatcher.reoptimise(state)
+        self._last_reopt = (night.day, loaded.version)
+        state = night.dispatcher.advance_clock(loaded, self.clock.now_s())
+        new = night.dispatcher.reoptimise(state)
         if new is None:
             return False
         event = Event("plans.reoptimised", state.now_s, {"version": new.version})
-        if not self.store.commit(new, loaded.version, [event]):
+        if not night.store.commit(new, loaded.version, [event]):
             return False
-        self._last_reopt_version = new.version  # its own commit is no reason for another round
+        self._last_reopt = (night.day, new.version)  # its own commit is no reason for another
         return True
 
 

@@ -81,6 +81,10 @@ class StateStore(Protocol):
 
     def remember(self, key: str, value: str, ttl_s: int) -> None: ...
 
+    def close(self) -> None:
+        """Close the connection (an embedded server this process owns stops)."""
+        ...
+
     def try_lead(self, owner: str, ttl_s: int) -> bool:
         """True if this process holds the lease for background work (one of several workers)."""
         ...

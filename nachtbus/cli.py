@@ -267,7 +267,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import build_runtime, create_app, start_background
-    from dispatch.assembly import embedded_store_url
+    from dispatch.assembly import embedded_store
 
     settings = _settings(args)
     changes: dict[str, Any] = {}
@@ -293,29 +293,42 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     print(f"nachtbus: dispatcher page  {base}/dispatcher?key={key}")
     print(f"nachtbus: API docs         {base}/docs", flush=True)
     if args.workers <= 1:
-        app = create_app(settings, world, build_runtime(settings, world))
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        rt = build_runtime(settings, world)
+        try:  # SIGTERM / Ctrl-C end uvicorn.run; the embedded store stops with the service
+            uvicorn.run(create_app(settings, world, rt), host=args.host, port=args.port,
+                        log_level="warning")  # fmt: skip
+        finally:
+            rt.close()
         return 0
     # Several workers share one store: start the embedded server here and hand its socket on.
     # This process also runs the background rounds (expiry, OR-Tools re-optimisation), so a
-    # solve never holds a serving worker's interpreter lock; the workers run none.
+    # solve never holds a serving worker's interpreter lock; the workers run none. Each worker
+    # ends with this process (api.app.create_app_from_env), so a killed parent leaves no
+    # worker holding the port; the store's keeper stops the embedded server likewise.
     env = {f"NACHTBUS_{k.upper()}": str(v) for k, v in changes.items() if k != "data_dir"}
-    if settings.redis_url is None:
-        env["NACHTBUS_REDIS_URL"] = embedded_store_url(settings)
-    os.environ.update({**env, "NACHTBUS_REOPT_INTERVAL_S": "0"})
+    owned = embedded_store(settings) if settings.redis_url is None else None
+    if owned is not None:
+        env["NACHTBUS_REDIS_URL"] = owned.url
+    env.update(NACHTBUS_REOPT_INTERVAL_S="0", NACHTBUS_PARENT_PID=str(os.getpid()))
+    os.environ.update(env)
     rt = build_runtime(
         settings.model_copy(update={"redis_url": env.get("NACHTBUS_REDIS_URL")}), world
     )
     stop, _ = start_background(rt)
-    uvicorn.run(
-        "api.app:create_app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="warning",
-    )
-    stop.set()
+    try:
+        uvicorn.run(
+            "api.app:create_app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level="warning",
+        )
+    finally:
+        stop.set()
+        rt.close()
+        if owned is not None:
+            owned.close()
     return 0
 
 

@@ -15,6 +15,7 @@ is ``api/errors.py``). The tree::
         BookingStateError, StopNotInPlan, VehicleBusy, BookingRejected
       Unavailable                            try again later
         Busy                                 the fleet changed too often while deciding
+        StoreUnavailable                     the state store does not answer (or is full)
       AccessDenied                           the caller may not do this
         Unauthenticated                      no or unknown key
 """
@@ -148,6 +149,17 @@ class Busy(Unavailable):
     """Too many decisions at once: the change could not be committed after several tries."""
 
     code = "busy"
+
+
+class StoreUnavailable(Unavailable):
+    """The state store does not answer (or is full): nothing was decided; retry shortly."""
+
+    code = "store_unavailable"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message, field=field)
+        if code is not None:
+            self.code = code
 
 
 class AccessDenied(NachtbusError):

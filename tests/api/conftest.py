@@ -118,3 +118,4 @@ def api(world: RoadWorld, tmp_path: Path) -> Iterator[Api]:
     service = open_api(world, tmp_path / "data", clock)
     with service.client:
         yield service
+    service.runtime.close()  # the embedded store stops with the test

@@ -122,10 +122,10 @@ def test_dispatcher_sees_fleet_routes_and_rejections(api: Api) -> None:
 def test_event_stream_replays_changes(api: Api) -> None:
     """The server-sent event stream carries each change as a typed event."""
     b = api.booked(MARKT, AMPEN)
-    r = api.client.get("/v1/fleet/events?limit=2", headers={**DISPATCHER, "Last-Event-ID": "0-0"})
+    r = api.client.get("/v1/fleet/events?limit=3", headers={**DISPATCHER, "Last-Event-ID": "0-0"})
     assert r.headers["content-type"].startswith("text/event-stream")
     events = [line.split(": ", 1)[1] for line in r.text.splitlines() if line.startswith("event:")]
-    assert events == ["booking.pending", "booking.confirmed"]
+    assert events == ["service.night_opened", "booking.pending", "booking.confirmed"]
     assert b["id"] in r.text
 
 

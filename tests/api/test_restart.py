@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -34,7 +33,8 @@ def test_restart_in_the_middle_keeps_and_serves_every_booking(
             v: first.client.get(f"/v1/vehicles/{v}/plan", headers=driver(v)).json()["stops"]
             for v in ("bus-1", "bus-2", "bus-3")
         }
-    first.store.r.shutdown(nosave=True)  # the server stops; only its AOF remains
+    first.runtime.close()  # the service stops, and with it the store; only its AOF remains
+    assert first.store.conn.server is None
 
     clock.advance(60)
     second = open_api(world, tmp_path / "data", clock)
@@ -100,11 +100,11 @@ def test_crash_of_service_and_redis_loses_no_confirmed_booking(
         r = httpx.post(f"{base}/bookings/{bid}/events", json={"operation": "COMMIT"}, headers=RIDER)
         assert r.json()["state"] == "CONFIRMED"
     finally:
-        proc.send_signal(signal.SIGKILL)
+        redis_pid = int((data / "redis.pid").read_text())
+        os.kill(redis_pid, signal.SIGKILL)  # the store dies first, without a word
+        proc.send_signal(signal.SIGKILL)  # then the service
         proc.wait()
-    registry = json.loads((data / "nachtbus.rdb.settings").read_text())
-    redis_pid = int(Path(registry["pidfile"]).read_text())
-    os.kill(redis_pid, signal.SIGKILL)
+    _gone(redis_pid)
 
     proc = _serve(data, sources, port)
     try:
@@ -113,6 +113,23 @@ def test_crash_of_service_and_redis_loses_no_confirmed_booking(
         bus = got.json()["vehicle"]["vehicleId"]
         plan = httpx.get(f"{base}/vehicles/{bus}/plan", headers=driver(bus)).json()
         assert [s["bookingId"] for s in plan["stops"]] == [bid, bid]
+        second_redis = int((data / "redis.pid").read_text())
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    _gone(second_redis)  # SIGTERM stops the service and its store: nothing is left behind
+
+
+def _gone(pid: int, within_s: float = 15.0) -> None:
+    """Wait until process ``pid`` no longer exists (a zombie of ours is reaped elsewhere)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        stat = Path(f"/proc/{pid}/stat")
+        if stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"process {pid} is still running")

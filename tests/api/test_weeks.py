@@ -1,0 +1,102 @@
+"""A service left running: across noon into the next service day, and through both
+clock-change nights of 2026, with a real (embedded) store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from nachtbus.clock import ManualClock
+from routing.world import RoadWorld
+from tests.api.conftest import DISPATCHER, RIDER, Api, open_api
+from tests.helpers import AMPEN, MARKT, OSTOENNEN, STATION
+
+
+@pytest.fixture()
+def opened(town_world: RoadWorld, tmp_path: Path) -> Iterator[tuple[RoadWorld, Path]]:
+    yield town_world, tmp_path / "data"
+
+
+def _service(town_world: RoadWorld, data: Path, clock: ManualClock) -> Api:
+    return open_api(town_world, data, clock)
+
+
+def test_a_service_running_across_noon_serves_the_next_evening(opened) -> None:
+    """Booked on the night of the 20th; the service keeps running through the morning; after
+    noon the next evening's pre-booking gets an offer from a fresh fleet on shift, and the
+    night before keeps its booking in its own store."""
+    world, data = opened
+    clock = ManualClock(22 * 3600, date(2026, 11, 20))
+    api = _service(world, data, clock)
+    with api.client:
+        first = api.booked(MARKT, OSTOENNEN)
+        clock.advance(15 * 3600)  # 13:00 on the 21st: a new service day
+        assert clock.service_date() == date(2026, 11, 21)
+        r = api.inquire(STATION, AMPEN, departureTime="2026-11-21T21:00:00+01:00")
+        assert r.status_code == 200, r.text
+        offer = r.json()["options"][0]
+        assert offer["pickup"]["windowStart"] == "2026-11-21T21:00:00+01:00"
+        fleet = api.client.get("/v1/fleet", headers=DISPATCHER).json()
+        assert fleet["bookings"] == [] and len(fleet["vehicles"]) == 3
+        assert api.client.get(f"/v1/bookings/{first['id']}", headers=RIDER).status_code == 404
+        old = api.store.load()  # the store the test opened is the night of the 20th
+        assert old is not None and first["id"] in old.bookings
+
+
+@pytest.mark.parametrize(
+    ("instant", "asked", "expect_start"),
+    [
+        # October: asked for the second 02:30 (CET) at 01:50 CEST
+        (datetime(2026, 10, 24, 23, 50, tzinfo=UTC), "2026-10-25T02:30:00+01:00",
+         "2026-10-25T02:30:00+01:00"),
+        # October: asked for the first 02:30 (CEST)
+        (datetime(2026, 10, 24, 23, 50, tzinfo=UTC), "2026-10-25T02:30:00+02:00",
+         "2026-10-25T02:30:00+02:00"),
+        # March: asked for 03:30 CEST at 01:40 CET
+        (datetime(2026, 3, 29, 0, 40, tzinfo=UTC), "2026-03-29T03:30:00+02:00",
+         "2026-03-29T03:30:00+02:00"),
+    ],
+)
+def test_clock_change_nights_give_the_asked_window(opened, instant, asked, expect_start) -> None:
+    """A pre-booking in a clock-change night gets its window at the asked instant, shown in
+    local time with the right offset; a leave-now request's window starts at the real now."""
+    world, data = opened
+    clock = ManualClock.at_instant(instant)
+    api = _service(world, data, clock)
+    with api.client:
+        r = api.inquire(MARKT, AMPEN, departureTime=asked)
+        assert r.status_code == 200, r.text
+        start = r.json()["options"][0]["pickup"]["windowStart"]
+        assert start == expect_start
+        assert datetime.fromisoformat(start).astimezone(UTC) == datetime.fromisoformat(
+            asked
+        ).astimezone(UTC)
+        clock.advance(3600)  # across the change
+        now = api.inquire(MARKT, OSTOENNEN).json()["options"][0]["pickup"]["windowStart"]
+        assert datetime.fromisoformat(now).astimezone(UTC) == clock.now().replace(microsecond=0)
+
+
+def test_the_october_night_serves_until_five_cet(opened) -> None:
+    """The last pickup is at 05:00 on the wall, which is an hour later in seconds: 04:30 CET
+    is still served, 05:30 CET is outside the service hours."""
+    world, data = opened
+    clock = ManualClock.at_instant(datetime(2026, 10, 25, 2, 0, tzinfo=UTC))  # 03:00 CET
+    api = _service(world, data, clock)
+    with api.client:
+        ok = api.inquire(MARKT, AMPEN, departureTime="2026-10-25T04:30:00+01:00")
+        assert ok.status_code == 200 and ok.json()["options"], ok.text
+        late = api.inquire(MARKT, AMPEN, departureTime="2026-10-25T05:30:00+01:00")
+        assert late.status_code == 422 and late.json()["code"] == "outside_service_hours"
+        assert "05:00" in late.json()["message"]
+
+
+def test_an_arrival_time_in_the_past_is_bad_input(opened) -> None:
+    world, data = opened
+    api = _service(world, data, ManualClock(22 * 3600, date(2026, 11, 20)))
+    with api.client:
+        r = api.inquire(MARKT, AMPEN, arrivalTime="2026-11-20T21:30:00+01:00")
+        assert r.status_code == 422, r.text
+        assert (r.json()["code"], r.json()["field"]) == ("pickup_in_past", "arrivalTime")
