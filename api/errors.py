@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nachtbus.domain import Rejection, RejectionReason
 from nachtbus.errors import (
@@ -21,6 +23,8 @@ from nachtbus.errors import (
     Unauthenticated,
     Unavailable,
 )
+
+log = logging.getLogger("nachtbus.api")
 
 #: The one table from the error tree (nachtbus.errors) to HTTP; the first match wins, so a
 #: class comes before its base. Anything else the engine raises on purpose is a 400.
@@ -111,5 +115,22 @@ def install(app: FastAPI) -> None:
             body("invalid_input", message, first["field"], errors=errors), status_code=422
         )
 
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
+            exc.status_code, "http_error"
+        )
+        return JSONResponse(
+            body(code, str(exc.detail), None), status_code=exc.status_code, headers=exc.headers
+        )
+
+    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error", exc_info=exc)
+        return JSONResponse(
+            body("internal_error", "an unexpected error; it was logged", None), status_code=500
+        )
+
     app.add_exception_handler(NachtbusError, engine_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -86,10 +86,13 @@ class Api:
         )
 
 
-def open_api(world: RoadWorld, data_dir: Path, clock: ManualClock) -> Api:
+def open_api(
+    world: RoadWorld, data_dir: Path, clock: ManualClock, *, timeout_s: float = 2.0
+) -> Api:
     """The service on the store under ``data_dir`` (what is stored there is kept)."""
     settings = make_settings(data_dir)
-    store = RedisStore(connect(None, data_dir), f"soest:{clock.service_date().isoformat()}")
+    conn = connect(None, data_dir, timeout_s=timeout_s)
+    store = RedisStore(conn, f"soest:{clock.service_date().isoformat()}")
     rt = build_runtime(settings, world, clock=clock, store=store)
     client = TestClient(create_app(settings, world, rt))
     return Api(client, clock, rt, store)
