@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse
 
 from api import errors
 from api.auth import KeyRing
-from api.routes import dispatcher_router, driver_router, rider_router
+from api.routes import StreamSlots, dispatcher_router, driver_router, rider_router
 from api.views import Views
 from dispatch.assembly import build_service
 from dispatch.service import DispatchService
@@ -64,6 +64,7 @@ class Runtime:
     service: DispatchService
     views: Views
     keys: KeyRing
+    streams: StreamSlots
 
     @property
     def co2_params(self) -> Co2Params:
@@ -83,7 +84,9 @@ def build_runtime(
 ) -> Runtime:
     """Wire settings, roads, store and clock into a started dispatch service and its views."""
     service = build_service(settings, world, clock=clock, store=store)
-    return Runtime(settings, world, service, Views(service.clock, world.times), KeyRing(settings))
+    views = Views(service.clock, world.times)
+    slots = StreamSlots(settings.max_streams_per_key)
+    return Runtime(settings, world, service, views, KeyRing(settings), slots)
 
 
 def start_background(rt: Runtime) -> tuple[threading.Event, threading.Thread | None]:

@@ -6,9 +6,10 @@ The key comes in the ``X-Api-Key`` header; the dispatcher page's event stream ma
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Annotated
 
@@ -31,17 +32,24 @@ class Principal:
 
     role: Role
     subject: str
+    key_id: str = ""  # a fingerprint of the key (not the key): what limits count per key
 
     @property
     def scope(self) -> str:
         return f"{self.role}:{self.subject}"
 
 
+def key_id(key: str) -> str:
+    """A short fingerprint of a key, to count and log by without keeping the key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
 class KeyRing:
     """The configured keys, checked in constant time."""
 
     def __init__(self, settings: Settings) -> None:
-        self._keys: list[tuple[str, Principal]] = [
+        settings.check_keys()
+        keys: list[tuple[str, Principal]] = [
             *((k, Principal(Role.RIDER_APP, app)) for k, app in settings.rider_app_keys.items()),
             *(
                 (k, Principal(Role.DRIVER, vid))
@@ -49,6 +57,7 @@ class KeyRing:
             ),
             *((k, Principal(Role.DISPATCHER, "")) for k in settings.dispatcher_keys),
         ]
+        self._keys = [(k, replace(who, key_id=key_id(k))) for k, who in keys]
 
     def find(self, key: str) -> Principal | None:
         found = None

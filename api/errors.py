@@ -19,6 +19,7 @@ from nachtbus.errors import (
     NoRoadNearby,
     NotFound,
     OutsideServiceArea,
+    RateLimited,
     RejectedInput,
     Unauthenticated,
     Unavailable,
@@ -37,6 +38,7 @@ STATUS: list[tuple[type[NachtbusError], int]] = [
     (NotFound, 404),
     (Conflict, 409),
     (Unavailable, 503),
+    (RateLimited, 429),
 ]
 
 # Rejections caused by what was asked (not by how full the buses are) are bad input: 422.
@@ -78,8 +80,16 @@ def status_of(exc: NachtbusError) -> int:
 
 
 def to_response(exc: NachtbusError) -> JSONResponse:
-    """The HTTP answer for an error the engine or a route raised on purpose."""
-    return JSONResponse(body(exc.code, exc.message, exc.field), status_code=status_of(exc))
+    """The HTTP answer for an error the engine or a route raised on purpose (a 429 and a 503
+    say when to retry)."""
+    headers = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    elif isinstance(exc, Unavailable):
+        headers["Retry-After"] = "1"
+    return JSONResponse(
+        body(exc.code, exc.message, exc.field), status_code=status_of(exc), headers=headers
+    )
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
@@ -18,7 +21,13 @@ from api.views import area_rings, network_view, owner_of
 from nachtbus.billing import ledger as billing
 from nachtbus.clock import from_datetime
 from nachtbus.domain import Booking, BookingRequest, Offer, StopType, Traveller
-from nachtbus.errors import AccessDenied, UnknownBooking, UnknownVehicle
+from nachtbus.errors import (
+    AccessDenied,
+    RateLimited,
+    StoreUnavailable,
+    UnknownBooking,
+    UnknownVehicle,
+)
 
 if TYPE_CHECKING:
     from api.app import Runtime
@@ -312,14 +321,50 @@ def reoptimise(request: Request, _: Dispatcher) -> s.FleetOut:
     return r.views.fleet(r.service.snapshot(), _rejections(r))
 
 
+#: The stream polls the store on its own two threads, never on the request handlers' pool, and
+#: waits between polls without holding any thread: open streams cost no handler.
+_STREAM_POLLERS = anyio.CapacityLimiter(2)
+STREAM_POLL_S = 0.25
+
+
+class StreamSlots:
+    """Open event streams per key, at most ``limit`` each."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> None:
+        with self._lock:
+            if self._open.get(key, 0) >= self.limit:
+                raise RateLimited(
+                    f"this key has {self.limit} event streams open already; close one",
+                    retry_after_s=5,
+                    code="too_many_streams",
+                )
+            self._open[key] = self._open.get(key, 0) + 1
+
+    def give_back(self, key: str) -> None:
+        with self._lock:
+            self._open[key] = self._open.get(key, 1) - 1
+
+    def open(self, key: str) -> int:
+        with self._lock:
+            return self._open.get(key, 0)
+
+
 @dispatcher_router.get(
     "/fleet/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-sent events."}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Server-sent events."},
+        429: {"model": s.ErrorBody, "description": "Too many streams open for this key."},
+    },
 )
-def events(
+async def events(
     request: Request,
-    _: Dispatcher,
+    who: Dispatcher,
     limit: Annotated[
         int | None, Query(ge=1, le=10_000, description="Stop after this many events.")
     ] = None,
@@ -341,28 +386,47 @@ def events(
     """Server-sent events of every change: bookings, positions, stops, plans, rejections.
 
     Each event's ``event:`` is its type (``booking.confirmed``, ``vehicle.position``, ...) and
-    ``data:`` a JSON object. Without ``limit`` the stream stays open (keep-alive comments).
+    ``data:`` a JSON object. Without ``limit`` the stream stays open (keep-alive comments). One
+    key may hold ``NACHTBUS_MAX_STREAMS_PER_KEY`` streams open (4); one more is a 429. While
+    the store is away the stream sends keep-alive comments and goes on when it is back.
     """
-    service = rt(request).service
-    start = last_event_id or service.last_event_id()
+    runtime = rt(request)
+    service, slots = runtime.service, runtime.streams
+    start: str = (
+        last_event_id
+        if last_event_id is not None
+        else await anyio.to_thread.run_sync(service.last_event_id, limiter=_STREAM_POLLERS)
+    )
+    slots.take(who.key_id)
 
-    def stream() -> Iterator[str]:
+    async def stream() -> AsyncIterator[str]:
         last, sent, quiet_s = start, 0, 0.0
-        yield "retry: 2000\n\n"
-        while limit is None or sent < limit:
-            batch = service.events_after(last, block_ms=1000, count=100)
-            if not batch:
-                quiet_s += 1.0
-                if quiet_s >= wait_s:
-                    quiet_s = 0.0
-                    yield ": keep-alive\n\n"
-                continue
-            quiet_s = 0.0
-            for eid, e in batch:
-                last, sent = eid, sent + 1
-                data = json.dumps({"at_s": e.at_s, **e.data})
-                yield f"id: {eid}\nevent: {e.type}\ndata: {data}\n\n"
-                if limit is not None and sent >= limit:
+        try:
+            yield "retry: 2000\n\n"
+            while limit is None or sent < limit:
+                if await request.is_disconnected():
                     return
+                try:
+                    batch = await anyio.to_thread.run_sync(
+                        partial(service.events_after, last, 0, 100), limiter=_STREAM_POLLERS
+                    )
+                except StoreUnavailable:
+                    batch = []
+                if not batch:
+                    await anyio.sleep(STREAM_POLL_S)
+                    quiet_s += STREAM_POLL_S
+                    if quiet_s >= wait_s:
+                        quiet_s = 0.0
+                        yield ": keep-alive\n\n"
+                    continue
+                quiet_s = 0.0
+                for eid, e in batch:
+                    last, sent = eid, sent + 1
+                    data = json.dumps({"at_s": e.at_s, **e.data})
+                    yield f"id: {eid}\nevent: {e.type}\ndata: {data}\n\n"
+                    if limit is not None and sent >= limit:
+                        return
+        finally:
+            slots.give_back(who.key_id)
 
     return StreamingResponse(stream(), media_type="text/event-stream")

@@ -16,6 +16,7 @@ is ``api/errors.py``). The tree::
       Unavailable                            try again later
         Busy                                 the fleet changed too often while deciding
         StoreUnavailable                     the state store does not answer (or is full)
+      RateLimited                            too much from one key: retry after a while
       AccessDenied                           the caller may not do this
         Unauthenticated                      no or unknown key
 """
@@ -159,6 +160,20 @@ class StoreUnavailable(Unavailable):
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message, field=field)
         if code is not None:
+            self.code = code
+
+
+class RateLimited(NachtbusError):
+    """Too many requests (or open streams, or held seats) for one key: retry after a while."""
+
+    code = "rate_limited"
+
+    def __init__(
+        self, message: str, *, retry_after_s: int = 1, field: str | None = None, code: str = ""
+    ) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = max(1, retry_after_s)
+        if code:
             self.code = code
 
 

@@ -176,6 +176,13 @@ class Settings(BaseSettings):
     car_g_co2_per_km: float = Field(
         default=160.0, ge=0, description="CO2 of the same trip by private car, g per km."
     )
+    max_streams_per_key: int = Field(
+        default=4,
+        ge=1,
+        le=100,
+        description="Event streams (dispatcher pages) one key may hold open at once; one more "
+        "is a 429.",
+    )
     api_threads: int = Field(
         default=4,
         ge=1,
@@ -200,8 +207,35 @@ class Settings(BaseSettings):
             return self.driver_keys
         return {f"{UNSAFE_KEY_PREFIX}driver-{vid}": vid for vid in self.vehicle_ids()}
 
+    def check_keys(self) -> None:
+        """Refuse a key named in two roles (or twice) and a driver key for a bus the fleet does
+        not have: both would silently give someone other rights than meant."""
+        seen: dict[str, str] = {}
+        for name, keys in (
+            ("rider_app_keys", list(self.rider_app_keys)),
+            ("driver_keys", list(self.resolved_driver_keys())),
+            ("dispatcher_keys", self.dispatcher_keys),
+        ):
+            for key in keys:
+                if key in seen:
+                    raise ConfigError(
+                        f"a key is listed in {seen[key]} and in {name}; each key has one role",
+                        field=name,
+                    )
+                seen[key] = name
+        buses = set(self.vehicle_ids())
+        unknown = sorted(set(self.resolved_driver_keys().values()) - buses)
+        if unknown:
+            raise ConfigError(
+                f"driver keys for buses the fleet does not have: {unknown} (buses are "
+                f"bus-1..bus-{self.buses})",
+                field="driver_keys",
+            )
+
     def check_production(self) -> None:
-        """Refuse unsafe keys (and the development clock) outside development."""
+        """Refuse inconsistent keys; outside development also unsafe keys and the development
+        clock."""
+        self.check_keys()
         if self.environment != "production":
             return
         named = [

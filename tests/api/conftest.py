@@ -6,11 +6,16 @@ and again on the real Soest network when ../shared is there (those runs are mark
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import Runtime, build_runtime, create_app
@@ -18,6 +23,7 @@ from dispatch.redis_store import RedisStore, connect
 from nachtbus.clock import ManualClock
 from nachtbus.settings import Settings
 from routing.world import RoadWorld
+from tests.helpers import free_port
 
 RIDER = {"X-Api-Key": "dev-rider-app-key"}
 OTHER_APP = {"X-Api-Key": "other-app-key"}
@@ -87,10 +93,15 @@ class Api:
 
 
 def open_api(
-    world: RoadWorld, data_dir: Path, clock: ManualClock, *, timeout_s: float = 2.0
+    world: RoadWorld,
+    data_dir: Path,
+    clock: ManualClock,
+    *,
+    timeout_s: float = 2.0,
+    **settings_extra: object,
 ) -> Api:
     """The service on the store under ``data_dir`` (what is stored there is kept)."""
-    settings = make_settings(data_dir)
+    settings = make_settings(data_dir, **settings_extra)
     conn = connect(None, data_dir, timeout_s=timeout_s)
     store = RedisStore(conn, f"soest:{clock.service_date().isoformat()}")
     rt = build_runtime(settings, world, clock=clock, store=store)
@@ -122,3 +133,26 @@ def api(world: RoadWorld, tmp_path: Path) -> Iterator[Api]:
     with service.client:
         yield service
     service.runtime.close()  # the embedded store stops with the test
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """``app`` served over real HTTP on a free port, in a thread; its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture()
+def served(api: Api) -> Iterator[str]:
+    """The test's API served over real HTTP on a free port (the page needs a real server)."""
+    with serving(api.client.app) as url:
+        yield url

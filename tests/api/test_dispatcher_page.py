@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from tests.api.conftest import Api, driver
-from tests.helpers import AMPEN, MARKT, OSTOENNEN, REPO_OUTPUT, STATION, free_port
+from tests.helpers import AMPEN, MARKT, OSTOENNEN, REPO_OUTPUT, STATION
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -25,20 +21,6 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-@pytest.fixture()
-def served(api: Api) -> Iterator[str]:
-    """The test's API served over real HTTP on a free port (the page needs a real server)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(api.client.app, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def test_page_draws_buses_routes_and_bookings(api: Api, served: str) -> None:

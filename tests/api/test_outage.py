@@ -7,6 +7,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,9 +33,9 @@ def _redis_pid(api: Api) -> int:
     return server.redis_pid
 
 
-def _timed(api: Api, method: str, url: str, **kw: object) -> tuple[int, dict, float]:  # type: ignore[type-arg]
+def _timed(api: Api, method: str, url: str, **kw: Any) -> tuple[int, dict[str, Any], float]:
     t0 = time.monotonic()
-    r = api.client.request(method, url, **kw)  # type: ignore[arg-type]
+    r = api.client.request(method, url, **kw)
     return r.status_code, r.json(), time.monotonic() - t0
 
 
