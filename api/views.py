@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from api import schemas as s
+from dispatch.service import owner_of
 from graphs.network import RoadNetwork
 from graphs.snapping import ServiceArea
 from nachtbus.billing.co2 import TripCo2
@@ -18,7 +19,6 @@ from nachtbus.billing.ledger import Ledger, LedgerEntry, Receipt
 from nachtbus.clock import Clock, to_datetime
 from nachtbus.domain import (
     Booking,
-    BookingRequest,
     BookingStatus,
     Fare,
     FleetState,
@@ -280,11 +280,6 @@ class Views:
             ],
             rejections=rejections,
         )
-
-
-def owner_of(request: BookingRequest) -> str:
-    """The rider app that asked (rider_id is ``app/customer``)."""
-    return request.rider_id.partition("/")[0]
 
 
 def customer_of(b: Booking) -> str | None:

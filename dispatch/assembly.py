@@ -117,7 +117,9 @@ def build_service(
         None,
         clock,
         world,
-        ServiceConfig(pending_ttl_s=settings.pending_ttl_s),
+        ServiceConfig(
+            pending_ttl_s=settings.pending_ttl_s, max_pending_per_owner=settings.max_pending_per_app
+        ),
         pricer=pricer,
         nights=nights,
     )

@@ -25,13 +25,16 @@ from nachtbus.domain import (
     FleetState,
     Offer,
     Plan,
+    PlannedStop,
     Rejection,
     RejectionReason,
     StopType,
 )
 from nachtbus.errors import (
     BookingStateError,
+    NotArrived,
     StopNotInPlan,
+    TooEarly,
     UnknownBooking,
     UnknownVehicle,
     VehicleBusy,
@@ -173,15 +176,16 @@ class Dispatcher:
         booking_id: str | None = None,
         status: BookingStatus = BookingStatus.CONFIRMED,
     ) -> tuple[FleetState, Booking] | Rejection:
-        """Book an offer. If the fleet changed since the offer, the trip is inserted again with
-        the same promised window; if that no longer fits, the answer is OFFER_OUTDATED."""
+        """Book an offer. If the fleet changed since the offer (or the offer was kept without
+        its plan), the trip is inserted again with the same promised window; if that no longer
+        fits, the answer is OFFER_OUTDATED."""
         bid = booking_id or f"b-{offer.request.request_id}"
         rid = offer.request.request_id
         if bid in state.bookings:
             raise BookingStateError(f"booking {bid} exists already", field="booking_id")
         if state.now_s > offer.expires_s:
             return Rejection(rid, RejectionReason.OFFER_OUTDATED, "the offer has expired")
-        if offer.fleet_version == state.version:
+        if offer.fleet_version == state.version and offer.plan.stops:
             plan, vehicle_id = offer.plan, offer.vehicle_id
             pick, drop = offer.pickup_eta_s, offer.dropoff_eta_s
         else:
@@ -272,13 +276,26 @@ class Dispatcher:
         at_s: int,
         lat: float | None = None,
         lon: float | None = None,
+        *,
+        arrived: bool = False,
     ) -> FleetState:
-        """The bus reports where it is. If it has stops, it is driving to the first: fixed."""
+        """The bus reports where it is. If it has stops, it is driving to the first: fixed.
+
+        ``arrived``: the driver reported ARRIVED at a stop there; boarding, alighting and
+        no-shows are taken only at the place the bus arrived at, until it moves away."""
         self.check_vehicle(state, vehicle_id)
         states = dict(state.states)
+        old = state.states[vehicle_id]
+        if arrived:
+            at_stop: tuple[int | None, int | None] = (node, at_s)
+        elif old.arrived_node == node:
+            at_stop = (old.arrived_node, old.arrived_s)
+        else:
+            at_stop = (None, None)
         states[vehicle_id] = replace(
-            state.states[vehicle_id], node=node, at_s=at_s, lat=lat, lon=lon
-        )
+            old, node=node, at_s=at_s, lat=lat, lon=lon,
+            arrived_node=at_stop[0], arrived_s=at_stop[1],
+        )  # fmt: skip
         plans = dict(state.plans)
         plan = plans[vehicle_id]
         if plan.stops and plan.fixed == 0:
@@ -317,6 +334,8 @@ class Dispatcher:
                 field="booking_id",
             )
         done = plan.stops[idx]
+        self._require_arrived(state, vehicle_id, done, "BOARDED" if stop == StopType.PICKUP
+                              else "ALIGHTED")  # fmt: skip
         kept = plan.stops[:idx] + plan.stops[idx + 1 :]
         plans = dict(state.plans)
         plans[vehicle_id] = replace(plan, stops=kept, fixed=0)
@@ -360,9 +379,43 @@ class Dispatcher:
                 f"bus {vehicle_id} has no pickup of booking {booking_id} to report",
                 field="booking_id",
             )
+        pickup = state.plans[vehicle_id].stops[
+            self.stop_index(state, vehicle_id, booking_id, StopType.PICKUP)
+        ]
+        arrived_s = self._require_arrived(state, vehicle_id, pickup, "NO_SHOW")
+        allowed_s = max(arrived_s, b.pickup_window[0]) + self.policy.no_show_wait_s
+        if at_s < allowed_s:
+            raise TooEarly(
+                f"a no-show counts only after the bus waited {self.policy.no_show_wait_s} s "
+                f"at the pickup from the later of its arrival and the window's start; "
+                f"{allowed_s - at_s} s to go",
+                field="type",
+            )
         return self._drop_booking(
             state.evolve(now_s=max(state.now_s, at_s)), b, BookingStatus.NO_SHOW
         )
+
+    @staticmethod
+    def _require_arrived(state: FleetState, vehicle_id: str, stop: PlannedStop, what: str) -> int:
+        """When the bus arrived at ``stop``'s place (NotArrived if it did not report it)."""
+        s = state.states[vehicle_id]
+        if s.arrived_node != stop.place.node or s.arrived_s is None:
+            raise NotArrived(
+                f"{what} needs ARRIVED at the {stop.type} of booking {stop.booking_id} first",
+                field="type",
+            )
+        return s.arrived_s
+
+    def start_shift(self, state: FleetState, vehicle_id: str, at_s: int) -> FleetState:
+        """The driver starts (again) the shift: an early SHIFT_END is undone while the planned
+        shift lasts; otherwise nothing changes."""
+        self.check_vehicle(state, vehicle_id)
+        v = state.vehicles[vehicle_id]
+        if v.planned_end_s is None or at_s >= v.planned_end_s:
+            return state
+        vehicles = dict(state.vehicles)
+        vehicles[vehicle_id] = replace(v, shift_end_s=v.planned_end_s, planned_end_s=None)
+        return state.evolve(vehicles=vehicles, now_s=max(state.now_s, at_s))
 
     def end_shift(self, state: FleetState, vehicle_id: str, at_s: int) -> FleetState:
         """The driver ends the shift: allowed only with no stop left; no trip is offered after."""
@@ -375,7 +428,8 @@ class Dispatcher:
         vehicles = dict(state.vehicles)
         v = vehicles[vehicle_id]
         end = max(min(v.shift_end_s, at_s), v.shift_start_s + 1)
-        vehicles[vehicle_id] = replace(v, shift_end_s=end)
+        planned = v.planned_end_s if v.planned_end_s is not None else v.shift_end_s
+        vehicles[vehicle_id] = replace(v, shift_end_s=end, planned_end_s=planned)
         return state.evolve(vehicles=vehicles, now_s=max(state.now_s, at_s))
 
     def check_vehicle(self, state: FleetState, vehicle_id: str) -> None:

@@ -51,6 +51,7 @@ class ServicePolicy:
     max_group_size: int = 6  # travellers in one booking
     min_direct_time_s: int = 60  # shorter trips are a walk, not a bus ride
     offer_ttl_s: int = 120  # an offer not booked within this expires
+    no_show_wait_s: int = 180  # the bus waits this long at a pickup before a NO_SHOW counts
     unserved_penalty: int = 100_000  # re-optimisation: cost of dropping an unconfirmed request
     #: set by :meth:`for_night`: the wall-clock service hours the night's seconds came from
     wall_hours: tuple[int, int] | None = field(default=None, compare=False)
@@ -72,6 +73,7 @@ class ServicePolicy:
             ("max_group_size", self.max_group_size >= 1, "must be >= 1"),
             ("min_direct_time_s", self.min_direct_time_s >= 0, "must be >= 0"),
             ("offer_ttl_s", self.offer_ttl_s > 0, "must be positive"),
+            ("no_show_wait_s", self.no_show_wait_s >= 0, "must be >= 0"),
             ("unserved_penalty", self.unserved_penalty > 0, "must be positive"),
         ]
         for name, ok, rule in rules:

@@ -192,6 +192,7 @@ def vehicle_to(v: Vehicle) -> Json:
         "depot": place_to(v.depot),
         "shift_start_s": v.shift_start_s,
         "shift_end_s": v.shift_end_s,
+        "planned_end_s": v.planned_end_s,
     }
 
 
@@ -203,6 +204,7 @@ def vehicle_from(d: Json) -> Vehicle:
         depot=place_from(d["depot"]),
         shift_start_s=int(d["shift_start_s"]),
         shift_end_s=int(d["shift_end_s"]),
+        planned_end_s=d.get("planned_end_s"),
     )
 
 
@@ -214,12 +216,21 @@ def state_to(s: VehicleState) -> Json:
         "lat": s.lat,
         "lon": s.lon,
         "odometer_node": s.odometer_node,
+        "arrived_node": s.arrived_node,
+        "arrived_s": s.arrived_s,
     }
 
 
 def state_from(d: Json) -> VehicleState:
     return VehicleState(
-        d["vehicle_id"], int(d["node"]), int(d["at_s"]), d["lat"], d["lon"], d.get("odometer_node")
+        d["vehicle_id"],
+        int(d["node"]),
+        int(d["at_s"]),
+        d["lat"],
+        d["lon"],
+        d.get("odometer_node"),
+        d.get("arrived_node"),
+        d.get("arrived_s"),
     )
 
 

@@ -49,6 +49,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -57,7 +58,7 @@ import redis
 
 from dispatch import redis_codec as codec
 from dispatch.store import Event
-from nachtbus.domain import FleetState, Offer
+from nachtbus.domain import FleetState, Offer, Plan
 from nachtbus.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -482,7 +483,11 @@ class RedisStore:
 
     # ------------------------------------------------------------------ offers, idempotency
     def put_offer(self, offer: Offer, ttl_s: int) -> None:
-        self.r.set(self._k(f"offer:{offer.offer_id}"), codec.dumps(codec.offer_to(offer)), ex=ttl_s)
+        """Keep an offer without the plan behind it (a compact record: booking it inserts the
+        trip again with the same promised window, see Dispatcher.confirm)."""
+        compact = replace(offer, plan=Plan(offer.vehicle_id))
+        record = codec.dumps(codec.offer_to(compact))
+        self.r.set(self._k(f"offer:{offer.offer_id}"), record, ex=ttl_s)
 
     def get_offer(self, offer_id: str) -> Offer | None:
         raw = self.r.get(self._k(f"offer:{offer_id}"))
@@ -494,6 +499,12 @@ class RedisStore:
 
     def remember(self, key: str, value: str, ttl_s: int) -> None:
         self.r.set(self._k(f"idem:{key}"), value, ex=ttl_s)
+
+    def claim(self, key: str, value: str, ttl_s: int) -> bool:
+        return bool(self.r.set(self._k(f"idem:{key}"), value, ex=ttl_s, nx=True))
+
+    def forget(self, key: str) -> None:
+        self.r.delete(self._k(f"idem:{key}"))
 
     def try_lead(self, owner: str, ttl_s: int) -> bool:
         """Hold (or renew) the lease of the one process that runs background rounds."""

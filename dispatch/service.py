@@ -40,6 +40,7 @@ from nachtbus.errors import (
     BookingStateError,
     Busy,
     NachtbusError,
+    RateLimited,
     RejectedInput,
     UnknownOffer,
 )
@@ -61,9 +62,10 @@ class ServiceConfig:
     pending_ttl_s: int = 300  # a PENDING booking not committed within this expires
     offer_grace_s: int = 60  # an expired offer is kept this long to answer "expired", not "unknown"
     max_retries: int = 20  # commit attempts on version clashes before answering Busy
+    max_pending_per_owner: int = 20  # PENDING bookings one rider app may hold at once
 
     def __post_init__(self) -> None:
-        for name in ("pending_ttl_s", "offer_grace_s", "max_retries"):
+        for name in ("pending_ttl_s", "offer_grace_s", "max_retries", "max_pending_per_owner"):
             if getattr(self, name) < 1:
                 raise NachtbusError("must be >= 1", field=name)
 
@@ -284,9 +286,24 @@ class DispatchService:
             )
         booking_id = f"bk-{offer_id}"
 
+        owner = owner_of(offer.request)
+
         def decide(state: FleetState) -> tuple[FleetState, list[Event], Booking]:
             if booking_id in state.bookings:
                 return state, [], state.bookings[booking_id]
+            held = sum(
+                1
+                for b in state.bookings.values()
+                if b.status == BookingStatus.PENDING and owner_of(b.request) == owner
+            )
+            if held >= self.config.max_pending_per_owner:
+                raise RateLimited(
+                    f"this app holds {held} bookings that are not committed; commit or cancel "
+                    "them first",
+                    retry_after_s=30,
+                    field="offerId",
+                    code="too_many_pending",
+                )
             answer = self.dispatcher.confirm(state, offer, booking_id, BookingStatus.PENDING)
             if isinstance(answer, Rejection):
                 raise BookingRejected(answer.reason.value, answer.message)
@@ -474,8 +491,9 @@ class DispatchService:
             st = state.plans[vehicle_id].stops[idx]
             node, legs = self._odometer(state, vehicle_id, st.place.node, state.now_s)
             new = self.dispatcher.vehicle_position(
-                state, vehicle_id, st.place.node, state.now_s, st.place.lat, st.place.lon
-            )
+                state, vehicle_id, st.place.node, state.now_s, st.place.lat, st.place.lon,
+                arrived=True,
+            )  # fmt: skip
             new = self._at_odometer(new, vehicle_id, node)
             data = {"vehicle_id": vehicle_id, "booking_id": booking_id, "stop": stop.value}
             return new, [*legs, Event("vehicle.arrived", state.now_s, data)], None
@@ -510,14 +528,20 @@ class DispatchService:
         return self._change(decide)[1]
 
     def shift(self, vehicle_id: str, start: bool) -> None:
-        """Shift start (recorded; the bus serves from its planned shift start) or shift end
-        (only with no stop left; no trip is offered on this bus afterwards)."""
+        """Shift start (recorded; the bus serves from its planned shift start, and an early
+        shift end is undone while the planned shift lasts) or shift end (only with no stop
+        left; no trip is offered on this bus afterwards, until a shift start)."""
         if start:
-            state = self.snapshot()
-            self.dispatcher.check_vehicle(state, vehicle_id)
-            self.store.append_events(
-                [Event("vehicle.shift_start", state.now_s, {"vehicle_id": vehicle_id})]
-            )
+
+            def begin(state: FleetState) -> tuple[FleetState, list[Event], None]:
+                new = self.dispatcher.start_shift(state, vehicle_id, state.now_s)
+                event = Event("vehicle.shift_start", state.now_s, {"vehicle_id": vehicle_id})
+                if new is state:
+                    self.store.append_events([event])
+                    return state, [], None
+                return new, [event], None
+
+            self._change(begin)
             return
 
         def decide(state: FleetState) -> tuple[FleetState, list[Event], None]:
@@ -553,6 +577,11 @@ class DispatchService:
             return False
         self._last_reopt = (night.day, new.version)  # its own commit is no reason for another
         return True
+
+
+def owner_of(request: BookingRequest) -> str:
+    """Who asked: the rider app's id (the part of ``rider_id`` before its ``/``)."""
+    return request.rider_id.split("/", 1)[0]
 
 
 def _with_pickup(request: BookingRequest, pickup_at_s: int) -> BookingRequest:

@@ -76,10 +76,19 @@ class StateStore(Protocol):
         ...
 
     def recall(self, key: str) -> str | None:
-        """A remembered idempotent answer."""
+        """A remembered idempotent answer (or claim)."""
         ...
 
-    def remember(self, key: str, value: str, ttl_s: int) -> None: ...
+    def claim(self, key: str, value: str, ttl_s: int) -> bool:
+        """Remember ``value`` under ``key`` only if nothing is there (atomically); True if
+        this call did."""
+        ...
+
+    def remember(self, key: str, value: str, ttl_s: int) -> None:
+        """Remember ``value`` under ``key`` (replacing what is there)."""
+        ...
+
+    def forget(self, key: str) -> None: ...
 
     def close(self) -> None:
         """Close the connection (an embedded server this process owns stops)."""

@@ -164,6 +164,7 @@ class Vehicle:
     depot: Place
     shift_start_s: int
     shift_end_s: int
+    planned_end_s: int | None = None  # set when the driver ended the shift early (undoable)
 
     def __post_init__(self) -> None:
         if self.seats < 1 or self.wheelchair_places < 0:
@@ -182,6 +183,8 @@ class VehicleState:
     lat: float | None = None
     lon: float | None = None
     odometer_node: int | None = None  # where the distance account last stopped (None: depot)
+    arrived_node: int | None = None  # the stop the driver reported ARRIVED at (None: driving)
+    arrived_s: int | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ is ``api/errors.py``). The tree::
       Unreachable                            no road path
       NotFound                               unknown booking, bus or offer
       Conflict                               the change conflicts with the state it meets
-        BookingStateError, StopNotInPlan, VehicleBusy, BookingRejected
+        BookingStateError, StopNotInPlan, VehicleBusy, BookingRejected, NotArrived,
+        TooEarly
       Unavailable                            try again later
         Busy                                 the fleet changed too often while deciding
         StoreUnavailable                     the state store does not answer (or is full)
@@ -129,6 +130,18 @@ class VehicleBusy(Conflict):
     """The bus still has riders to pick up or drop off."""
 
     code = "vehicle_busy"
+
+
+class NotArrived(Conflict):
+    """A stop's boarding, alighting or no-show reported before the bus arrived there."""
+
+    code = "not_arrived"
+
+
+class TooEarly(Conflict):
+    """A report that the rules allow only later (e.g. a no-show before the documented wait)."""
+
+    code = "too_early"
 
 
 class BookingRejected(Conflict):

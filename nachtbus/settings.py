@@ -176,6 +176,19 @@ class Settings(BaseSettings):
     car_g_co2_per_km: float = Field(
         default=160.0, ge=0, description="CO2 of the same trip by private car, g per km."
     )
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest request body; more is a 413."
+    )
+    rate_per_key_per_s: float = Field(
+        default=20.0, gt=0, description="Requests a second one API key may make (per process)."
+    )
+    rate_burst: int = Field(default=40, ge=1, description="Requests one key may make at once.")
+    max_pending_per_app: int = Field(
+        default=20,
+        ge=1,
+        description="PENDING (booked, not committed) bookings one rider app may hold at once; "
+        "one more is a 429, so that no app can hold the seats of the others.",
+    )
     max_streams_per_key: int = Field(
         default=4,
         ge=1,

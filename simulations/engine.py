@@ -42,7 +42,6 @@ from simulations.demand import Trip
 from simulations.scenario import Scenario
 
 DEPOT = (51.5781, 8.1049)  # Soest, by the station (as the service's default depot)
-NO_SHOW_WAIT_S = 180
 
 
 @dataclass
@@ -296,7 +295,8 @@ class Simulation:
             out = self._by_booking[booking_id]
             start = max(now, b.pickup_window[0])
             if out.trip.no_show:
-                self._push(max(start + NO_SHOW_WAIT_S, now), "serve", vid, booking_id, "no_show")
+                wait = self.dispatcher.policy.no_show_wait_s
+                self._push(max(start + wait, now), "serve", vid, booking_id, "no_show")
             elif start > now:
                 self._push(start, "serve", vid, booking_id, "board")
             else:

@@ -86,6 +86,13 @@ class Api:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
+    def at_stop(self, vehicle_id: str, booking_id: str, stop: str):  # type: ignore[no-untyped-def]
+        """The driver reports ARRIVED at the stop and then BOARDED or ALIGHTED."""
+        r = self.vehicle_event(vehicle_id, type="ARRIVED", bookingId=booking_id, stop=stop)
+        assert r.status_code == 200, r.text
+        kind = "BOARDED" if stop == "pickup" else "ALIGHTED"
+        return self.vehicle_event(vehicle_id, type=kind, bookingId=booking_id)
+
     def vehicle_event(self, vehicle_id: str, **body: object):
         return self.client.post(
             f"/v1/vehicles/{vehicle_id}/events", json=body, headers=driver(vehicle_id)

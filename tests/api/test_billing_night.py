@@ -70,7 +70,12 @@ def test_scripted_night_receipts_export_and_co2_reconcile(api: Api) -> None:
     assert api.vehicle_event(bus_a, type="ARRIVED", bookingId=a, stop="dropoff").status_code == 200
     assert api.vehicle_event(bus_a, type="ALIGHTED", bookingId=a).status_code == 200
     bus_d = api.client.get(f"/v1/bookings/{d}", headers=RIDER).json()["vehicle"]["vehicleId"]
+    assert api.vehicle_event(bus_d, type="NO_SHOW", bookingId=d).status_code == 409  # not there
+    assert api.vehicle_event(bus_d, type="ARRIVED", bookingId=d, stop="pickup").status_code == 200
     api.clock.advance(600)
+    early = api.vehicle_event(bus_d, type="NO_SHOW", bookingId=d)  # before 22:40 + the wait
+    assert early.status_code == 409 and early.json()["code"] == "too_early"
+    api.clock.advance(1200)
     assert api.vehicle_event(bus_d, type="NO_SHOW", bookingId=d).status_code == 200
     assert api.client.get(f"/v1/bookings/{a}", headers=RIDER).json()["state"] == "FINISHED"
     assert api.client.get(f"/v1/bookings/{d}", headers=RIDER).json()["state"] == "NO_SHOW"

@@ -50,6 +50,9 @@ def test_book_commit_board_alight_finish(api: Api) -> None:
     assert r.status_code == 200 and r.json()["onBoard"] == [bid]
     assert api.client.get(f"/v1/bookings/{bid}", headers=RIDER).json()["state"] == "STARTED"
     api.clock.advance(700)
+    r = api.vehicle_event(bus, type="ALIGHTED", bookingId=bid)  # not yet at the drop-off
+    assert r.status_code == 409 and r.json()["code"] == "not_arrived"
+    assert api.vehicle_event(bus, type="ARRIVED", bookingId=bid, stop="dropoff").status_code == 200
     r = api.vehicle_event(bus, type="ALIGHTED", bookingId=bid)
     assert r.status_code == 200 and r.json()["stops"] == []
     done = api.client.get(f"/v1/bookings/{bid}", headers=RIDER).json()

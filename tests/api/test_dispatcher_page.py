@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import Api, driver
+from tests.api.conftest import Api
 from tests.helpers import AMPEN, MARKT, OSTOENNEN, REPO_OUTPUT, STATION
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -34,11 +34,7 @@ def test_page_draws_buses_routes_and_bookings(api: Api, served: str) -> None:
     api.booked(AMPEN, MARKT, nrOfTravelers=2)
     bus = a["vehicle"]["vehicleId"]
     api.clock.advance(200)
-    api.client.post(
-        f"/v1/vehicles/{bus}/events",
-        json={"type": "BOARDED", "bookingId": a["id"]},
-        headers=driver(bus),
-    )
+    assert api.at_stop(bus, a["id"], "pickup").status_code == 200
     api.inquire(MARKT, OSTOENNEN, nrOfTravelers=9)  # rejected: too many travellers
 
     shot = REPO_OUTPUT / f"dispatcher-page-{api.runtime.world.area.name.split()[0].lower()}.png"

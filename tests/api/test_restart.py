@@ -28,7 +28,7 @@ def test_restart_in_the_middle_keeps_and_serves_every_booking(
         b = first.booked(STATION, AMPEN)
         bus_a = a["vehicle"]["vehicleId"]
         clock.advance(300)
-        assert first.vehicle_event(bus_a, type="BOARDED", bookingId=a["id"]).status_code == 200
+        assert first.at_stop(bus_a, a["id"], "pickup").status_code == 200
         plans = {
             v: first.client.get(f"/v1/vehicles/{v}/plan", headers=driver(v)).json()["stops"]
             for v in ("bus-1", "bus-2", "bus-3")
@@ -49,11 +49,11 @@ def test_restart_in_the_middle_keeps_and_serves_every_booking(
                 (s["bookingId"], s["type"]) for s in stops
             ]
         clock.advance(600)
-        assert second.vehicle_event(bus_a, type="ALIGHTED", bookingId=a["id"]).status_code == 200
+        assert second.at_stop(bus_a, a["id"], "dropoff").status_code == 200
         bus_b = got_b["vehicle"]["vehicleId"]
-        assert second.vehicle_event(bus_b, type="BOARDED", bookingId=b["id"]).status_code == 200
+        assert second.at_stop(bus_b, b["id"], "pickup").status_code == 200
         clock.advance(600)
-        assert second.vehicle_event(bus_b, type="ALIGHTED", bookingId=b["id"]).status_code == 200
+        assert second.at_stop(bus_b, b["id"], "dropoff").status_code == 200
         states = {
             x["id"]: x["state"] for x in second.client.get("/v1/bookings", headers=RIDER).json()
         }

@@ -125,6 +125,8 @@ def test_idempotent_repeats_answer_the_same(api: Api) -> None:
         )
         assert r.status_code == 200 and r.json()["state"] == "CONFIRMED"
     bus = first.json()["vehicle"]["vehicleId"]
+    r = api.vehicle_event(bus, type="ARRIVED", bookingId=bid, stop="pickup")
+    assert r.status_code == 200
     board = {"Idempotency-Key": "board-1", **driver(bus)}
     for _ in range(2):
         r = api.client.post(

@@ -14,7 +14,7 @@ from nachtbus.domain import (
     RejectionReason,
     StopType,
 )
-from nachtbus.errors import BookingStateError, StopNotInPlan
+from nachtbus.errors import BookingStateError, NotArrived, StopNotInPlan, TooEarly
 from routing.ortools_pdp import OrToolsParams
 from routing.solver import SolveParams
 from tests.helpers import bus, grid_town, request
@@ -186,6 +186,9 @@ def test_pickup_and_dropoff_progress(times) -> None:
     state, _ = book(d, FleetState.create(NOW, [bus("A")]), "r1", 12, 14)
     state = d.vehicle_position(state, "A", 6, NOW + 120)
     assert state.plans["A"].fixed == 1
+    with pytest.raises(NotArrived, match="BOARDED needs ARRIVED"):
+        d.stop_done(state, "A", "b-r1", StopType.PICKUP, NOW + 240)
+    state = d.vehicle_position(state, "A", 12, NOW + 240, arrived=True)
     state = d.stop_done(state, "A", "b-r1", StopType.PICKUP, NOW + 240)
     b = state.bookings["b-r1"]
     assert b.status == BookingStatus.STARTED and b.picked_up_s == NOW + 240
@@ -194,15 +197,28 @@ def test_pickup_and_dropoff_progress(times) -> None:
         d.cancel(state, "b-r1")
     with pytest.raises(StopNotInPlan):
         d.stop_done(state, "A", "b-r1", StopType.PICKUP, NOW + 300)
+    state = d.vehicle_position(state, "A", 13, NOW + 330)  # on the way: not at the stop
+    with pytest.raises(NotArrived):
+        d.stop_done(state, "A", "b-r1", StopType.DROPOFF, NOW + 340)
+    state = d.vehicle_position(state, "A", 14, NOW + 400, arrived=True)
     state = d.stop_done(state, "A", "b-r1", StopType.DROPOFF, NOW + 400)
     assert state.bookings["b-r1"].status == BookingStatus.FINISHED
     assert state.plans["A"].stops == ()
 
 
-def test_no_show_removes_the_booking_from_the_plan(times) -> None:
+def test_no_show_counts_only_after_arriving_and_waiting(times) -> None:
+    """Hours early, or before the bus arrived, a no-show is refused; after arriving at the
+    pickup and waiting no_show_wait_s (from the later of arrival and window start) it ends the
+    booking and takes it out of the plan."""
     d = dispatcher(times)
     state, _ = book(d, FleetState.create(NOW, [bus("A")]), "r1", 12, 14)
-    state = d.no_show(state, "A", "b-r1", NOW + 300)
+    with pytest.raises(NotArrived, match="NO_SHOW needs ARRIVED"):
+        d.no_show(state, "A", "b-r1", NOW + 60)
+    state = d.vehicle_position(state, "A", 12, NOW + 240, arrived=True)
+    wait = POLICY.no_show_wait_s
+    with pytest.raises(TooEarly, match="1 s to go"):
+        d.no_show(state, "A", "b-r1", NOW + 240 + wait - 1)
+    state = d.no_show(state, "A", "b-r1", NOW + 240 + wait)
     assert state.bookings["b-r1"].status == BookingStatus.NO_SHOW
     assert state.plans["A"].stops == ()
 
@@ -212,6 +228,8 @@ def test_reoptimise_keeps_riders_on_board_on_their_bus(times) -> None:
     d = dispatcher(times)
     state = FleetState.create(NOW, [bus("A"), bus("B", depot=24)])
     state, b1 = book(d, state, "r1", 1, 23)
+    assert b1.vehicle_id is not None
+    state = d.vehicle_position(state, b1.vehicle_id, 1, NOW + 60, arrived=True)
     state = d.stop_done(state, b1.vehicle_id, "b-r1", StopType.PICKUP, NOW + 60)
     state, _ = book(d, state, "r2", 20, 4)
     state, _ = book(d, state, "r3", 19, 5)
@@ -229,3 +247,18 @@ def test_warm_up_builds_the_time_table_before_the_first_quote() -> None:
     Dispatcher(times).warm_up()
     assert times._table is not None
     assert int(times._table[0, 24]) == times.time_s(0, 24) == 8 * 60
+
+
+def test_an_early_shift_end_is_undone_by_a_shift_start(times) -> None:
+    """SHIFT_END takes the bus off the offers; SHIFT_START within the planned shift puts it
+    back with its planned end."""
+    d = dispatcher(times)
+    state = FleetState.create(NOW, [bus("A")])
+    planned = state.vehicles["A"].shift_end_s
+    ended = d.end_shift(state, "A", NOW + 60)
+    assert ended.vehicles["A"].shift_end_s == NOW + 60
+    later = d.advance_clock(ended, NOW + 120)
+    assert isinstance(d.offer(later, request("r1", 12, 14, NOW + 120)), Rejection)
+    back = d.start_shift(later, "A", NOW + 120)
+    assert back.vehicles["A"].shift_end_s == planned and back.vehicles["A"].planned_end_s is None
+    assert isinstance(d.offer(back, request("r1", 12, 14, NOW + 120)), Offer)

@@ -106,10 +106,15 @@ def test_ledger_balance_equals_sum_of_receipts(redis_client, actions) -> None:
                 if act[0] == "cancel":
                     service.cancel(bid)
                 elif act[0] == "no_show" and b.vehicle_id:
+                    service.arrived(b.vehicle_id, bid, StopType.PICKUP)
+                    clock.advance(max(0, b.pickup_window[0] - clock.now_s()))
+                    clock.advance(POLICY.no_show_wait_s)
                     service.no_show(b.vehicle_id, bid)
                 elif act[0] == "board" and b.vehicle_id:
+                    service.arrived(b.vehicle_id, bid, StopType.PICKUP)
                     service.stop_done(b.vehicle_id, bid, StopType.PICKUP)
                 elif act[0] == "alight" and b.vehicle_id:
+                    service.arrived(b.vehicle_id, bid, StopType.DROPOFF)
                     service.stop_done(b.vehicle_id, bid, StopType.DROPOFF)
         except NachtbusError:
             pass  # refused in this state (e.g. cancel after boarding): nothing changes

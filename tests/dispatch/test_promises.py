@@ -59,6 +59,7 @@ def _next_event(d: Dispatcher, state: FleetState) -> FleetState:
     eta, vid = min((p.stops[0].eta_s, v) for v, p in state.plans.items() if p.stops)
     first = state.plans[vid].stops[0]
     state = d.advance_clock(state, eta)
+    state = d.vehicle_position(state, vid, first.place.node, first.eta_s, arrived=True)
     return d.stop_done(state, vid, first.booking_id, first.type, first.eta_s)
 
 
