@@ -38,33 +38,30 @@ class BodyLimit:
             await self._refuse(send)
             return
         received = 0
-        refused = False
+        refused = False  # past the limit: the app is told the client left, its answer dropped
 
         async def counted() -> Any:
             nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     refused = True
-                    raise _TooLarge
+                    return {"type": "http.disconnect"}
             return message
 
-        started = False
-
-        async def tracked_send(message: Any) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def guarded_send(message: Any) -> None:
+            if not refused:
+                await send(message)
 
         try:
-            await self.app(scope, counted, tracked_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send)
+            await self.app(scope, counted, guarded_send)
         except Exception:
-            if not refused or started:
+            if not refused:
                 raise
+        if refused:
             await self._refuse(send)
 
     async def _refuse(self, send: Any) -> None:
@@ -83,10 +80,6 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": payload})
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class KeyRate:

@@ -86,7 +86,7 @@ class Api:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
-    def at_stop(self, vehicle_id: str, booking_id: str, stop: str):  # type: ignore[no-untyped-def]
+    def at_stop(self, vehicle_id: str, booking_id: str, stop: str):
         """The driver reports ARRIVED at the stop and then BOARDED or ALIGHTED."""
         r = self.vehicle_event(vehicle_id, type="ARRIVED", bookingId=booking_id, stop=stop)
         assert r.status_code == 200, r.text

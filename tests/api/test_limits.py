@@ -1,0 +1,198 @@
+"""What keeps one caller from hurting the others, and the idempotency races, with a real store
+and a real HTTP server for the concurrent cases."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dispatch import redis_codec
+from nachtbus.clock import ManualClock
+from nachtbus.errors import ConfigError
+from nachtbus.settings import Settings
+from routing.world import RoadWorld
+from tests.api.conftest import OTHER_APP, RIDER, TEN_PM, Api, driver, open_api, serving
+from tests.helpers import AMPEN, MARKT, OSTOENNEN, STATION
+
+
+def _api(world: RoadWorld, tmp_path: Path, **extra: Any) -> Api:
+    return open_api(world, tmp_path / "data", ManualClock(TEN_PM), **extra)
+
+
+@pytest.fixture()
+def api(town_world: RoadWorld, tmp_path: Path) -> Iterator[Api]:
+    service = _api(town_world, tmp_path, rate_per_key_per_s=5.0, rate_burst=10,
+                   max_pending_per_app=2, max_body_bytes=4096)  # fmt: skip
+    with service.client:
+        yield service
+    service.runtime.close()
+
+
+def _payload(a: tuple[float, float], b: tuple[float, float]) -> dict[str, object]:
+    return {"from": {"lat": a[0], "lon": a[1]}, "to": {"lat": b[0], "lon": b[1]}}
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(api: Api) -> None:
+    big = json.dumps({**_payload(MARKT, AMPEN), "customerId": "x" * 10_000})
+    r = api.client.post("/v1/planning/inquiries", content=big, headers=RIDER)
+    assert r.status_code == 413 and r.json()["code"] == "body_too_large"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        for _ in range(20):
+            yield b" " * 1000
+
+    headers = {**RIDER, "Content-Type": "application/json"}
+    r = api.client.post("/v1/planning/inquiries", content=chunks(), headers=headers)
+    assert r.status_code == 413
+
+
+def test_a_flood_from_one_key_gets_429s_and_another_key_is_served(api: Api) -> None:
+    """Burst 10, 5 a second: of 30 quick inquiries from one app most are refused with 429 and
+    Retry-After; the other app, meanwhile, is answered."""
+    codes = [api.inquire(MARKT, AMPEN).status_code for _ in range(30)]
+    assert codes.count(429) >= 15 and codes.count(200) >= 10
+    r = api.client.post("/v1/planning/inquiries", json=_payload(MARKT, AMPEN), headers=RIDER)
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+    assert r.json()["code"] == "rate_limited" and r.json()["field"] == "X-Api-Key"
+    other = api.client.post(
+        "/v1/planning/inquiries", json=_payload(MARKT, AMPEN), headers=OTHER_APP
+    )
+    assert other.status_code == 200
+
+
+def test_one_app_cannot_hold_the_seats_of_the_others(api: Api) -> None:
+    """With at most 2 PENDING bookings per app, a third is a 429 too_many_pending; committing
+    one frees a place; another app still books."""
+    trips = [(MARKT, AMPEN), (STATION, OSTOENNEN), (AMPEN, MARKT)]
+    offers = [api.offer_id(a, b) for a, b in trips]
+    held = [api.client.post("/v1/bookings", json={"offerId": o}, headers=RIDER) for o in offers[:2]]
+    assert all(r.status_code == 201 for r in held)
+    third = api.client.post("/v1/bookings", json={"offerId": offers[2]}, headers=RIDER)
+    assert third.status_code == 429 and third.json()["code"] == "too_many_pending"
+    bid = held[0].json()["id"]
+    r = api.client.post(f"/v1/bookings/{bid}/events", json={"operation": "COMMIT"}, headers=RIDER)
+    assert r.status_code == 200
+    again = api.client.post("/v1/bookings", json={"offerId": offers[2]}, headers=RIDER)
+    assert again.status_code == 201
+
+
+def test_offers_and_idempotency_records_are_compact(api: Api) -> None:
+    """An offer is kept without its plan and an answer compressed: both well under 3 KB."""
+    for a, b in [(MARKT, AMPEN), (STATION, OSTOENNEN), (AMPEN, MARKT)]:
+        api.booked(a, b)
+    oid = api.offer_id(MARKT, OSTOENNEN)
+    raw = api.store.r.get(api.store._k(f"offer:{oid}"))
+    assert raw is not None and len(raw) < 3000, len(raw)
+    offer = api.store.get_offer(oid)
+    assert offer is not None and offer.plan.stops == ()
+    assert redis_codec.offer_from(json.loads(raw)).offer_id == oid
+    bus = "bus-1"
+    r = api.client.post(
+        f"/v1/vehicles/{bus}/events", json={"type": "POSITION", "lat": MARKT[0], "lon": MARKT[1]},
+        headers={**driver(bus), "Idempotency-Key": "pos-1"},
+    )  # fmt: skip
+    assert r.status_code == 200
+    kept = [k for k in api.store.r.keys(api.store._k("idem:*"))]
+    assert kept and all(len(api.store.r.get(k)) < 3000 for k in kept)
+    assert 0 < api.store.r.ttl(kept[0]) <= 2 * 3600  # a driver's answer is kept 2 h
+
+
+def test_keys_in_two_roles_or_for_unknown_buses_stop_the_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="in rider_app_keys and in dispatcher_keys"):
+        Settings(
+            data_dir=tmp_path, rider_app_keys={"k1": "app"}, dispatcher_keys=["k1"]
+        ).check_keys()
+    with pytest.raises(ConfigError, match="bus-9"):
+        Settings(data_dir=tmp_path, buses=3, driver_keys={"kd": "bus-9"}).check_keys()
+
+
+@pytest.fixture()
+def http(town_world: RoadWorld, tmp_path: Path) -> Iterator[tuple[Api, str]]:
+    service = _api(town_world, tmp_path, api_threads=4)
+    with service.client, serving(service.client.app) as url:
+        yield service, url
+    service.runtime.close()
+
+
+Call = tuple[str, str, dict[str, object], dict[str, str]]
+
+
+def _together(calls: list[Call]) -> list[httpx.Response]:
+    """Send the requests at the same moment from threads."""
+    barrier = threading.Barrier(len(calls))
+    out: list[httpx.Response | None] = [None] * len(calls)
+
+    def go(i: int) -> None:
+        method, url, body, headers = calls[i]
+        with httpx.Client(timeout=30) as c:
+            barrier.wait()
+            out[i] = c.request(method, url, json=body, headers=headers)
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r is not None for r in out)
+    return [r for r in out if r is not None]
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_one_key_sent_with_commit_and_cancel_at_once_has_one_effect(http, attempt: int) -> None:
+    """The same Idempotency-Key with a COMMIT and a CANCEL body at the same moment: one is
+    done, the other is refused as another body (422), and a later repeat of the first replays
+    its answer."""
+    api, url = http
+    oid = api.offer_id(MARKT, AMPEN)
+    bid = api.client.post("/v1/bookings", json={"offerId": oid}, headers=RIDER).json()["id"]
+    key = {**RIDER, "Idempotency-Key": f"k-{attempt}"}
+    events = f"{url}/v1/bookings/{bid}/events"
+    a, b = _together([("POST", events, {"operation": "COMMIT"}, key),
+                      ("POST", events, {"operation": "CANCEL"}, key)])  # fmt: skip
+    assert sorted([a.status_code, b.status_code]) == [200, 422]
+    done = a if a.status_code == 200 else b
+    state = api.client.get(f"/v1/bookings/{bid}", headers=RIDER).json()["state"]
+    assert state == done.json()["state"] and state in ("CONFIRMED", "CANCELLED")
+    body = {"operation": "COMMIT"} if state == "CONFIRMED" else {"operation": "CANCEL"}
+    replay = httpx.post(events, json=body, headers=key)
+    assert replay.headers["Idempotent-Replayed"] == "true" and replay.json() == done.json()
+
+
+def test_concurrent_retries_of_one_driver_event_answer_the_same(http) -> None:
+    """Three copies of one BOARDED report at once: the rider boards once, all three answer
+    200 with the same plan, and later replays keep answering 200."""
+    api, url = http
+    b = api.booked(MARKT, AMPEN)
+    bus = b["vehicle"]["vehicleId"]
+    arrived = api.vehicle_event(bus, type="ARRIVED", bookingId=b["id"], stop="pickup")
+    assert arrived.status_code == 200
+    headers = {**driver(bus), "Idempotency-Key": "board-once"}
+    event = {"type": "BOARDED", "bookingId": b["id"]}
+    answers = _together([("POST", f"{url}/v1/vehicles/{bus}/events", event, headers)] * 3)
+    assert [r.status_code for r in answers] == [200, 200, 200]
+    assert len({r.text for r in answers}) == 1
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in answers) == 2
+    later = httpx.post(f"{url}/v1/vehicles/{bus}/events", json=event, headers=headers)
+    assert later.status_code == 200 and later.text == answers[0].text
+    state = api.client.get(f"/v1/bookings/{b['id']}", headers=RIDER).json()["state"]
+    assert state == "STARTED"
+
+
+def test_a_no_show_hours_before_the_window_is_refused(api: Api) -> None:
+    """A pre-booking for 02:00: a NO_SHOW at 22:00 is a 409, with or without ARRIVED, and the
+    rider is not charged a no-show."""
+    b = api.booked(MARKT, AMPEN, departureTime="2026-11-21T02:00:00+01:00")
+    bus = b["vehicle"]["vehicleId"]
+    r = api.vehicle_event(bus, type="NO_SHOW", bookingId=b["id"])
+    assert r.status_code == 409 and r.json()["code"] == "not_arrived"
+    arrived = api.vehicle_event(bus, type="ARRIVED", bookingId=b["id"], stop="pickup")
+    assert arrived.status_code == 200
+    r = api.vehicle_event(bus, type="NO_SHOW", bookingId=b["id"])
+    assert r.status_code == 409 and r.json()["code"] == "too_early"
+    assert api.client.get(f"/v1/bookings/{b['id']}", headers=RIDER).json()["state"] == "CONFIRMED"
