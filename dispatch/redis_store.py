@@ -40,6 +40,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -531,4 +532,6 @@ _guard_public_methods()
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--keep"]:
-    sys.exit(_keep(sys.argv[2:]))
+    code = _keep(sys.argv[2:])
+    sys.stderr.flush()
+    os._exit(code)  # not sys.exit: the thread still reading stdin would block the shutdown
