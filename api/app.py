@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse
 
 from api import errors
 from api.auth import KeyRing
-from api.limits import BodyLimit
+from api.limits import BodyLimit, KeyLimit, KeyRate
 from api.routes import StreamSlots, dispatcher_router, driver_router, rider_router
 from api.views import Views
 from dispatch.assembly import build_service
@@ -151,6 +151,8 @@ def create_app(settings: Settings, world: RoadWorld, runtime: Runtime | None = N
     )
     app.state.rt = rt
     app.add_middleware(BodyLimit, max_bytes=rt.settings.max_body_bytes)
+    rate = KeyRate(rt.settings.rate_per_key_per_s, rt.settings.rate_burst)
+    app.add_middleware(KeyLimit, rate=rate)  # outermost: a refused request costs least
     # The road world is ~10^5 long-lived objects: keep them out of every full collection.
     gc.freeze()
     app.state.keys = rt.keys

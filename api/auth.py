@@ -16,7 +16,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, APIKeyQuery
 
-from api.limits import KeyRate
 from nachtbus.errors import AccessDenied, Unauthenticated
 from nachtbus.settings import Settings
 
@@ -59,7 +58,6 @@ class KeyRing:
             *((k, Principal(Role.DISPATCHER, "")) for k in settings.dispatcher_keys),
         ]
         self._keys = [(k, replace(who, key_id=key_id(k))) for k, who in keys]
-        self.rate = KeyRate(settings.rate_per_key_per_s, settings.rate_burst)
 
     def find(self, key: str) -> Principal | None:
         found = None
@@ -87,7 +85,6 @@ def principal(
     who = ring.find(key)
     if who is None:
         raise Unauthenticated("unknown API key", field="X-Api-Key")
-    ring.rate.take(who.key_id)
     return who
 
 

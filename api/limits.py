@@ -6,20 +6,26 @@
 - **Requests per key**: a token bucket per API key (``NACHTBUS_RATE_PER_KEY_PER_S``, 20 a
   second, bursts of ``NACHTBUS_RATE_BURST``, 40); past it a 429 ``rate_limited`` with
   ``Retry-After``. The buckets live in each API process, so with ``--workers N`` a key may get
-  up to N times the rate. ``/health`` and the page are not counted.
+  up to N times the rate. ``/health`` and the page are not counted. The limit is checked before
+  any routing, and a 429 is answered after ``TARPIT_S`` (1 s) without holding any thread, so a
+  flooding client's connections come back at most once a second each.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import threading
 import time
 from typing import Any
 
+import anyio
+
 from nachtbus.errors import RateLimited
 
 Scope = dict[str, Any]
+TARPIT_S = 1.0  # a 429 is answered after this long
 
 
 class BodyLimit:
@@ -65,21 +71,66 @@ class BodyLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Any) -> None:
-        payload = json.dumps(
-            {
-                "code": "body_too_large",
-                "message": f"the request body is over {self.max_bytes} bytes",
-                "field": "body",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        payload = {
+            "code": "body_too_large",
+            "message": f"the request body is over {self.max_bytes} bytes",
+            "field": "body",
+        }
+        await _send_json(send, 413, payload, [(b"connection", b"close")])
+
+
+class KeyLimit:
+    """ASGI middleware: the per-key rate limit, checked before any routing, body parsing or
+    thread hand-off, so that a refused request costs the service next to nothing. The key is
+    the ``X-Api-Key`` header (or the ``api_key`` query parameter of the event stream); requests
+    without a key go on (and are refused by the routes with 401)."""
+
+    EXEMPT = ("/health", "/dispatcher", "/docs", "/openapi.json", "/redoc")
+
+    def __init__(self, app: Any, rate: KeyRate) -> None:
+        self.app, self.rate = app, rate
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith(self.EXEMPT):
+            key = _api_key(scope)
+            if key is not None:
+                try:
+                    self.rate.take(hashlib.sha256(key).hexdigest()[:12])
+                except RateLimited as exc:
+                    # Answer the refusal a moment late: a flooding client's connection is then
+                    # held (at no cost to the service: nothing runs meanwhile) instead of
+                    # coming straight back, so its flood slows to a trickle.
+                    await anyio.sleep(TARPIT_S)
+                    await _send_json(send, 429, {
+                        "code": exc.code, "message": exc.message, "field": exc.field,
+                    }, [(b"retry-after", str(exc.retry_after_s).encode())])  # fmt: skip
+                    return
+        await self.app(scope, receive, send)
+
+
+def _api_key(scope: Scope) -> bytes | None:
+    for name, value in scope.get("headers") or ():
+        if name == b"x-api-key":
+            return bytes(value)
+    query = scope.get("query_string") or b""
+    if b"api_key=" in query:
+        for part in query.split(b"&"):
+            if part.startswith(b"api_key="):
+                return part[8:]
+    return None
+
+
+async def _send_json(
+    send: Any, status: int, payload: dict[str, Any], headers: list[tuple[bytes, bytes]]
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": json.dumps(payload).encode()})
 
 
 class KeyRate:

