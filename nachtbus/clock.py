@@ -149,6 +149,7 @@ class ManualClock:
         self.tz = ZoneInfo(tz)
         self._t = day_start(service_date or date(2026, 11, 20), self.tz) + timedelta(seconds=now_s)
         self._lock = threading.Lock()
+        self._read: tuple[datetime, date, int] | None = None  # the last instant, converted
 
     @classmethod
     def at_instant(cls, moment: datetime, tz: str = "Europe/Berlin") -> ManualClock:
@@ -161,11 +162,19 @@ class ManualClock:
         with self._lock:
             return self._t
 
+    def _day(self) -> tuple[date, int]:
+        t = self.now()
+        read = self._read
+        if read is None or read[0] != t:
+            read = (t, *service_day_of(t, self.tz))
+            self._read = read
+        return read[1], read[2]
+
     def now_s(self) -> int:
-        return service_day_of(self.now(), self.tz)[1]
+        return self._day()[1]
 
     def service_date(self) -> date:
-        return service_day_of(self.now(), self.tz)[0]
+        return self._day()[0]
 
     def set(self, now_s: int) -> None:
         """Set the time to ``now_s`` seconds of the current service day."""
