@@ -167,6 +167,28 @@ def request(
     return BookingRequest(rid, place(a), place(b), now, at, passengers, wheelchairs)
 
 
+def paired_requests(n: int, *, required: bool = True, spacing_s: int = 150):
+    """n one-seat requests from location 2i to 2i + 1, windows ``spacing_s`` apart and 15 min
+    wide, 30 s dwell, a 30 min ride limit; an optional one costs 100,000 to leave out."""
+    from routing.problem import RequestSpec
+
+    return tuple(
+        RequestSpec(
+            pickup=2 + 2 * i,
+            dropoff=3 + 2 * i,
+            pickup_window=(i * spacing_s, i * spacing_s + 900),
+            seats=1,
+            pickup_service_s=30,
+            dropoff_service_s=30,
+            max_ride_s=1800,
+            required=required,
+            penalty=100_000,
+            key=f"r{i}",
+        )
+        for i in range(n)
+    )
+
+
 def random_routing_problem(
     rng, n_requests: int, n_vehicles: int, *, onboard: bool = False, open_ends: bool = False
 ):

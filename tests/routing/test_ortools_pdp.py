@@ -12,6 +12,7 @@ from routing.checker import violations
 from routing.insertion import insert_all
 from routing.ortools_pdp import OrToolsParams, solve
 from routing.problem import RequestSpec, RoutingProblem, StopKind, VehicleSpec
+from tests.helpers import paired_requests
 
 P, D = StopKind.PICKUP, StopKind.DROPOFF
 RNG = np.random.default_rng(3)
@@ -21,21 +22,8 @@ FAST = OrToolsParams(time_limit_s=30.0, solution_limit=50)
 
 
 def _requests(n: int, required: bool = True) -> tuple[RequestSpec, ...]:
-    return tuple(
-        RequestSpec(
-            pickup=2 + 2 * i,
-            dropoff=3 + 2 * i,
-            pickup_window=(i * 150, i * 150 + 900),
-            seats=1,
-            pickup_service_s=30,
-            dropoff_service_s=30,
-            max_ride_s=1800,
-            required=required,
-            penalty=100_000,
-            key=f"r{i}",
-        )
-        for i in range(n)
-    )
+    found: tuple[RequestSpec, ...] = paired_requests(n, required=required)
+    return found
 
 
 def test_solution_is_feasible_and_not_worse_than_its_warm_start() -> None:

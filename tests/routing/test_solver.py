@@ -11,6 +11,7 @@ from routing.lns import LnsParams
 from routing.ortools_pdp import OrToolsParams
 from routing.problem import RequestSpec, RoutingProblem, Solution, StopKind, VehicleSpec
 from routing.solver import InsertionParams, SolveParams, rank, routes_ok, solve
+from tests.helpers import paired_requests
 
 RNG = np.random.default_rng(5)
 XY = RNG.random((24, 2)) * 1000
@@ -20,20 +21,7 @@ FEW = OrToolsParams(time_limit_s=30.0, solution_limit=30)
 
 
 def _problem(n: int, *, required: bool = True, seats: int = 3) -> RoutingProblem:
-    reqs = tuple(
-        RequestSpec(
-            pickup=2 + 2 * i,
-            dropoff=3 + 2 * i,
-            pickup_window=(i * 120, i * 120 + 900),
-            pickup_service_s=30,
-            dropoff_service_s=30,
-            max_ride_s=1800,
-            required=required,
-            penalty=100_000,
-            key=f"r{i}",
-        )
-        for i in range(n)
-    )
+    reqs = paired_requests(n, required=required, spacing_s=120)
     vehicles = tuple(VehicleSpec(0, 0, seats, end=0, end_latest_s=9000) for _ in range(3))
     return RoutingProblem(T, vehicles, reqs)
 
