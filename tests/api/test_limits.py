@@ -196,3 +196,20 @@ def test_a_no_show_hours_before_the_window_is_refused(api: Api) -> None:
     r = api.vehicle_event(bus, type="NO_SHOW", bookingId=b["id"])
     assert r.status_code == 409 and r.json()["code"] == "too_early"
     assert api.client.get(f"/v1/bookings/{b['id']}", headers=RIDER).json()["state"] == "CONFIRMED"
+
+
+def test_the_embedded_store_can_only_evict_what_expires(api: Api) -> None:
+    """The embedded server has a memory ceiling whose policy evicts only keys with a time to
+    live (offers, idempotency records); bookings, plans and the ledger have none."""
+    config = api.store.r.config_get("maxmemory*")
+    assert config["maxmemory-policy"] == "volatile-lru" and int(config["maxmemory"]) > 0
+    b = api.booked(MARKT, AMPEN)
+    assert api.store.r.ttl(api.store._k("bookings")) == -1  # never expires, never evicted
+    assert api.store.r.ttl(api.store._k("journal:ledger")) == -1
+    assert b["state"] == "CONFIRMED"
+
+
+@pytest.mark.parametrize("year", ["0001", "9999"])
+def test_a_time_years_away_is_a_422_naming_the_field(api: Api, year: str) -> None:
+    r = api.inquire(MARKT, AMPEN, departureTime=f"{year}-11-20T23:00:00+01:00")
+    assert r.status_code == 422 and r.json()["field"] == "departureTime", r.text

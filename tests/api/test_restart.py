@@ -60,14 +60,17 @@ def test_restart_in_the_middle_keeps_and_serves_every_booking(
         assert states == {a["id"]: "FINISHED", b["id"]: "FINISHED"}
 
 
-def _serve(data_dir: Path, sources: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def _serve(
+    data_dir: Path, sources: dict[str, str], port: int, workers: int = 1
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         **sources,
         "NACHTBUS_DATA_DIR": str(data_dir),
         "NACHTBUS_REOPT_INTERVAL_S": "0",
     }
-    cmd = [sys.executable, "-m", "nachtbus.cli", "serve", "--port", str(port), "--clock", "22:00"]
+    cmd = [sys.executable, "-m", "nachtbus.cli", "serve", "--port", str(port), "--clock", "22:00",
+           "--workers", str(workers)]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -133,3 +136,43 @@ def _gone(pid: int, within_s: float = 15.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"process {pid} is still running")
+
+
+def test_a_killed_parent_leaves_no_worker_on_the_port_and_a_restart_works(
+    town_sources: dict[str, str], tmp_path: Path
+) -> None:
+    """`nachtbus serve --workers 2` killed with SIGKILL: its workers end with it, the port is
+    free, the store stops, and serving again just works (with the booking still there)."""
+    import psutil
+
+    data, port = tmp_path / "data", free_port()
+    proc = _serve(data, town_sources, port, workers=2)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        inquiry = {
+            "from": {"lat": MARKT[0], "lon": MARKT[1]},
+            "to": {"lat": AMPEN[0], "lon": AMPEN[1]},
+        }
+        oid = httpx.post(f"{base}/planning/inquiries", json=inquiry, headers=RIDER).json()[
+            "options"
+        ][0]["offerId"]
+        bid = httpx.post(f"{base}/bookings", json={"offerId": oid}, headers=RIDER).json()["id"]
+        r = httpx.post(f"{base}/bookings/{bid}/events", json={"operation": "COMMIT"}, headers=RIDER)
+        assert r.json()["state"] == "CONFIRMED"
+        family = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+        assert len(family) >= 3  # two workers and the store's keeper (with its server)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    for pid in family:
+        _gone(pid)
+    proc = _serve(data, town_sources, port, workers=2)  # "address already in use" before
+    try:
+        got = httpx.get(f"{base}/bookings/{bid}", headers=RIDER)
+        assert got.status_code == 200 and got.json()["state"] == "CONFIRMED"
+        family = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    for pid in family:
+        _gone(pid)
