@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -174,6 +175,15 @@ def create_app(settings: Settings, world: RoadWorld, runtime: Runtime | None = N
         }
 
     return app
+
+
+def local_client(app: FastAPI) -> Any:
+    """An in-process HTTP client of ``app`` (FastAPI's test client, used as a context manager
+    to run the app's start-up and shutdown): benchmarks drive the real app through its HTTP
+    interface without a socket, and without importing the web stack themselves."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(app)
 
 
 def _end_with_parent() -> None:

@@ -40,9 +40,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from fastapi.testclient import TestClient
 
-from api.app import build_runtime, create_app
+from api.app import build_runtime, create_app, local_client
 from dispatch.redis_store import RedisStore
 from nachtbus.clock import ManualClock, at
 from nachtbus.domain import BookingStatus, FleetState, StopType
@@ -78,7 +77,7 @@ class Week:
             rate_burst=10_000,
         )
         self.rt = build_runtime(self.settings, world, clock=self.clock)
-        self.client = TestClient(create_app(self.settings, world, self.rt))
+        self.client = local_client(create_app(self.settings, world, self.rt))
         self.unavailable = 0
 
     # ------------------------------------------------------------------ HTTP with retries
