@@ -285,17 +285,12 @@ class Dispatcher:
         no-shows are taken only at the place the bus arrived at, until it moves away."""
         self.check_vehicle(state, vehicle_id)
         states = dict(state.states)
-        old = state.states[vehicle_id]
+        moved = replace(state.states[vehicle_id], node=node, at_s=at_s, lat=lat, lon=lon)
         if arrived:
-            at_stop: tuple[int | None, int | None] = (node, at_s)
-        elif old.arrived_node == node:
-            at_stop = (old.arrived_node, old.arrived_s)
-        else:
-            at_stop = (None, None)
-        states[vehicle_id] = replace(
-            old, node=node, at_s=at_s, lat=lat, lon=lon,
-            arrived_node=at_stop[0], arrived_s=at_stop[1],
-        )  # fmt: skip
+            moved = replace(moved, arrived_node=node, arrived_s=at_s)
+        elif moved.arrived_node != node:  # it left the stop it had arrived at
+            moved = replace(moved, arrived_node=None, arrived_s=None)
+        states[vehicle_id] = moved
         plans = dict(state.plans)
         plan = plans[vehicle_id]
         if plan.stops and plan.fixed == 0:

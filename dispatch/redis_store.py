@@ -168,11 +168,10 @@ class EmbeddedServer:
                         return
             except OSError:
                 time.sleep(0.05)
-        log_tail = (self.data_dir / "redis.log").read_text(errors="replace")[-2000:] if (
-            self.data_dir / "redis.log"
-        ).exists() else ""
+        logfile = self.data_dir / "redis.log"
+        tail = logfile.read_text(errors="replace")[-300:] if logfile.exists() else ""
         self.stop()
-        raise StoreUnavailable(f"the embedded redis-server did not start: {log_tail[-300:]}")
+        raise StoreUnavailable(f"the embedded redis-server did not start: {tail}")
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Stop the server (it writes its append-only file first) and its keeper."""
@@ -279,7 +278,7 @@ class RedisConnection:
                         log.warning("embedded redis-server restarted from its append-only file")
                     except StoreUnavailable:
                         log.exception("embedded redis-server could not be restarted")
-        if isinstance(exc, redis.ResponseError) and str(exc).startswith("OOM"):
+        if _out_of_memory(exc):
             return StoreUnavailable("the state store is full; try again later", code="store_full")
         return StoreUnavailable(f"the state store does not answer ({type(exc).__name__}); "
                                 "try again shortly")  # fmt: skip
@@ -291,6 +290,11 @@ class RedisConnection:
         if self.server is not None:
             self.server.release()
             self.server = None
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether Redis refused a write because its memory ceiling is reached."""
+    return isinstance(exc, redis.ResponseError) and str(exc).startswith("OOM")
 
 
 def connect(
@@ -313,8 +317,8 @@ def _guarded(method: Callable[..., T]) -> Callable[..., T]:
         try:
             return method(self, *args, **kwargs)
         except (*_DOWN, redis.ResponseError) as exc:
-            if isinstance(exc, redis.ResponseError) and not str(exc).startswith("OOM"):
-                raise
+            if isinstance(exc, redis.ResponseError) and not _out_of_memory(exc):
+                raise  # a real error of the command, not an outage
             raise self.conn.down(exc) from exc
 
     return call

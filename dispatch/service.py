@@ -155,15 +155,23 @@ class DispatchService:
         night = Night(day, self._nights.store_for(day), self._base.with_policy(policy))
         if night.store.load() is None:
             fleet = self._nights.fleet_for(day, policy)
-            night.store.initialise(FleetState.create(self.clock.now_s(), fleet))
+            self._create_fleet(night.store, fleet)
             night.store.append_events(
                 [Event("service.night_opened", self.clock.now_s(), {"service_date": str(day)})]
             )
             log.info("service day %s opened with %d buses", day, len(fleet))
         return night
 
+    def _create_fleet(self, store: StateStore, vehicles: Sequence[Vehicle]) -> FleetState:
+        """Put a fresh fleet (every bus at its depot) into an empty store; the stored state."""
+        store.initialise(FleetState.create(self.clock.now_s(), list(vehicles)))
+        state = store.load()
+        assert state is not None
+        return state
+
     def close(self) -> None:
-        """Close every night's store connection (the embedded server stops with it)."""
+        """Close the store connection (shared by every night's store; an embedded server
+        owned by this process stops with it)."""
         night = self._night
         if night is not None:
             night.store.close()
@@ -185,12 +193,7 @@ class DispatchService:
         With ``nights`` the fleet comes from them and ``vehicles`` is not used."""
         store = self.store
         state = store.load()
-        if state is not None:
-            return state
-        store.initialise(FleetState.create(self.clock.now_s(), list(vehicles)))
-        state = store.load()
-        assert state is not None
-        return state
+        return state if state is not None else self._create_fleet(store, vehicles)
 
     def snapshot(self) -> FleetState:
         """The current state with its clock moved to now (nothing is committed)."""
@@ -278,7 +281,7 @@ class DispatchService:
 
         Booking the same offer again answers the same booking.
         """
-        offer = self.store.get_offer(offer_id)
+        offer = self.offer(offer_id)
         if offer is None:
             raise UnknownOffer(
                 f"no offer {offer_id!r}: it was never made or was released after it expired",
