@@ -26,8 +26,8 @@ from fastapi.responses import HTMLResponse
 
 from api import errors
 from api.auth import KeyRing
-from api.limits import BodyLimit, KeyLimit, KeyRate
-from api.routes import StreamSlots, dispatcher_router, driver_router, rider_router
+from api.limits import BodyLimit, KeyLimit, KeyRate, StreamSlots
+from api.routes import dispatcher_router, driver_router, rider_router
 from api.views import Views
 from dispatch.assembly import build_service
 from dispatch.service import DispatchService

@@ -6,7 +6,6 @@ The key comes in the ``X-Api-Key`` header; the dispatcher page's event stream ma
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -16,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, APIKeyQuery
 
+from api.limits import key_id
 from nachtbus.errors import AccessDenied, Unauthenticated
 from nachtbus.settings import Settings
 
@@ -37,11 +37,6 @@ class Principal:
     @property
     def scope(self) -> str:
         return f"{self.role}:{self.subject}"
-
-
-def key_id(key: str) -> str:
-    """A short fingerprint of a key, to count and log by without keeping the key."""
-    return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 class KeyRing:

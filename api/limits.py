@@ -9,6 +9,8 @@
   up to N times the rate. ``/health`` and the page are not counted. The limit is checked before
   any routing, and a 429 is answered after ``TARPIT_S`` (1 s) without holding any thread, so a
   flooding client's connections come back at most once a second each.
+- **Open event streams per key**: at most ``NACHTBUS_MAX_STREAMS_PER_KEY`` (4); one more is a
+  429 ``too_many_streams`` (:class:`StreamSlots`).
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ class KeyLimit:
             key = _api_key(scope)
             if key is not None:
                 try:
-                    self.rate.take(hashlib.sha256(key).hexdigest()[:12])
+                    self.rate.take(key_id(key))
                 except RateLimited as exc:
                     # Answer the refusal a moment late: a flooding client's connection is then
                     # held (at no cost to the service: nothing runs meanwhile) instead of
@@ -106,6 +108,13 @@ class KeyLimit:
                     }, [(b"retry-after", str(exc.retry_after_s).encode())])  # fmt: skip
                     return
         await self.app(scope, receive, send)
+
+
+def key_id(key: str | bytes) -> str:
+    """A short fingerprint of an API key, to count and log by without keeping the key: the
+    rate buckets, the stream slots and ``Principal.key_id`` all use it."""
+    raw = key.encode() if isinstance(key, str) else key
+    return hashlib.sha256(raw).hexdigest()[:12]
 
 
 def _api_key(scope: Scope) -> bytes | None:
@@ -164,3 +173,30 @@ class KeyRate:
                 ]
                 for k in full:
                     del self._buckets[k]
+
+
+class StreamSlots:
+    """Open event streams per key, at most ``limit`` each."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> None:
+        with self._lock:
+            if self._open.get(key, 0) >= self.limit:
+                raise RateLimited(
+                    f"this key has {self.limit} event streams open already; close one",
+                    retry_after_s=5,
+                    code="too_many_streams",
+                )
+            self._open[key] = self._open.get(key, 0) + 1
+
+    def give_back(self, key: str) -> None:
+        with self._lock:
+            self._open[key] = self._open.get(key, 1) - 1
+
+    def open(self, key: str) -> int:
+        with self._lock:
+            return self._open.get(key, 0)

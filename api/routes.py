@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import AsyncIterator
 from functools import partial
@@ -23,7 +22,6 @@ from nachtbus.clock import from_datetime
 from nachtbus.domain import Booking, BookingRequest, Offer, StopType, Traveller
 from nachtbus.errors import (
     AccessDenied,
-    RateLimited,
     StoreUnavailable,
     UnknownBooking,
     UnknownVehicle,
@@ -325,33 +323,6 @@ def reoptimise(request: Request, _: Dispatcher) -> s.FleetOut:
 #: waits between polls without holding any thread: open streams cost no handler.
 _STREAM_POLLERS = anyio.CapacityLimiter(2)
 STREAM_POLL_S = 0.25
-
-
-class StreamSlots:
-    """Open event streams per key, at most ``limit`` each."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._open: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> None:
-        with self._lock:
-            if self._open.get(key, 0) >= self.limit:
-                raise RateLimited(
-                    f"this key has {self.limit} event streams open already; close one",
-                    retry_after_s=5,
-                    code="too_many_streams",
-                )
-            self._open[key] = self._open.get(key, 0) + 1
-
-    def give_back(self, key: str) -> None:
-        with self._lock:
-            self._open[key] = self._open.get(key, 1) - 1
-
-    def open(self, key: str) -> int:
-        with self._lock:
-            return self._open.get(key, 0)
 
 
 @dispatcher_router.get(

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.auth import key_id
+from api.limits import key_id
 from nachtbus.clock import ManualClock
 from routing.world import RoadWorld
 from tests.api.conftest import RIDER, TEN_PM, Api, open_api, serving
