@@ -33,10 +33,15 @@ class NachtbusError(Exception):
 
     code = "error"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, code: str | None = None
+    ) -> None:
+        """``code`` overrides the class's code for this one error (e.g. a rejection reason)."""
         super().__init__(message)
         self.field = field
         self.message = message
+        if code:
+            self.code = code
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message
@@ -148,9 +153,8 @@ class BookingRejected(Conflict):
     """An offer could not be booked; ``code`` is the machine-readable rejection reason."""
 
     def __init__(self, reason: str, message: str, *, field: str | None = "offer_id") -> None:
-        super().__init__(message, field=field)
+        super().__init__(message, field=field, code=reason)
         self.reason = reason
-        self.code = reason
 
 
 class Unavailable(NachtbusError):
@@ -170,11 +174,6 @@ class StoreUnavailable(Unavailable):
 
     code = "store_unavailable"
 
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
-        super().__init__(message, field=field)
-        if code is not None:
-            self.code = code
-
 
 class RateLimited(NachtbusError):
     """Too many requests (or open streams, or held seats) for one key: retry after a while."""
@@ -184,10 +183,8 @@ class RateLimited(NachtbusError):
     def __init__(
         self, message: str, *, retry_after_s: int = 1, field: str | None = None, code: str = ""
     ) -> None:
-        super().__init__(message, field=field)
+        super().__init__(message, field=field, code=code)
         self.retry_after_s = max(1, retry_after_s)
-        if code:
-            self.code = code
 
 
 class AccessDenied(NachtbusError):
@@ -207,8 +204,7 @@ class RejectedInput(InvalidInput):
     input, with the rejection reason as its ``code``."""
 
     def __init__(self, reason: str, message: str, *, field: str | None = None) -> None:
-        super().__init__(message, field=field)
-        self.code = reason
+        super().__init__(message, field=field, code=reason)
 
 
 def located(error: Mapping[str, Any]) -> tuple[tuple[Any, ...], str]:
