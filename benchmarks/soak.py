@@ -194,7 +194,7 @@ class Week:
         ]  # fmt: skip
         # on to 19:30 of the next evening: across noon, into the next service day
         nxt = day + timedelta(days=1)
-        self.clock = self._move_to(at(nxt, 19 * 3600 + 1800, self.clock.tz))
+        self._advance_to(at(nxt, 19 * 3600 + 1800, self.clock.tz))
         gc.collect()
         return {
             "night": str(day),
@@ -214,10 +214,8 @@ class Week:
         assert isinstance(store, RedisStore)
         return store
 
-    def _move_to(self, moment: datetime) -> ManualClock:
-        seconds = int((moment.astimezone(UTC) - self.clock.now()).total_seconds())
-        self.clock.advance(seconds)
-        return self.clock
+    def _advance_to(self, moment: datetime) -> None:
+        self.clock.advance(int((moment.astimezone(UTC) - self.clock.now()).total_seconds()))
 
 
 def main(argv: list[str] | None = None) -> int:
