@@ -17,7 +17,6 @@ from nachtbus.billing.fares import Pricer, Tariff
 from nachtbus.clock import Clock, WallClock
 from nachtbus.domain import Vehicle
 from nachtbus.settings import Settings
-from routing.ortools_pdp import OrToolsParams
 from routing.solver import SolveParams
 from routing.world import RoadWorld
 
@@ -106,7 +105,7 @@ def build_service(
     if store is None:
         store = open_store(settings, clock)
     nights = SettingsNights(settings, world, store)
-    reopt = SolveParams(ortools=OrToolsParams(time_limit_s=settings.reopt_time_limit_s))
+    reopt = SolveParams.live(settings.reopt_time_limit_s, settings.reopt_lns_steps)
     dispatcher = Dispatcher(world.times, policy, reopt=reopt)
     tariff = Tariff.load(settings.tariff_file)
     districts_file = settings.districts_source()

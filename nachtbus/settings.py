@@ -155,7 +155,16 @@ class Settings(BaseSettings):
         description="Seconds between background re-optimisations (and expiry sweeps); 0 = off.",
     )
     reopt_time_limit_s: float = Field(
-        default=2.0, gt=0, description="OR-Tools time limit of one background re-optimisation."
+        default=2.0,
+        gt=0,
+        description="Wall-clock cap of one background re-optimisation (ruin and recreate, "
+        "then OR-Tools with what is left).",
+    )
+    reopt_lns_steps: int = Field(
+        default=2000,
+        ge=0,
+        description="Ruin-and-recreate steps of one background re-optimisation, before "
+        "OR-Tools; 0 = OR-Tools only.",
     )
     tariff_file: Path = Field(
         default=EXAMPLE_TARIFF,

@@ -66,6 +66,26 @@ class SolveParams:
         if self.time_limit_s is not None and not 0 < self.time_limit_s <= 3600:
             raise ValueError(f"time_limit_s must be in (0, 3600], got {self.time_limit_s}")
 
+    @classmethod
+    def live(
+        cls,
+        time_limit_s: float,
+        lns_steps: int = 2000,
+        ortools_solutions: int | None = None,
+        seed: int = 0,
+    ) -> SolveParams:
+        """The live re-optimisation: ruin and recreate for ``lns_steps`` steps (0: none) from
+        the buses' plans, then OR-Tools from its best (at most ``ortools_solutions`` solutions;
+        None: until the time runs out), the better of the two; ``time_limit_s`` caps the whole
+        round. With step and solution limits a round is reproducible (the simulator)."""
+        lns = (
+            LnsParams(time_limit_s=time_limit_s, max_steps=lns_steps, seed=seed)
+            if lns_steps > 0
+            else None
+        )
+        ortools = OrToolsParams(time_limit_s=time_limit_s, solution_limit=ortools_solutions)
+        return cls(lns=lns, ortools=ortools, time_limit_s=time_limit_s)
+
 
 def rank(problem: RoutingProblem, sol: Solution, vehicle_fixed_cost: int = 0) -> tuple[int, int]:
     """(requests left out, cost with the fixed cost of each bus used): lower is better."""

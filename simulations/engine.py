@@ -35,7 +35,6 @@ from nachtbus.billing.fares import Pricer
 from nachtbus.clock import ManualClock
 from nachtbus.domain import BookingRequest, Offer, StopType, Vehicle
 from nachtbus.errors import BookingRejected, NachtbusError
-from routing.ortools_pdp import OrToolsParams
 from routing.solver import SolveParams
 from routing.world import RoadWorld
 from simulations.demand import Trip
@@ -112,10 +111,8 @@ class Simulation:
         self.dispatcher = Dispatcher(
             world.times,
             policy,
-            reopt=SolveParams(
-                ortools=OrToolsParams(
-                    time_limit_s=d.reopt_time_limit_s, solution_limit=d.reopt_solution_limit
-                )
+            reopt=SolveParams.live(
+                d.reopt_time_limit_s, d.reopt_lns_steps, d.reopt_solution_limit, seed=seed
             ),
         )
         self._tmp = None

@@ -71,13 +71,22 @@ class Fleet(_Model):
 
 
 class Dispatching(_Model):
-    reoptimise: bool = Field(default=True, description="Periodic OR-Tools re-optimisation.")
+    reoptimise: bool = Field(
+        default=True,
+        description="Periodic re-optimisation: ruin and recreate, then OR-Tools from its best.",
+    )
     reopt_interval_s: int = Field(default=600, ge=60, description="Simulated seconds between.")
+    reopt_lns_steps: int = Field(
+        default=2000,
+        ge=0,
+        description="Ruin-and-recreate steps of each re-optimisation (0: OR-Tools only); a "
+        "step limit, so that a run is reproducible from its seed.",
+    )
     reopt_solution_limit: int = Field(
         default=60,
         ge=1,
-        description="Each re-optimisation stops after this many solutions, so that a run is "
-        "reproducible from its seed (a time limit alone is not).",
+        description="OR-Tools, after ruin and recreate, stops after this many solutions, so "
+        "that a run is reproducible from its seed (a time limit alone is not).",
     )
     reopt_time_limit_s: float = Field(
         default=2.0, gt=0, description="Safety cap of one re-optimisation (wall seconds)."
@@ -169,6 +178,7 @@ SWEEPABLE: dict[str, tuple[str, str]] = {
     "demand_scale": ("demand", "scale"),
     "requests": ("demand", "requests"),
     "reoptimise": ("dispatching", "reoptimise"),
+    "reopt_lns_steps": ("dispatching", "reopt_lns_steps"),
     "max_wait_s": ("dispatching", "max_wait_s"),
     "detour_alpha": ("dispatching", "detour_alpha"),
 }

@@ -15,6 +15,7 @@ from nachtbus.domain import (
     StopType,
 )
 from nachtbus.errors import BookingStateError, NotArrived, StopNotInPlan, TooEarly
+from routing.checker import violations
 from routing.ortools_pdp import OrToolsParams
 from routing.solver import SolveParams
 from tests.helpers import bus, grid_town, request
@@ -262,3 +263,30 @@ def test_an_early_shift_end_is_undone_by_a_shift_start(times) -> None:
     back = d.start_shift(later, "A", NOW + 120)
     assert back.vehicles["A"].shift_end_s == planned and back.vehicles["A"].planned_end_s is None
     assert isinstance(d.offer(back, request("r1", 12, 14, NOW + 120)), Offer)
+
+
+def test_live_reoptimisation_moves_a_confirmed_rider_to_a_better_bus(times) -> None:
+    """Bus A took two riders at the far corner while B was not yet on the road; once B is
+    there, the live round (ruin and recreate, then OR-Tools) gives them to B, which starts
+    there, keeps both promises and drives less."""
+    d = Dispatcher(times, POLICY, reopt=SolveParams.live(5.0, lns_steps=200, ortools_solutions=5))
+    alone = FleetState.create(NOW, [bus("A")])
+    alone, _ = book(d, alone, "r1", 24, 20, at=NOW + 1200)
+    alone, _ = book(d, alone, "r2", 23, 3, at=NOW + 1200)
+    assert {b.vehicle_id for b in alone.bookings.values()} == {"A"}
+    both = FleetState.create(NOW, [bus("A"), bus("B", depot=24)])
+    state = both.evolve(
+        plans={"A": alone.plans["A"], "B": both.plans["B"]}, bookings=dict(alone.bookings)
+    )
+    snap, before = d.current_solution(state)
+    new = d.reoptimise(state)
+    assert new is not None
+    snap2, after = d.current_solution(new)
+    assert violations(snap2.problem, after) == []
+    assert after.total_cost(snap2.problem) < before.total_cost(snap.problem)
+    assert {b.vehicle_id for b in new.bookings.values()} == {"B"}
+    for bid, b in new.bookings.items():
+        assert (b.pickup_window, b.max_ride_s) == (
+            state.bookings[bid].pickup_window,
+            state.bookings[bid].max_ride_s,
+        )

@@ -8,6 +8,7 @@ with what was promised at booking time.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +23,12 @@ from tests.helpers import bus, grid_town, request
 NOW = 21 * 3600
 TIMES = grid_town()
 POLICY = ServicePolicy(max_wait_s=600, detour_alpha=1.5, detour_beta_s=180)
-REOPT = SolveParams(ortools=OrToolsParams(time_limit_s=5.0, solution_limit=10))
+#: the re-optimisations tried: OR-Tools alone, and the live round (ruin and recreate, then
+#: OR-Tools from its best), each with step or solution limits
+REOPTS = {
+    "ortools": SolveParams(ortools=OrToolsParams(time_limit_s=5.0, solution_limit=10)),
+    "lns+ortools": SolveParams.live(5.0, lns_steps=300, ortools_solutions=5, seed=3),
+}
 
 node = st.integers(0, 24)
 action = st.one_of(
@@ -74,10 +80,11 @@ def _same_offers_as_a_fresh_dispatcher(d: Dispatcher, state: FleetState) -> None
             assert d.offer(at, probe, offer_id="p") == fresh
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(action, min_size=4, max_size=14))
-def test_random_nights_keep_every_promise(actions) -> None:
-    d = Dispatcher(TIMES, POLICY, reopt=REOPT)
+@pytest.mark.parametrize("search", sorted(REOPTS))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(actions=st.lists(action, min_size=4, max_size=14))
+def test_random_nights_keep_every_promise(search: str, actions) -> None:
+    d = Dispatcher(TIMES, POLICY, reopt=REOPTS[search])
     state = FleetState.create(
         NOW, [bus("A", seats=3, wheelchairs=1), bus("B", seats=3, wheelchairs=1, depot=24)]
     )
