@@ -119,7 +119,11 @@ class DispatchService:
         pricer: Pricer | None = None,
         *,
         nights: Nights | None = None,
+        offer_ids: Callable[[], str] | None = None,
     ) -> None:
+        """``offer_ids`` makes the ids of offers (and so of bookings); default random ones,
+        which nobody can guess. The simulator numbers them, so that a night's bookings sort
+        the same way every run and the run is reproducible."""
         if store is None and nights is None:
             raise ValueError("a service needs a store or nights")
         self.clock = clock
@@ -131,6 +135,7 @@ class DispatchService:
         self._night: Night | None = (
             None if store is None else Night(clock.service_date(), store, dispatcher)
         )
+        self._offer_ids = offer_ids or (lambda: uuid.uuid4().hex)
         self._lock = threading.Lock()
         self._last_reopt: tuple[date, int] | None = None
 
@@ -240,7 +245,7 @@ class DispatchService:
                 RejectionReason.NO_VEHICLE_IN_TIME,
                 "no bus can bring the riders there by the asked arrival time",
             )
-        result = self.dispatcher.offer(state, request, offer_id=uuid.uuid4().hex)
+        result = self.dispatcher.offer(state, request, offer_id=self._offer_ids())
         if (
             late
             and isinstance(result, Offer)

@@ -133,6 +133,27 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--sweep", action="store_true", help="run the scenario's [sweep] values")
     sim.add_argument("--json", action="store_true", help="print the KPI table as JSON")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sim.add_argument(
+        "--hindsight",
+        action="store_true",
+        help="also solve the same night with every request known in advance (ruin and "
+        "recreate) and show the bound beside the online KPIs",
+    )
+    sim.add_argument(
+        "--hindsight-seconds",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="search time of the hindsight solve (default 60)",
+    )
+    sim.add_argument(
+        "--hindsight-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="ruin-and-recreate step limit of the hindsight solve (reproducible); default "
+        "only the time",
+    )
     _add_source_options(sim)
     bench = sub.add_parser("bench", help="run a benchmark (see benchmarks/)")
     bsub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
@@ -360,10 +381,21 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                     f"vehicle-km {o['vehicle_km']:.0f}, pooled {o['pooled_share']:.1%}"
                 )
         return 0
+    from simulations.hindsight import HindsightParams
+    from simulations.kpis import summary_rows
+
+    hindsight = None
+    if args.hindsight:
+        try:
+            hindsight = HindsightParams(args.hindsight_seconds, args.hindsight_steps, seed)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="--hindsight-seconds") from None
     inputs = load_inputs(settings)
     trips = trips_for(scenario, inputs, seed)
     with tqdm(total=len(trips), desc="requests", unit="req", disable=args.no_progress) as bar:
-        result, table = run_one(scenario, inputs, seed, progress=bar.update, trips=trips)
+        result, table = run_one(
+            scenario, inputs, seed, progress=bar.update, trips=trips, hindsight_params=hindsight
+        )
     if args.report:
         page = report.write(result, table, inputs.world, inputs.districts.name_at, args.report)
         print(f"nachtbus: report {page}")
@@ -372,10 +404,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         return 0
     o = table["overall"]
     print(f"{scenario.name}, seed {seed}: {o['requests']} requests, {scenario.fleet.buses} buses")
-    for key, value in o.items():
-        if not isinstance(value, dict):
-            print(f"  {key:<22}{value:.3f}" if isinstance(value, float) else f"  {key:<22}{value}")
-    print(f"  {'rejections':<22}{o['rejections']}")
+    with_bound = "hindsight" in table
+    print(f"  {'':<40}{'online':>12}" + (f"{'hindsight':>12}" if with_bound else ""))
+    for label, online, bound in summary_rows(table):
+        print(f"  {label:<40}{online:>12}" + (f"{bound:>12}" if with_bound else ""))
+    print(f"  {'rejections':<40}{o['rejections']}")
     return 0
 
 

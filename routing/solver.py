@@ -73,17 +73,27 @@ class SolveParams:
         lns_steps: int = 2000,
         ortools_solutions: int | None = None,
         seed: int = 0,
+        metaheuristic: str = "GUIDED_LOCAL_SEARCH",
     ) -> SolveParams:
         """The live re-optimisation: ruin and recreate for ``lns_steps`` steps (0: none) from
         the buses' plans, then OR-Tools from its best (at most ``ortools_solutions`` solutions;
-        None: until the time runs out), the better of the two; ``time_limit_s`` caps the whole
-        round. With step and solution limits a round is reproducible (the simulator)."""
+        None: until the time runs out), the better of the two. Ruin and recreate stops on its
+        step limit alone (a time limit would tune its batches to the machine and change the
+        random stream); ``time_limit_s`` caps OR-Tools with what is left of it. With step and
+        solution limits a round is reproducible, as long as OR-Tools stops on them: guided
+        local search on a small problem may find no further solution and run to the time
+        limit, so the simulator uses ``metaheuristic="GREEDY_DESCENT"``, which stops at its
+        local optimum."""
         lns = (
-            LnsParams(time_limit_s=time_limit_s, max_steps=lns_steps, seed=seed)
+            LnsParams(time_limit_s=None, max_steps=lns_steps, seed=seed)
             if lns_steps > 0
             else None
         )
-        ortools = OrToolsParams(time_limit_s=time_limit_s, solution_limit=ortools_solutions)
+        ortools = OrToolsParams(
+            time_limit_s=time_limit_s,
+            metaheuristic=metaheuristic,
+            solution_limit=ortools_solutions,
+        )
         return cls(lns=lns, ortools=ortools, time_limit_s=time_limit_s)
 
 

@@ -111,8 +111,14 @@ class Simulation:
         self.dispatcher = Dispatcher(
             world.times,
             policy,
+            # OR-Tools stops at its local optimum (guided local search may run to the time
+            # limit on a small problem, which no step limit makes reproducible)
             reopt=SolveParams.live(
-                d.reopt_time_limit_s, d.reopt_lns_steps, d.reopt_solution_limit, seed=seed
+                d.reopt_time_limit_s,
+                d.reopt_lns_steps,
+                d.reopt_solution_limit,
+                seed=seed,
+                metaheuristic="GREEDY_DESCENT",
             ),
         )
         self._tmp = None
@@ -122,7 +128,13 @@ class Simulation:
         client = connect(None, store_dir)
         store = RedisStore(client, f"sim-{uuid.uuid4().hex[:10]}")
         self.service = DispatchService(
-            self.dispatcher, store, self.clock, world, ServiceConfig(), pricer=pricer
+            self.dispatcher,
+            store,
+            self.clock,
+            world,
+            ServiceConfig(),
+            pricer=pricer,
+            offer_ids=(f"sim{n:06d}" for n in itertools.count()).__next__,
         )
         depot = world.place(*DEPOT, "depot", in_area=False)
         f = scenario.fleet

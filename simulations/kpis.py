@@ -12,7 +12,12 @@ Definitions (times in seconds, distances from the driven legs of :mod:`nachtbus.
 - **vehicle-hours**: from each bus's first departure to its return to the depot;
 - **fares**: the ledger's balance (charges minus refunds); **CO2 saved** against private cars.
 
-The district of a trip is where it starts (the pickup).
+The district of a trip is where it starts (the pickup). **Kernstadt and villages**: a
+district whose name contains "Kernstadt" is the core town, every other named district is an
+Ortsteil (village); ``villages`` compares their served shares (``ratio`` = villages / core).
+
+**Bus km per direct km**: vehicle-km over the summed direct road distance of the served
+bookings (one car per booking, as the CO2 reference): below 1 the pooling saves distance.
 """
 
 from __future__ import annotations
@@ -125,6 +130,31 @@ def _block(records: list[TripRecord]) -> dict[str, Any]:
     }
 
 
+CORE_MARK = "Kernstadt"
+
+
+def villages(
+    districts: dict[str, dict[str, Any]], asked_from: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Served share of the core town against all villages together (``asked_from``: the
+    blocks whose requests minus cancellations are the denominators; default ``districts``)."""
+    asked_from = asked_from or districts
+    tot = {"core": [0, 0], "villages": [0, 0]}
+    for name, block in asked_from.items():
+        if name.startswith("("):
+            continue
+        part = tot["core" if CORE_MARK in name else "villages"]
+        part[0] += block["requests"] - block.get("cancelled", 0)
+        part[1] += districts.get(name, {}).get("served", 0)
+    core = tot["core"][1] / tot["core"][0] if tot["core"][0] else None
+    vill = tot["villages"][1] / tot["villages"][0] if tot["villages"][0] else None
+    return {
+        "core_served_share": core,
+        "villages_served_share": vill,
+        "ratio": vill / core if core and vill is not None else None,
+    }
+
+
 def compute(
     result: SimResult, district_of: Callable[[float, float], str | None], co2: Co2Params
 ) -> dict[str, Any]:
@@ -147,8 +177,18 @@ def compute(
             # the bus's night: [time s, road node, passengers on board, what happened]
             "timeline": [[p.t, p.node, p.onboard, p.what] for p in points],
         }
+    direct_km = (
+        sum(
+            b.direct_distance_m
+            for b in result.service.snapshot().bookings.values()
+            if b.status == BookingStatus.FINISHED
+        )
+        / 1000
+    )
     overall.update(
         {
+            "direct_km": direct_km,
+            "bus_km_per_direct_km": night.vehicle_km / direct_km if direct_km else None,
             "vehicle_km": night.vehicle_km,
             "empty_km": night.empty_km,
             "passenger_km": night.passenger_km,
@@ -171,9 +211,66 @@ def compute(
         "seed": result.seed,
         "buses": result.scenario.fleet.buses,
         "overall": overall,
+        "villages": villages(districts),
         "districts": districts,
         "vehicles": buses,
     }
+
+
+def _fmt(value: Any, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "%":
+        return f"{value:.1%}"
+    if unit == "min":
+        return f"{value / 60:.1f} min"
+    if unit == "km":
+        return f"{value:,.0f} km"
+    if unit == "kg":
+        return f"{value:,.1f} kg"
+    if unit == "x":
+        return f"{value:.2f}"
+    return f"{value:,}" if isinstance(value, int) else f"{value:.2f}"
+
+
+#: the planner's summary: (label with unit, key in ``overall`` or ``villages``, unit)
+SUMMARY: tuple[tuple[str, str, str], ...] = (
+    ("requests", "requests", ""),
+    ("served (trips)", "served", ""),
+    ("served share (of requests not cancelled)", "served_share", "%"),
+    ("  served at the wished time", "served_at_wish_share", "%"),
+    ("  served with an alternative", "served_alternative_share", "%"),
+    ("offered (wish or alternative, of allowed)", "offered_share", "%"),
+    ("Kernstadt served share", "core_served_share", "%"),
+    ("villages (Ortsteile) served share", "villages_served_share", "%"),
+    ("villages / Kernstadt", "ratio", "x"),
+    ("wait p50 (pickup - wished time)", "wait_p50_s", "min"),
+    ("wait p90", "wait_p90_s", "min"),
+    ("ride time p50", "ride_p50_s", "min"),
+    ("detour p90 (ride / direct time)", "detour_p90", "x"),
+    ("vehicle-km", "vehicle_km", "km"),
+    ("  empty km", "empty_km", "km"),
+    ("  repositioning km", "reposition_km", "km"),
+    ("bus km per direct km", "bus_km_per_direct_km", "x"),
+    ("pooled share of passenger-km", "pooled_share", "%"),
+    ("occupancy (passenger-km / vehicle-km)", "occupancy", "x"),
+    ("bus CO2", "bus_kg_co2", "kg"),
+    ("CO2 saved vs one car per booking", "co2_saved_kg", "kg"),
+    ("CO2 saved vs what riders would do", "co2_saved_counterfactual_kg", "kg"),
+)
+
+
+def summary_rows(table: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(label, online, hindsight) for the planner's summary; "-" where a run has no value."""
+    online = {**table["overall"], **table.get("villages", {})}
+    bound = table.get("hindsight")
+    bound_all = {**bound, **bound.get("villages", {})} if bound else {}
+    rows = []
+    for label, key, unit in SUMMARY:
+        if key not in online and key not in bound_all:
+            continue
+        rows.append((label, _fmt(online.get(key), unit), _fmt(bound_all.get(key), unit)))
+    return rows
 
 
 def occupancy_over_night(result: SimResult, step_s: int = 600) -> tuple[list[int], list[float]]:

@@ -18,7 +18,7 @@ from nachtbus.billing.fares import Pricer, Tariff
 from nachtbus.errors import ConfigError
 from nachtbus.settings import DEFAULT_DISTRICTS_RELPATH, Settings
 from routing.world import RoadWorld
-from simulations import kpis
+from simulations import hindsight, kpis
 from simulations.demand import SoestInputs, Trip, generate, read_trips_csv
 from simulations.engine import SimResult, Simulation
 from simulations.scenario import Scenario
@@ -68,8 +68,11 @@ def run_one(
     seed: int,
     progress: Callable[[int], None] | None = None,
     trips: list[Trip] | None = None,
+    hindsight_params: hindsight.HindsightParams | None = None,
 ) -> tuple[SimResult, dict[str, Any]]:
-    """Play one night; the result and its KPI table (with the wall time in ``run``)."""
+    """Play one night; the result and its KPI table (with the wall time in ``run``). With
+    ``hindsight_params`` the table also has the bound: the same night solved with every
+    request known in advance (:mod:`simulations.hindsight`), in ``hindsight``."""
     t0 = time.perf_counter()
     trips = trips if trips is not None else trips_for(scenario, inputs, seed)
     pricer = Pricer(inputs.tariff, inputs.districts.name_at)
@@ -77,7 +80,38 @@ def run_one(
     result = sim.run()
     table = kpis.compute(result, inputs.districts.name_at, inputs.co2)
     table["run"] = {"wall_s": round(time.perf_counter() - t0, 2), "events": result.events}
+    if hindsight_params is not None:
+        t1 = time.perf_counter()
+        table["hindsight"] = solve_hindsight(sim, trips, inputs, table, hindsight_params)
+        table["run"]["hindsight_wall_s"] = round(time.perf_counter() - t1, 2)
     return result, table
+
+
+def solve_hindsight(
+    sim: Simulation,
+    trips: list[Trip],
+    inputs: Inputs,
+    table: dict[str, Any],
+    params: hindsight.HindsightParams,
+) -> dict[str, Any]:
+    """The bound of a played night, its shares over the online run's denominators (requests
+    not cancelled by the rider, overall and per district), so both columns compare."""
+    world = inputs.world
+    reqs, _ = hindsight.requests_of_trips(trips, world.place, inputs.districts.name_at)
+    night = hindsight.build(
+        world.times, sim.dispatcher.policy, sim.vehicles, sim.scenario.start_s, reqs
+    )
+    sol = hindsight.solve_night(night, params)
+    out = hindsight.kpis(night, sol, world.times, inputs.co2)
+    online = table["overall"]
+    asked = online["requests"] - online["cancelled"]
+    out["served_share"] = out["served"] / asked if asked else None
+    for name, d in out["districts"].items():
+        on = table["districts"].get(name)
+        n = on["requests"] - on["cancelled"] if on else 0
+        d["served_share"] = d["served"] / n if n else None
+    out["villages"] = kpis.villages(out["districts"], table["districts"])
+    return out
 
 
 _INPUTS: Inputs | None = None
