@@ -41,18 +41,6 @@ STATUS: list[tuple[type[NachtbusError], int]] = [
     (RateLimited, 429),
 ]
 
-# Rejections caused by what was asked (not by how full the buses are) are bad input: 422.
-INPUT_REASONS = frozenset(
-    {
-        RejectionReason.OUTSIDE_SERVICE_AREA,
-        RejectionReason.OUTSIDE_SERVICE_HOURS,
-        RejectionReason.PICKUP_IN_PAST,
-        RejectionReason.BEYOND_BOOKING_HORIZON,
-        RejectionReason.TOO_MANY_TRAVELLERS,
-        RejectionReason.TRIP_TOO_SHORT,
-        RejectionReason.NO_WHEELCHAIR_VEHICLE,
-    }
-)
 _REASON_FIELD = {
     RejectionReason.OUTSIDE_SERVICE_HOURS: "departureTime",
     RejectionReason.PICKUP_IN_PAST: "departureTime",

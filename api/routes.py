@@ -14,12 +14,12 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from api import schemas as s
 from api.auth import Dispatcher, Driver, Principal, RiderApp, Role
-from api.errors import INPUT_REASONS, rejection_error
+from api.errors import rejection_error
 from api.idempotency import idempotent
 from api.views import area_rings, network_view, owner_of
 from nachtbus.billing import ledger as billing
 from nachtbus.clock import from_datetime
-from nachtbus.domain import Booking, BookingRequest, Offer, StopType, Traveller
+from nachtbus.domain import INPUT_REASONS, Booking, BookingRequest, StopType, Traveller
 from nachtbus.errors import (
     AccessDenied,
     StoreUnavailable,
@@ -66,8 +66,11 @@ def inquire(inquiry: s.Inquiry, request: Request, who: RiderApp) -> s.PlanningOu
     """Offers for a trip tonight: pickup window and point, expected and latest arrival.
 
     Asking for something the service does not do (outside the area or the hours, too many
-    travellers, a time in the past) is a 422 with the reason as ``code``. When every bus is full
-    or too far away the answer is 200 with no options and the ``rejection``.
+    travellers, a time in the past) is a 422 with the reason as ``code``. When the wished time
+    cannot be kept, the options are up to three counter-offers (``alternative``, ``shiftS``:
+    later pickups, or earlier ones for an arrive-by trip), with the ``rejection`` of the wish.
+    When no bus can take the trip at all the answer is 200 with no options and the
+    ``rejection``.
     """
     r, clock = rt(request), rt(request).service.clock
     request_id = uuid.uuid4().hex[:12]
@@ -90,13 +93,14 @@ def inquire(inquiry: s.Inquiry, request: Request, who: RiderApp) -> s.PlanningOu
     arrive_by = (
         from_datetime(clock, inquiry.arrival_time, "arrivalTime") if inquiry.arrival_time else None
     )
-    answer = r.service.quote(req, arrive_by)
-    if isinstance(answer, Offer):
-        return s.PlanningOut(options=[r.views.offer(answer)])
+    offers, answer = r.service.options(req, arrive_by)
+    if answer is None:
+        return s.PlanningOut(options=[r.views.offer(o) for o in offers])
     if answer.reason in INPUT_REASONS:
         raise rejection_error(answer)
     return s.PlanningOut(
-        options=[], rejection=s.RejectionOut(reason=answer.reason.value, message=answer.message)
+        options=[r.views.offer(o) for o in offers],
+        rejection=s.RejectionOut(reason=answer.reason.value, message=answer.message),
     )
 
 

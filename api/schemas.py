@@ -145,6 +145,15 @@ class OfferOut(Schema):
     fare: FareOut | None = Field(
         default=None, description="The price and its breakdown (null if no tariff is loaded)."
     )
+    alternative: bool = Field(
+        default=False,
+        description="A counter-offer: the wished time could not be kept, this window can.",
+    )
+    shift_s: int = Field(
+        default=0,
+        description="Seconds this pickup window lies after the wished one (negative: before "
+        "it, for a trip that must arrive by a time); 0 at the wish.",
+    )
 
 
 class RejectionOut(Schema):
@@ -153,8 +162,11 @@ class RejectionOut(Schema):
 
 
 class PlanningOut(Schema):
-    """Offers for an inquiry. No offer (every bus full or too far) is an answer, not an error:
-    ``options`` is empty and ``rejection`` says why."""
+    """Offers for an inquiry: the offer at the wished time, or, when that cannot be kept, up to
+    three counter-offers (later pickup windows; earlier ones for an arrive-by trip; each
+    bookable on its own, with its window, arrival and fare) and in ``rejection`` why the wish
+    could not be kept. No offer at all (every bus full or too far, also at other times) is an
+    answer, not an error: ``options`` is empty and ``rejection`` says why."""
 
     options: list[OfferOut]
     rejection: RejectionOut | None = None

@@ -93,6 +93,8 @@ class Views:
             direct_travel_time_s=o.direct_time_s,
             max_ride_time_s=o.max_ride_s,
             fare=fare_view(o.fare),
+            alternative=o.shift_s != 0,
+            shift_s=o.shift_s,
         )
 
     def position(self, state: FleetState, vehicle_id: str) -> s.VehiclePosition:

@@ -12,6 +12,7 @@ the independent checker). Riders on board stay on their bus.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -51,6 +52,15 @@ _FAIL_REASON = {
     Fail.RIDE_TIME: RejectionReason.DETOUR_TOO_LONG,
     Fail.SHIFT: RejectionReason.SHIFT_ENDS,
 }
+#: rejections that another pickup time may overcome (counter-offers are tried for them)
+SHIFTABLE = frozenset(
+    {
+        RejectionReason.NO_VEHICLE_IN_TIME,
+        RejectionReason.FLEET_FULL,
+        RejectionReason.NO_WHEELCHAIR_PLACE,
+        RejectionReason.DETOUR_TOO_LONG,
+    }
+)
 _FAIL_TEXT = {
     Fail.WINDOW: "no bus can reach the pickup within the pickup window",
     Fail.SEATS: "every bus that could come is full",
@@ -107,6 +117,44 @@ class Dispatcher:
         if isinstance(w, Rejection):
             return w
         return self._insert(state, request, w, direct, offer_id)
+
+    def alternatives(
+        self,
+        state: FleetState,
+        request: BookingRequest,
+        rejection: Rejection,
+        offer_ids: Callable[[], str],
+        *,
+        earlier: bool = False,
+    ) -> list[Offer]:
+        """Counter-offers for a request whose wish could not be kept (``rejection``): up to
+        ``policy.max_alternatives`` pickup windows ``alternative_step_s`` apart, later (or,
+        ``earlier``, before it: an arrive-by trip) by at most ``alternative_shift_max_s``,
+        each a feasible insertion that keeps every rule and every promise, as an offer of
+        its own. None for a rejection a shift cannot help (bad input, no bus on shift)."""
+        p = self.policy
+        if rejection.reason not in SHIFTABLE or p.max_alternatives == 0:
+            return []
+        direct = int(self.times.times_s([request.origin.node, request.destination.node])[0, 1])
+        w = p.windows(request, direct, state.now_s)
+        if isinstance(w, Rejection):
+            return []
+        out: list[Offer] = []
+        span = w.pickup_latest_s - w.pickup_earliest_s
+        sign = -1 if earlier else 1
+        for k in range(1, p.alternative_shift_max_s // p.alternative_step_s + 1):
+            shift = sign * k * p.alternative_step_s
+            lo = w.pickup_earliest_s + shift
+            if lo < state.now_s or lo > p.service_end_s:
+                break
+            hi = min(lo + span, p.service_end_s)
+            moved = replace(w, pickup_earliest_s=lo, pickup_latest_s=hi, prebooked=True)
+            found = self._insert(state, request, moved, direct, offer_ids())
+            if isinstance(found, Offer):
+                out.append(replace(found, shift_s=shift))
+                if len(out) == p.max_alternatives:
+                    break
+        return out
 
     def _precheck(self, state: FleetState, request: BookingRequest) -> Rejection | None:
         on_shift = [v for v in state.vehicles.values() if v.shift_end_s > state.now_s]

@@ -53,6 +53,12 @@ class ServicePolicy:
     offer_ttl_s: int = 120  # an offer not booked within this expires
     no_show_wait_s: int = 180  # the bus waits this long at a pickup before a NO_SHOW counts
     unserved_penalty: int = 100_000  # re-optimisation: cost of dropping an unconfirmed request
+    # counter-offers: when the wished window cannot be kept, up to ``max_alternatives`` other
+    # windows, ``alternative_step_s`` apart, at most ``alternative_shift_max_s`` from the wish
+    # (later pickups; earlier ones for an arrive-by trip); 0 alternatives: a plain "no"
+    max_alternatives: int = 3
+    alternative_step_s: int = 5 * 60
+    alternative_shift_max_s: int = 30 * 60
     #: set by :meth:`for_night`: the wall-clock service hours the night's seconds came from
     wall_hours: tuple[int, int] | None = field(default=None, compare=False)
 
@@ -75,6 +81,13 @@ class ServicePolicy:
             ("offer_ttl_s", self.offer_ttl_s > 0, "must be positive"),
             ("no_show_wait_s", self.no_show_wait_s >= 0, "must be >= 0"),
             ("unserved_penalty", self.unserved_penalty > 0, "must be positive"),
+            ("max_alternatives", 0 <= self.max_alternatives <= 6, "must be 0 to 6"),
+            ("alternative_step_s", self.alternative_step_s >= 60, "must be >= 60"),
+            (
+                "alternative_shift_max_s",
+                0 <= self.alternative_shift_max_s <= 3 * 3600,
+                "must be 0 to 10800",
+            ),
         ]
         for name, ok, rule in rules:
             if not ok:

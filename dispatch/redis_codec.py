@@ -249,6 +249,7 @@ def offer_to(o: Offer) -> Json:
         "expires_s": o.expires_s,
         "fare": fare_to(o.fare),
         "direct_distance_m": o.direct_distance_m,
+        "shift_s": o.shift_s,
     }
 
 
@@ -267,4 +268,5 @@ def offer_from(d: Json) -> Offer:
         expires_s=int(d["expires_s"]),
         fare=fare_from(d.get("fare")),
         direct_distance_m=int(d.get("direct_distance_m", 0)),
+        shift_s=int(d.get("shift_s", 0)),
     )

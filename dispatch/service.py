@@ -226,7 +226,25 @@ class DispatchService:
 
     # ------------------------------------------------------------------ riders
     def quote(self, request: BookingRequest, arrive_by_s: int | None = None) -> Offer | Rejection:
-        """An offer (kept until it expires) or a rejection with its reason (recorded)."""
+        """The offer at the wish (kept until it expires) or a rejection with its reason
+        (recorded); no counter-offers (see :meth:`options`)."""
+        return self._quote(request, arrive_by_s, alternatives=False)[0]
+
+    def options(
+        self, request: BookingRequest, arrive_by_s: int | None = None
+    ) -> tuple[list[Offer], Rejection | None]:
+        """The offers for a request: the one at the wish, or else up to
+        ``policy.max_alternatives`` counter-offers (later pickups; earlier ones for an
+        arrive-by trip), each kept until it expires. The rejection says why the wish could
+        not be kept (with counter-offers) or why there is nothing (without; recorded then)."""
+        answer, alternatives = self._quote(request, arrive_by_s, alternatives=True)
+        if isinstance(answer, Offer):
+            return [answer], None
+        return alternatives, answer
+
+    def _quote(
+        self, request: BookingRequest, arrive_by_s: int | None, *, alternatives: bool
+    ) -> tuple[Offer | Rejection, list[Offer]]:
         state = self.snapshot()
         late: Rejection | None = None
         if arrive_by_s is not None and arrive_by_s <= state.now_s:
@@ -253,22 +271,38 @@ class DispatchService:
             and result.dropoff_eta_s > arrive_by_s
         ):
             result = late
-        if isinstance(result, Offer) and self.pricer is not None:
-            r = result.request
-            fare = self.pricer.fare(
-                result.direct_distance_m,
-                result.pickup_window[0],
-                r.passengers,
-                r.travellers,
-                [(r.origin.lat, r.origin.lon), (r.destination.lat, r.destination.lon)],
-            )
-            result = replace(result, fare=fare)
+        others: list[Offer] = []
+        if isinstance(result, Rejection) and alternatives:
+            others = [
+                o
+                for o in self.dispatcher.alternatives(
+                    state, request, result, self._offer_ids, earlier=arrive_by_s is not None
+                )
+                if arrive_by_s is None or o.dropoff_eta_s <= arrive_by_s
+            ]
         if isinstance(result, Offer):
-            ttl = result.expires_s - state.now_s + self.config.offer_grace_s
-            self.store.put_offer(result, ttl)
-        else:
+            result = self._keep(self._priced(result), state.now_s)
+        others = [self._keep(self._priced(o), state.now_s) for o in others]
+        if isinstance(result, Rejection) and not others:
             self._record_rejection(result, state.now_s)
-        return result
+        return result, others
+
+    def _priced(self, offer: Offer) -> Offer:
+        if self.pricer is None:
+            return offer
+        r = offer.request
+        fare = self.pricer.fare(
+            offer.direct_distance_m,
+            offer.pickup_window[0],
+            r.passengers,
+            r.travellers,
+            [(r.origin.lat, r.origin.lon), (r.destination.lat, r.destination.lon)],
+        )
+        return replace(offer, fare=fare)
+
+    def _keep(self, offer: Offer, now_s: int) -> Offer:
+        self.store.put_offer(offer, offer.expires_s - now_s + self.config.offer_grace_s)
+        return offer
 
     def _record_rejection(self, r: Rejection, at_s: int) -> None:
         self.store.append_events(

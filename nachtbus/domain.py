@@ -55,6 +55,21 @@ class RejectionReason(StrEnum):
     OFFER_OUTDATED = "offer_outdated"
 
 
+#: Rejections caused by what was asked (not by how full the buses are): bad input for the API
+#: (422), and requests "the rules do not allow" in the planners' KPIs.
+INPUT_REASONS = frozenset(
+    {
+        RejectionReason.OUTSIDE_SERVICE_AREA,
+        RejectionReason.OUTSIDE_SERVICE_HOURS,
+        RejectionReason.PICKUP_IN_PAST,
+        RejectionReason.BEYOND_BOOKING_HORIZON,
+        RejectionReason.TOO_MANY_TRAVELLERS,
+        RejectionReason.TRIP_TOO_SHORT,
+        RejectionReason.NO_WHEELCHAIR_VEHICLE,
+    }
+)
+
+
 def latest_dropoff_s(pickup_window: tuple[int, int], max_ride_s: int) -> int:
     """The promised latest arrival: the latest pickup plus the ride limit.
 
@@ -252,6 +267,9 @@ class Offer:
     expires_s: int
     fare: Fare | None = None
     direct_distance_m: int = 0
+    #: a counter-offer: its pickup window is this many seconds later (negative: earlier) than
+    #: the wished one, which could not be kept; 0: the offer keeps the wish
+    shift_s: int = 0
 
     @property
     def latest_dropoff_s(self) -> int:

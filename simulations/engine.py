@@ -12,13 +12,16 @@ following their tablet:
 - at the end of the night it ends its shift (the drive back to the depot is the last leg).
 
 Riders book the offer they get at once (PENDING then COMMIT, as the app does) and some cancel
-later. Every ``reopt_interval_s`` the service re-optimises, as the live background does.
+later. A rider whose wish cannot be kept is shown the counter-offers and takes the closest with
+the scenario's documented chance (``demand.alternative_accept``, falling with the shift).
+Every ``reopt_interval_s`` the service re-optimises, as the live background does.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import random
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -33,7 +36,7 @@ from dispatch.redis_store import RedisStore, connect
 from dispatch.service import DispatchService, ServiceConfig
 from nachtbus.billing.fares import Pricer
 from nachtbus.clock import ManualClock
-from nachtbus.domain import BookingRequest, Offer, StopType, Vehicle
+from nachtbus.domain import BookingRequest, StopType, Vehicle
 from nachtbus.errors import BookingRejected, NachtbusError
 from routing.solver import SolveParams
 from routing.world import RoadWorld
@@ -49,6 +52,10 @@ class TripOutcome:
     booking_id: str | None = None
     rejection: str | None = None  # reason code
     cancelled_by_rider: bool = False
+    #: counter-offers: the shift of the one taken (0: served at the wish); ``offered`` also
+    #: when the rider declined the counter-offer
+    shift_s: int = 0
+    offered: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,13 @@ def _policy(scenario: Scenario) -> ServicePolicy:
         "service_start_s": scenario.start_s,
         "service_end_s": scenario.end_s,
     }
-    for name in ("max_wait_s", "detour_alpha", "detour_beta_s"):
+    for name in (
+        "max_wait_s",
+        "detour_alpha",
+        "detour_beta_s",
+        "max_alternatives",
+        "alternative_shift_max_s",
+    ):
         if getattr(d, name) is not None:
             changes[name] = getattr(d, name)
     return replace(ServicePolicy(), **changes)
@@ -232,13 +245,20 @@ class Simulation:
                 prams=trip.prams,
                 rider_id=f"sim/{trip.trip_id}",
             )
-            answer = self.service.quote(req)
+            offers, no = self.service.options(req)
         except NachtbusError as exc:
             out.rejection = exc.code
             return
-        if not isinstance(answer, Offer):
-            out.rejection = answer.reason.value
+        if not offers:
+            assert no is not None
+            out.rejection = no.reason.value
             return
+        out.offered = True
+        answer = offers[0]  # the wish, or the closest counter-offer
+        if no is not None and not self._takes(trip, answer.shift_s):
+            out.rejection = "declined_alternative"
+            return
+        out.shift_s = answer.shift_s
         try:
             booking = self.service.book(answer.offer_id)
             self.service.commit(booking.booking_id)
@@ -249,6 +269,13 @@ class Simulation:
         self._by_booking[booking.booking_id] = out
         if trip.cancel_after_s is not None:
             self._push(now + trip.cancel_after_s, "cancel", booking.booking_id)
+
+    def _takes(self, trip: Trip, shift_s: int) -> bool:
+        """Whether the rider takes a counter-offer ``shift_s`` from the wish (seeded per
+        trip): ``alternative_accept`` halved every ``alternative_accept_halving_min``."""
+        d = self.scenario.demand
+        p = d.alternative_accept * 0.5 ** (abs(shift_s) / 60 / d.alternative_accept_halving_min)
+        return random.Random(f"{self.seed}:{trip.trip_id}:alt").random() < p
 
     def _cancel(self, booking_id: str) -> None:
         try:

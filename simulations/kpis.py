@@ -4,6 +4,10 @@ Definitions (times in seconds, distances from the driven legs of :mod:`nachtbus.
 
 - **served**: the booking FINISHED; **rejected** by reason; **cancelled** by the rider;
   **no-show**; **lost**: confirmed but never finished (must be 0: conservation);
+- **served at the wish** / **with an alternative** (a counter-offer the rider took); a rider
+  who declines the counter-offer is rejected as ``declined_alternative``; **offered share**:
+  requests with an offer (at the wish or a counter-offer) over the requests the rules allow
+  (not refused for what was asked: outside the area or hours, too short, too many travellers);
 - **wait**: pickup time minus the desired time (asking time, or the pre-booked time);
   **promised wait**: the end of the promised pickup window minus the desired time;
 - **ride time** and **detour factor** = ride time / direct road time;
@@ -30,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from nachtbus.billing.co2 import Co2Params
-from nachtbus.domain import BookingStatus
+from nachtbus.domain import INPUT_REASONS, BookingStatus
 from simulations.engine import SimResult
 
 
@@ -46,6 +50,8 @@ class TripRecord:
     ride_s: int | None
     detour: float | None
     fare_cents: int
+    offered: bool = False  # an offer was made (at the wish or a counter-offer)
+    shift_s: int = 0  # the booked counter-offer's shift from the wish (0: at the wish)
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -75,6 +81,7 @@ def trip_records(
                     None,
                     None,
                     0,
+                    offered=o.offered,
                 )
             )
             continue
@@ -97,7 +104,18 @@ def trip_records(
             status = "lost"
         out.append(
             TripRecord(
-                t.trip_id, district, status, None, t.passengers, wait, promised, ride, detour, paid
+                t.trip_id,
+                district,
+                status,
+                None,
+                t.passengers,
+                wait,
+                promised,
+                ride,
+                detour,
+                paid,
+                offered=True,
+                shift_s=o.shift_s,
             )
         )
     return out
@@ -112,6 +130,8 @@ def _block(records: list[TripRecord]) -> dict[str, Any]:
     rides = [float(r.ride_s) for r in served if r.ride_s is not None]
     detours = [r.detour for r in served if r.detour is not None]
     asked = n - by["cancelled"]
+    allowed = [r for r in records if r.reason not in RULE_REASONS]
+    at_wish = sum(1 for r in served if r.shift_s == 0)
     return {
         "requests": n,
         "served": by["served"],
@@ -120,6 +140,13 @@ def _block(records: list[TripRecord]) -> dict[str, Any]:
         "no_show": by["no_show"],
         "lost": by["lost"],
         "served_share": by["served"] / asked if asked else None,
+        "served_at_wish": at_wish,
+        "served_alternative": len(served) - at_wish,
+        "served_at_wish_share": at_wish / asked if asked else None,
+        "served_alternative_share": (len(served) - at_wish) / asked if asked else None,
+        "declined_alternative": sum(1 for r in records if r.reason == "declined_alternative"),
+        "allowed": len(allowed),
+        "offered_share": sum(r.offered for r in allowed) / len(allowed) if allowed else None,
         "wait_p50_s": _pct(waits, 50),
         "wait_p90_s": _pct(waits, 90),
         "promised_wait_p50_s": _pct(promised, 50),
@@ -131,6 +158,11 @@ def _block(records: list[TripRecord]) -> dict[str, Any]:
 
 
 CORE_MARK = "Kernstadt"
+#: rejections by the rules (what was asked), not by the fleet: these requests are not
+#: "allowed", the denominator of ``offered_share``
+RULE_REASONS = frozenset(
+    {r.value for r in INPUT_REASONS} | {"invalid_input", "invalid_coordinate", "no_road_nearby"}
+)
 
 
 def villages(

@@ -59,6 +59,20 @@ class Demand(_Model):
     cancel_share: float = Field(default=0.04, ge=0, le=1)
     no_show_share: float = Field(default=0.02, ge=0, le=1)
     home_jitter_m: float = Field(default=100.0, ge=0, description="Spread inside a 250 m cell.")
+    alternative_accept: float = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        description="Chance that a rider whose wish cannot be kept takes a counter-offer, at a "
+        "shift of 0; it halves every `alternative_accept_halving_min` of shift. The rider "
+        "looks at the closest counter-offer only and takes it or gives up.",
+    )
+    alternative_accept_halving_min: float = Field(
+        default=15.0,
+        gt=0,
+        description="Minutes of shift that halve the chance a counter-offer is taken (so 5 min "
+        "later: 63 % of `alternative_accept`, 15 min: 50 %, 30 min: 25 %).",
+    )
     trips_csv: Path | None = Field(
         default=None, description="Replay this trip list instead of generating demand."
     )
@@ -94,6 +108,12 @@ class Dispatching(_Model):
     max_wait_s: int | None = Field(default=None, description="Override the policy's max wait.")
     detour_alpha: float | None = None
     detour_beta_s: int | None = None
+    max_alternatives: int | None = Field(
+        default=None, description="Override the policy's counter-offers per inquiry (0: none)."
+    )
+    alternative_shift_max_s: int | None = Field(
+        default=None, description="Override how far a counter-offer may be from the wish."
+    )
 
 
 class Scenario(_Model):
@@ -181,4 +201,5 @@ SWEEPABLE: dict[str, tuple[str, str]] = {
     "reopt_lns_steps": ("dispatching", "reopt_lns_steps"),
     "max_wait_s": ("dispatching", "max_wait_s"),
     "detour_alpha": ("dispatching", "detour_alpha"),
+    "max_alternatives": ("dispatching", "max_alternatives"),
 }

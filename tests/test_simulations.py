@@ -86,6 +86,10 @@ def test_same_seed_same_kpis_and_nobody_is_lost(inputs: Inputs, tmp_path: Path) 
     assert o["lost"] == 0
     assert o["served"] + o["rejected"] + o["cancelled"] + o["no_show"] == o["requests"]
     assert o["served"] > 0 and sum(o["rejections"].values()) == o["rejected"]
+    assert o["served_at_wish"] + o["served_alternative"] == o["served"]
+    assert o["declined_alternative"] == o["rejections"].get("declined_alternative", 0)
+    offered = sum(r.offered for r in r1.outcomes)
+    assert offered == o["requests"] - o["rejected"] + o["declined_alternative"]
     assert sum(b["requests"] for b in k1["districts"].values()) == o["requests"]
     state = r1.service.snapshot()
     assert not any(b.status.open for b in state.bookings.values())

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from pathlib import Path
+
 import pytest
 
-from tests.api.conftest import DISPATCHER, OTHER_APP, RIDER, Api, driver
+from nachtbus.clock import ManualClock
+from routing.world import RoadWorld
+from tests.api.conftest import DISPATCHER, OTHER_APP, RIDER, TEN_PM, Api, driver, open_api
 from tests.helpers import AMPEN, BAD_SASSENDORF, MARKT, OSTOENNEN, STATION
 
 
@@ -66,11 +71,49 @@ def test_arrival_time_plans_pickup_to_arrive_in_time(api: Api) -> None:
     assert offer["pickup"]["windowStart"] > "2026-11-20T22:30:00+01:00"
 
 
-def test_full_fleet_is_an_answer_with_a_reason(api: Api) -> None:
-    """When no bus has room, the inquiry answers 200, no options, and the reason."""
+def test_a_full_fleet_answers_with_counter_offers_that_can_be_booked(api: Api) -> None:
+    """When no bus has room at the wished time, the inquiry answers with up to three later
+    windows, each its own offer with window, arrival and fare, and the wish's rejection; the
+    rider books one and its window is the promise."""
     for _ in range(3):  # three buses, six riders each: the fleet's seats go
         api.booked(MARKT, OSTOENNEN, nrOfTravelers=6)
     r = api.inquire(STATION, OSTOENNEN, nrOfTravelers=6)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["rejection"]["reason"] in ("fleet_full", "no_vehicle_in_time")
+    options = body["options"]
+    assert 1 <= len(options) <= 3
+    now = api.clock.now()
+    shifts = [o["shiftS"] for o in options]
+    assert shifts == sorted(shifts) and len(set(shifts)) == len(shifts)
+    for o in options:
+        assert o["alternative"] is True
+        assert 0 < o["shiftS"] <= 30 * 60 and o["shiftS"] % 300 == 0
+        start = datetime.fromisoformat(o["pickup"]["windowStart"])
+        assert start >= now + timedelta(seconds=o["shiftS"]) - timedelta(seconds=1)
+        assert o["pickup"]["expectedTime"] <= o["pickup"]["windowEnd"]
+        assert o["dropoff"]["expectedTime"] <= o["dropoff"]["latestTime"]
+        assert o["fare"]["totalCents"] > 0
+    chosen = options[0]
+    b = api.client.post("/v1/bookings", json={"offerId": chosen["offerId"]}, headers=RIDER)
+    assert b.status_code in (200, 201), b.text
+    booking = b.json()
+    assert booking["pickup"]["windowStart"] == chosen["pickup"]["windowStart"]
+    assert booking["pickup"]["windowEnd"] == chosen["pickup"]["windowEnd"]
+
+
+def test_no_counter_offers_when_the_policy_allows_none(world: RoadWorld, tmp_path: Path) -> None:
+    """With ``max_alternatives = 0`` a full fleet is a plain answer: no options, the reason."""
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[policy]\nmax_alternatives = 0\n", encoding="utf-8")
+    api = open_api(world, tmp_path / "store", ManualClock(TEN_PM), policy_file=policy)
+    try:
+        with api.client:
+            for _ in range(3):
+                api.booked(MARKT, OSTOENNEN, nrOfTravelers=6)
+            r = api.inquire(STATION, OSTOENNEN, nrOfTravelers=6)
+    finally:
+        api.runtime.close()
     assert r.status_code == 200
     assert r.json()["options"] == []
     assert r.json()["rejection"]["reason"] in ("fleet_full", "no_vehicle_in_time")

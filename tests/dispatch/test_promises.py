@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from dispatch.dispatcher import Dispatcher
 from dispatch.policies import ServicePolicy
-from nachtbus.domain import BookingStatus, FleetState, Offer, Rejection, StopType
+from nachtbus.domain import BookingRequest, BookingStatus, FleetState, Offer, Rejection, StopType
 from routing.checker import violations
 from routing.ortools_pdp import OrToolsParams
 from routing.solver import SolveParams
@@ -80,6 +80,36 @@ def _same_offers_as_a_fresh_dispatcher(d: Dispatcher, state: FleetState) -> None
             assert d.offer(at, probe, offer_id="p") == fresh
 
 
+def _checked_alternatives(
+    d: Dispatcher, state: FleetState, req: BookingRequest, no: Rejection, n: int
+) -> Offer | None:
+    """The counter-offers for a rejected request: each, booked, keeps every rule and every
+    promise (the checker decides), lies later than the wish within the policy's limit, and
+    keeps the wished window's length; the first is what the rider takes (None: none)."""
+    ids = iter(f"alt{n}-{k}" for k in range(10)).__next__
+    alts = d.alternatives(state, req, no, ids)
+    assert len(alts) <= POLICY.max_alternatives
+    direct = int(TIMES.times_s([req.origin.node, req.destination.node])[0, 1])
+    wish = POLICY.windows(req, direct, state.now_s)
+    if isinstance(wish, Rejection):  # a rule refuses the trip at any time: no counter-offer
+        assert alts == []
+        return None
+    for alt in alts:
+        assert 0 < alt.shift_s <= POLICY.alternative_shift_max_s
+        assert alt.shift_s % POLICY.alternative_step_s == 0
+        assert alt.pickup_window[0] == wish.pickup_earliest_s + alt.shift_s
+        lo, hi = alt.pickup_window
+        assert lo <= alt.pickup_eta_s <= hi
+        assert alt.dropoff_eta_s <= alt.latest_dropoff_s
+        res = d.confirm(state, alt, booking_id=f"try-{alt.offer_id}")
+        assert not isinstance(res, Rejection)
+        snap, sol = d.current_solution(res[0])
+        assert violations(snap.problem, sol) == []
+        for bid, b in state.bookings.items():
+            assert res[0].bookings[bid].pickup_window == b.pickup_window
+    return alts[0] if alts else None
+
+
 @pytest.mark.parametrize("search", sorted(REOPTS))
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(actions=st.lists(action, min_size=4, max_size=14))
@@ -96,13 +126,16 @@ def test_random_nights_keep_every_promise(search: str, actions) -> None:
             _, a, b, ahead, pax, wc = act
             n += 1
             at = state.now_s + ahead if ahead else None
-            o = d.offer(
-                state,
-                request(
-                    f"r{n}", a, b, state.now_s, at=at, passengers=pax, wheelchairs=min(wc, pax)
-                ),
+            req = request(
+                f"r{n}", a, b, state.now_s, at=at, passengers=pax, wheelchairs=min(wc, pax)
             )
-            if isinstance(o, Offer):
+            answer = d.offer(state, req)
+            o = (
+                _checked_alternatives(d, state, req, answer, n)
+                if isinstance(answer, Rejection)
+                else answer
+            )
+            if o is not None:
                 res = d.confirm(state, o)
                 assert not isinstance(res, Rejection)
                 state, booking = res
