@@ -25,6 +25,7 @@ from nachtbus.domain import (
     BookingStatus,
     FleetState,
     Offer,
+    Place,
     Plan,
     PlannedStop,
     Rejection,
@@ -425,18 +426,60 @@ class Dispatcher:
         pickup = state.plans[vehicle_id].stops[
             self.stop_index(state, vehicle_id, booking_id, StopType.PICKUP)
         ]
-        arrived_s = self._require_arrived(state, vehicle_id, pickup, "NO_SHOW")
-        allowed_s = max(arrived_s, b.pickup_window[0]) + self.policy.no_show_wait_s
+        self._require_arrived(state, vehicle_id, pickup, "NO_SHOW")
+        allowed_s = self.no_show_due_s(state, vehicle_id, booking_id)
         if at_s < allowed_s:
             raise TooEarly(
                 f"a no-show counts only after the bus waited {self.policy.no_show_wait_s} s "
-                f"at the pickup from the later of its arrival and the window's start; "
+                f"at the pickup from the later of its arrival and the window's start (less "
+                f"where waiting longer would break another rider's promise); "
                 f"{allowed_s - at_s} s to go",
                 field="type",
             )
         return self._drop_booking(
             state.evolve(now_s=max(state.now_s, at_s)), b, BookingStatus.NO_SHOW
         )
+
+    def no_show_due_s(self, state: FleetState, vehicle_id: str, booking_id: str) -> int:
+        """When the bus, arrived at this booking's pickup, may report a NO_SHOW: after
+        ``no_show_wait_s`` from the later of its arrival and the window's start, but sooner
+        (never before the planned dwell is over) where waiting that long would make the bus
+        break a promise to another rider of its plan."""
+        b = self.booking(state, booking_id)
+        pickup = state.plans[vehicle_id].stops[
+            self.stop_index(state, vehicle_id, booking_id, StopType.PICKUP)
+        ]
+        arrived_s = self._require_arrived(state, vehicle_id, pickup, "NO_SHOW")
+        base = max(arrived_s, b.pickup_window[0])
+        lo = base + self.policy.dwell(b.request.wheelchairs)
+        hi = base + self.policy.no_show_wait_s
+        if hi <= lo or self._keeps_plan_leaving_at(state, vehicle_id, booking_id, hi):
+            return hi
+        while hi - lo > 1:  # the latest departure that still keeps every other promise
+            mid = (lo + hi) // 2
+            if self._keeps_plan_leaving_at(state, vehicle_id, booking_id, mid):
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    def _keeps_plan_leaving_at(
+        self, state: FleetState, vehicle_id: str, booking_id: str, t: int
+    ) -> bool:
+        plan = state.plans[vehicle_id]
+        plans = dict(state.plans)
+        plans[vehicle_id] = replace(
+            plan, stops=tuple(s for s in plan.stops if s.booking_id != booking_id), fixed=0
+        )
+        states = dict(state.states)
+        states[vehicle_id] = replace(states[vehicle_id], at_s=t)
+        bookings = dict(state.bookings)
+        bookings[booking_id] = replace(bookings[booking_id], status=BookingStatus.NO_SHOW)
+        after = state.evolve(now_s=max(state.now_s, t), plans=plans, states=states,
+                             bookings=bookings)  # fmt: skip
+        snap = self.problems.snapshot(after)
+        v = snap.vehicle_ids.index(vehicle_id)
+        return self.problems.inserter(snap).schedule(v, snap.routes[v])[0] == Fail.OK
 
     @staticmethod
     def _require_arrived(state: FleetState, vehicle_id: str, stop: PlannedStop, what: str) -> int:
@@ -474,6 +517,47 @@ class Dispatcher:
         planned = v.planned_end_s if v.planned_end_s is not None else v.shift_end_s
         vehicles[vehicle_id] = replace(v, shift_end_s=end, planned_end_s=planned)
         return state.evolve(vehicles=vehicles, now_s=max(state.now_s, at_s))
+
+    def reposition(
+        self, state: FleetState, vehicle_id: str, to: Place | None, eta_s: int | None = None
+    ) -> FleetState:
+        """Send an idle bus towards ``to`` (None: stay). Refused (VehicleBusy) for a bus with
+        stops: a reposition never stands in the way of a promise."""
+        self.check_vehicle(state, vehicle_id)
+        plan = state.plans[vehicle_id]
+        if plan.stops:
+            raise VehicleBusy(
+                f"bus {vehicle_id} has stops to serve: it is not idle", field="vehicle_id"
+            )
+        plans = dict(state.plans)
+        plans[vehicle_id] = replace(
+            plan, reposition=to, reposition_eta_s=eta_s if to is not None else None
+        )
+        return state.evolve(plans=plans)
+
+    def heading(
+        self,
+        state: FleetState,
+        vehicle_id: str,
+        node: int,
+        free_at_s: int,
+        lat: float | None = None,
+        lon: float | None = None,
+    ) -> FleetState:
+        """A repositioning bus is on its way to ``node`` and there at ``free_at_s``: plans
+        for it start there and then (the clock of the state does not move)."""
+        self.check_vehicle(state, vehicle_id)
+        states = dict(state.states)
+        states[vehicle_id] = replace(
+            state.states[vehicle_id],
+            node=node,
+            at_s=free_at_s,
+            lat=lat,
+            lon=lon,
+            arrived_node=None,
+            arrived_s=None,
+        )
+        return state.evolve(states=states)
 
     def check_vehicle(self, state: FleetState, vehicle_id: str) -> None:
         """Raise UnknownVehicle for an id that is not in the fleet."""

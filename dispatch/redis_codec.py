@@ -172,6 +172,8 @@ def plan_to(p: Plan) -> Json:
         "stops": [stop_to(s) for s in p.stops],
         "fixed": p.fixed,
         "end_s": p.end_s,
+        "reposition": None if p.reposition is None else place_to(p.reposition),
+        "reposition_eta_s": p.reposition_eta_s,
     }
 
 
@@ -181,6 +183,8 @@ def plan_from(d: Json) -> Plan:
         stops=tuple(stop_from(s) for s in d["stops"]),
         fixed=int(d["fixed"]),
         end_s=d["end_s"],
+        reposition=None if d.get("reposition") is None else place_from(d["reposition"]),
+        reposition_eta_s=d.get("reposition_eta_s"),
     )
 
 

@@ -18,6 +18,7 @@ from typing import Protocol, TypeVar
 
 from dispatch.dispatcher import Dispatcher
 from dispatch.policies import ServicePolicy
+from dispatch.rebalancing import DemandForecast, RebalanceParams, targets
 from dispatch.store import Event, StateStore
 from nachtbus.billing import ledger as billing
 from nachtbus.billing.co2 import Co2Params, Leg, NightCo2, account
@@ -457,7 +458,7 @@ class DispatchService:
         return account(self.legs(), direct, pax, params)
 
     def _odometer(
-        self, state: FleetState, vehicle_id: str, node: int, at_s: int
+        self, state: FleetState, vehicle_id: str, node: int, at_s: int, *, reposition: bool = False
     ) -> tuple[int, list[Event]]:
         """The leg the bus drove to ``node`` since the last stop it served (or its depot)."""
         vs = state.states[vehicle_id]
@@ -474,7 +475,14 @@ class DispatchService:
         }
         travel = int(times.times_s([prev, node])[0, 1])
         leg = Leg(
-            vehicle_id, prev, node, at_s - travel, at_s, times.distance_m(prev, node), onboard
+            vehicle_id,
+            prev,
+            node,
+            at_s - travel,
+            at_s,
+            times.distance_m(prev, node),
+            onboard,
+            reposition and not onboard,
         )
         return node, [Event("vehicle.leg", at_s, leg.to_json(), "legs")]
 
@@ -522,6 +530,46 @@ class DispatchService:
             )
             data = {"vehicle_id": vehicle_id, "lat": lat, "lon": lon}
             return new, [Event("vehicle.position", state.now_s, data)], None
+
+        return self._change(decide)[0]
+
+    def rebalance(self, forecast: DemandForecast, params: RebalanceParams) -> int:
+        """Send idle buses towards the zones where riders are expected next (see
+        :mod:`dispatch.rebalancing`); returns how many buses got a new target."""
+
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], int]:
+            times = self.dispatcher.times
+            new, events = state, []
+            for vid, to in targets(state, forecast, times, params).items():
+                old = state.plans[vid].reposition
+                if (to is None and old is None) or (to and old and to.node == old.node):
+                    continue
+                eta = None
+                if to is not None:
+                    free = self.dispatcher.problems.free_from(new, vid)
+                    eta = free + int(times.times_s([new.states[vid].node, to.node])[0, 1])
+                new = self.dispatcher.reposition(new, vid, to, eta)
+                data = {
+                    "vehicle_id": vid,
+                    "to": None if to is None else {"lat": to.lat, "lon": to.lon},
+                    "eta_s": eta,
+                }
+                events.append(Event("vehicle.reposition", state.now_s, data))
+            return new, events, len(events)
+
+        return self._change(decide)[1]
+
+    def heading(self, vehicle_id: str, lat: float, lon: float, free_at_s: int) -> FleetState:
+        """A repositioning bus reports the point it is driving to and when it is there (its
+        tablet, once a stretch): plans start there; the drive counts as repositioning km."""
+        node = self.locator.place(lat, lon, "position", in_area=False).node
+
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], None]:
+            at, legs = self._odometer(state, vehicle_id, node, free_at_s, reposition=True)
+            new = self.dispatcher.heading(state, vehicle_id, node, free_at_s, lat, lon)
+            new = self._at_odometer(new, vehicle_id, at)
+            data = {"vehicle_id": vehicle_id, "lat": lat, "lon": lon}
+            return new, [*legs, Event("vehicle.position", state.now_s, data)], None
 
         return self._change(decide)[0]
 

@@ -223,6 +223,10 @@ class Plan:
     stops: tuple[PlannedStop, ...] = ()
     fixed: int = 0
     end_s: int | None = None
+    #: an idle bus's drive towards where the next riders are expected (rebalancing): where
+    #: to, and when it gets there. Only a plan without stops has one; any stop replaces it.
+    reposition: Place | None = None
+    reposition_eta_s: int | None = None
 
 
 @dataclass(frozen=True)

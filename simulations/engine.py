@@ -32,6 +32,7 @@ from typing import Any
 
 from dispatch.dispatcher import Dispatcher
 from dispatch.policies import ServicePolicy
+from dispatch.rebalancing import DemandForecast, RebalanceParams
 from dispatch.redis_store import RedisStore, connect
 from dispatch.service import DispatchService, ServiceConfig
 from nachtbus.billing.fares import Pricer
@@ -65,7 +66,7 @@ class BusPoint:
     t: int
     node: int
     onboard: int  # passengers on board after what happened here
-    what: str  # depart | arrive | board | alight | no_show | depot
+    what: str  # depart | arrive | board | alight | no_show | reposition | depot
 
 
 @dataclass
@@ -112,12 +113,16 @@ class Simulation:
         store_dir: Path | None = None,
         seed: int = 0,
         progress: Callable[[int], None] | None = None,
+        forecast: DemandForecast | None = None,
     ) -> None:
+        """``forecast``: expected demand per zone for rebalancing (with
+        ``dispatching.rebalance``; none: idle buses wait where they are)."""
         self.world = world
         self.scenario = scenario
         self.trips = trips
         self.seed = seed
         self.progress = progress
+        self.forecast = forecast if scenario.dispatching.rebalance else None
         self.clock = ManualClock(scenario.start_s, service_date=date(2026, 11, 20))
         policy = _policy(scenario)
         d = scenario.dispatching
@@ -189,6 +194,9 @@ class Simulation:
                 d.reopt_interval_s,
             ):
                 self._push(t, "reopt")
+        if self.forecast is not None:
+            for t in range(self.scenario.start_s, self.scenario.end_s, d.rebalance_interval_s):
+                self._push(t, "rebalance")
         done = 0
         while self._heap:
             t, _, kind, data = heapq.heappop(self._heap)
@@ -210,6 +218,12 @@ class Simulation:
                 self._arrive(*data)
             elif kind == "serve":
                 self._serve(*data)
+            elif kind == "rebalance":
+                assert self.forecast is not None
+                self.service.rebalance(
+                    self.forecast,
+                    RebalanceParams(horizon_s=d.rebalance_horizon_s),
+                )
             elif kind == "wake":
                 self._busy[data[0]] = False
             self._dispatch_idle()
@@ -298,6 +312,9 @@ class Simulation:
         now = self.clock.now_s()
         for vid, busy in self._busy.items():
             plan = state.plans[vid]
+            if not busy and not plan.stops and plan.reposition is not None:
+                self._hop(vid, plan.reposition.node)
+                continue
             if busy or not plan.stops:
                 continue
             s = state.states[vid]
@@ -316,6 +333,33 @@ class Simulation:
             self._busy[vid] = True
             self._push(now + travel, "arrive", vid, first.booking_id, first.type, first.place.node)
 
+    def _hop(self, vid: str, target: int) -> None:
+        """One stretch (about ``rebalance_hop_s`` of driving) of a repositioning bus along the
+        fastest path; the bus reports where it will be free at the end of it."""
+        s = self.service.snapshot().states[vid]
+        now = self.clock.now_s()
+        if s.node == target or s.at_s > now:
+            return
+        net = self.world.network
+        path = self.world.times.route(s.node, target).nodes
+        limit_ms = self.scenario.dispatching.rebalance_hop_s * 1000
+        reach, spent = 1, 0
+        for k in range(1, len(path)):
+            spent += int(net.weight[net.edge_index(path[k - 1], path[k])])
+            if spent > limit_ms and k > 1:
+                break
+            reach = k
+        node = path[reach]
+        travel = int(self.world.times.times_s([s.node, node])[0, 1])
+        self.service.heading(
+            vid, float(net.node_lat[node]), float(net.node_lon[node]), now + travel
+        )
+        reached = self.service.snapshot().states[vid]
+        self.timelines[vid].append(BusPoint(now, s.node, 0, "depart"))
+        self.timelines[vid].append(BusPoint(now + travel, reached.node, 0, "reposition"))
+        self._busy[vid] = True
+        self._push(now + travel, "wake", vid)
+
     def _arrive(self, vid: str, booking_id: str, stop: StopType, node: int) -> None:
         now = self.clock.now_s()
         self.timelines[vid].append(BusPoint(now, node, self._onboard(vid), "arrive"))
@@ -330,9 +374,9 @@ class Simulation:
         if stop == StopType.PICKUP:
             out = self._by_booking[booking_id]
             start = max(now, b.pickup_window[0])
-            if out.trip.no_show:
-                wait = self.dispatcher.policy.no_show_wait_s
-                self._push(max(start + wait, now), "serve", vid, booking_id, "no_show")
+            if out.trip.no_show:  # the driver waits as long as the rules let the bus wait
+                due = self.dispatcher.no_show_due_s(self.service.snapshot(), vid, booking_id)
+                self._push(max(due, now), "serve", vid, booking_id, "no_show")
             elif start > now:
                 self._push(start, "serve", vid, booking_id, "board")
             else:

@@ -8,6 +8,8 @@ Definitions (times in seconds, distances from the driven legs of :mod:`nachtbus.
   who declines the counter-offer is rejected as ``declined_alternative``; **offered share**:
   requests with an offer (at the wish or a counter-offer) over the requests the rules allow
   (not refused for what was asked: outside the area or hours, too short, too many travellers);
+- **promises broken**: riders picked up outside the promised window or dropped off after
+  the promised latest arrival (the simulator's own count; must be 0);
 - **wait**: pickup time minus the desired time (asking time, or the pre-booked time);
   **promised wait**: the end of the promised pickup window minus the desired time;
 - **ride time** and **detour factor** = ride time / direct road time;
@@ -209,6 +211,15 @@ def compute(
             # the bus's night: [time s, road node, passengers on board, what happened]
             "timeline": [[p.t, p.node, p.onboard, p.what] for p in points],
         }
+    broken = sum(
+        1
+        for b in result.service.snapshot().bookings.values()
+        if b.picked_up_s is not None
+        and (
+            not b.pickup_window[0] <= b.picked_up_s <= b.pickup_window[1]
+            or (b.dropped_off_s is not None and b.dropped_off_s > b.latest_dropoff_s)
+        )
+    )
     direct_km = (
         sum(
             b.direct_distance_m
@@ -219,10 +230,12 @@ def compute(
     )
     overall.update(
         {
+            "promises_broken": broken,
             "direct_km": direct_km,
             "bus_km_per_direct_km": night.vehicle_km / direct_km if direct_km else None,
             "vehicle_km": night.vehicle_km,
             "empty_km": night.empty_km,
+            "reposition_km": night.reposition_km,
             "passenger_km": night.passenger_km,
             "occupancy": night.passenger_km / night.vehicle_km if night.vehicle_km else 0.0,
             "pooled_share": night.pooled_share,

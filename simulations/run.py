@@ -21,6 +21,7 @@ from routing.world import RoadWorld
 from simulations import hindsight, kpis
 from simulations.demand import SoestInputs, Trip, generate, read_trips_csv
 from simulations.engine import SimResult, Simulation
+from simulations.forecast import ModelForecast
 from simulations.scenario import Scenario
 
 
@@ -76,7 +77,18 @@ def run_one(
     t0 = time.perf_counter()
     trips = trips if trips is not None else trips_for(scenario, inputs, seed)
     pricer = Pricer(inputs.tariff, inputs.districts.name_at)
-    sim = Simulation(inputs.world, scenario, trips, pricer, seed=seed, progress=progress)
+    forecast = None
+    if scenario.dispatching.rebalance:
+        forecast = ModelForecast(
+            scenario,
+            inputs.soest,
+            lambda lat, lon: inputs.world.place(lat, lon, "zone", in_area=False),
+            cell_m=scenario.dispatching.rebalance_cell_m,
+            seed=seed,
+        )
+    sim = Simulation(
+        inputs.world, scenario, trips, pricer, seed=seed, progress=progress, forecast=forecast
+    )
     result = sim.run()
     table = kpis.compute(result, inputs.districts.name_at, inputs.co2)
     table["run"] = {"wall_s": round(time.perf_counter() - t0, 2), "events": result.events}

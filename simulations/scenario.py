@@ -105,6 +105,22 @@ class Dispatching(_Model):
     reopt_time_limit_s: float = Field(
         default=2.0, gt=0, description="Safety cap of one re-optimisation (wall seconds)."
     )
+    rebalance: bool = Field(
+        default=True,
+        description="Idle buses drive towards the zones where riders are expected next "
+        "(dispatch.rebalancing; the forecast from this scenario's demand model).",
+    )
+    rebalance_interval_s: int = Field(default=300, ge=60, description="Seconds between rounds.")
+    rebalance_horizon_s: int = Field(
+        default=1800, ge=60, description="The time slice whose expected demand sets targets."
+    )
+    rebalance_cell_m: float = Field(default=2000.0, gt=0, description="Zone cell size, m.")
+    rebalance_hop_s: int = Field(
+        default=60,
+        ge=10,
+        description="A repositioning bus reports where it will be free every this many seconds "
+        "of driving (as a tablet reports its position).",
+    )
     max_wait_s: int | None = Field(default=None, description="Override the policy's max wait.")
     detour_alpha: float | None = None
     detour_beta_s: int | None = None
@@ -198,6 +214,7 @@ SWEEPABLE: dict[str, tuple[str, str]] = {
     "demand_scale": ("demand", "scale"),
     "requests": ("demand", "requests"),
     "reoptimise": ("dispatching", "reoptimise"),
+    "rebalance": ("dispatching", "rebalance"),
     "reopt_lns_steps": ("dispatching", "reopt_lns_steps"),
     "max_wait_s": ("dispatching", "max_wait_s"),
     "detour_alpha": ("dispatching", "detour_alpha"),

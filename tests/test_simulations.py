@@ -103,6 +103,13 @@ def test_buses_keep_capacity_and_never_teleport(inputs: Inputs, tmp_path: Path) 
     assert legs
     for leg in legs:
         assert sum(leg.onboard.values()) <= cap
+        assert not (leg.reposition and leg.onboard)  # repositioning is empty running
+    # rebalancing is on by default: idle buses drove towards expected demand, and no rider
+    # was picked up outside the promised window for it
+    assert any(leg.reposition for leg in legs)
+    for b in result.service.snapshot().bookings.values():
+        if b.picked_up_s is not None:
+            assert b.pickup_window[0] <= b.picked_up_s <= b.pickup_window[1], b
     times = inputs.world.times
     for vid, points in result.timelines.items():
         assert all(p.onboard <= cap for p in points), vid
@@ -115,7 +122,8 @@ def test_buses_keep_capacity_and_never_teleport(inputs: Inputs, tmp_path: Path) 
 
 def test_a_hand_made_night_gives_the_hand_computed_kpis(inputs: Inputs, tmp_path: Path) -> None:
     """One bus at the depot, two riders one after the other (no pooling possible):
-    22:00 Markt -> Ostönnen, 23:30 Station -> Markt."""
+    22:00 Markt -> Ostönnen, 23:30 Station -> Markt; no rebalancing (the bus waits where it
+    is)."""
     csv_path = tmp_path / "trips.csv"
     with csv_path.open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
@@ -123,7 +131,9 @@ def test_a_hand_made_night_gives_the_hand_computed_kpis(inputs: Inputs, tmp_path
         w.writerow(("a", "22:00", *MARKT, *OSTOENNEN))
         w.writerow(("b", "23:30", *STATION, *MARKT))
     text = SMALL.replace("buses = 2", "buses = 1").replace('end = "23:30"', 'end = "23:59"')
-    text = text.replace("[dispatching]", f'trips_csv = "{csv_path.name}"\n[dispatching]')
+    text = text.replace(
+        "[dispatching]", f'trips_csv = "{csv_path.name}"\n[dispatching]\nrebalance = false'
+    )
     sc = scenario(tmp_path, text)
     _, k = run_one(sc, inputs, 1)
     o = k["overall"]

@@ -53,6 +53,7 @@ class Leg:
     end_s: int
     distance_m: int
     onboard: Mapping[str, int] = field(default_factory=dict)  # booking id -> passengers
+    reposition: bool = False  # an idle bus driving to where riders are expected
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +64,7 @@ class Leg:
             "end_s": self.end_s,
             "distance_m": self.distance_m,
             "onboard": dict(self.onboard),
+            "reposition": self.reposition,
         }
 
     @classmethod
@@ -75,6 +77,7 @@ class Leg:
             int(d["end_s"]),
             int(d["distance_m"]),
             {k: int(v) for k, v in d["onboard"].items()},
+            bool(d.get("reposition", False)),
         )
 
 
@@ -101,6 +104,7 @@ class NightCo2:
     pooled_passenger_km: float  # passenger-km on legs with two or more bookings on board
     bus_kg: float
     car_kg: float
+    reposition_km: float = 0.0  # empty km driven to where riders were expected (rebalancing)
 
     @property
     def saved_kg(self) -> float:
@@ -114,6 +118,7 @@ class NightCo2:
         return {
             "vehicle_km": round(self.vehicle_km, 3),
             "empty_km": round(self.empty_km, 3),
+            "reposition_km": round(self.reposition_km, 3),
             "passenger_km": round(self.passenger_km, 3),
             "pooled_share": round(self.pooled_share, 4),
             "bus_kg_co2": round(self.bus_kg, 3),
@@ -133,10 +138,12 @@ def account(
     bus_g: dict[str, float] = {}
     bus_km: dict[str, float] = {}
     pkm: dict[str, float] = {}
-    vkm = empty = total_pkm = pooled = 0.0
+    vkm = empty = total_pkm = pooled = repo = 0.0
     for leg in legs:
         km = leg.distance_m / 1000
         vkm += km
+        if leg.reposition:
+            repo += km
         riders = sum(leg.onboard.values())
         if not riders:
             empty += km
@@ -169,4 +176,5 @@ def account(
         pooled_passenger_km=pooled,
         bus_kg=vkm * params.bus_g_per_km / 1000,
         car_kg=sum(t.car_g for t in trips.values()) / 1000,
+        reposition_km=repo,
     )

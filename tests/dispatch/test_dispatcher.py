@@ -290,3 +290,25 @@ def test_live_reoptimisation_moves_a_confirmed_rider_to_a_better_bus(times) -> N
             state.bookings[bid].pickup_window,
             state.bookings[bid].max_ride_s,
         )
+
+
+def test_a_no_show_wait_gives_way_to_the_next_riders_promise(times) -> None:
+    """The bus waits for a no-show rider no_show_wait_s, unless that would make it miss the
+    next rider's window: then the no-show is due as soon as leaving still keeps it."""
+    policy = ServicePolicy(dwell_s=30, wheelchair_dwell_s=120, max_wait_s=300, no_show_wait_s=600)
+    d = Dispatcher(times, policy, reopt=REOPT)
+    state = FleetState.create(NOW, [bus("A")])
+    state, b1 = book(d, state, "r1", 1, 2)
+    state, b2 = book(d, state, "r2", 3, 4)
+    assert [s.booking_id for s in state.plans["A"].stops][:1] == ["b-r1"]
+    state = d.vehicle_position(state, "A", 1, NOW + 60, arrived=True)
+    due = d.no_show_due_s(state, "A", "b-r1")
+    base = max(NOW + 60, b1.pickup_window[0])
+    assert base + policy.dwell_s <= due < base + policy.no_show_wait_s
+    # leaving at `due`, the bus reaches r2's pickup (2 blocks) by the end of its window
+    assert due + times.time_s(1, 3) <= b2.pickup_window[1]
+    assert due + 1 + times.time_s(1, 3) > b2.pickup_window[1]
+    with pytest.raises(TooEarly):
+        d.no_show(state, "A", "b-r1", due - 1)
+    after = d.no_show(state, "A", "b-r1", due)
+    assert after.bookings["b-r1"].status == BookingStatus.NO_SHOW

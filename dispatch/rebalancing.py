@@ -1,0 +1,137 @@
+"""Rebalancing: idle buses drive towards where the next riders are expected.
+
+The strategy follows MATSim DRT's demand-based rebalancing (a target per zone from the demand
+expected there in the next time slice, then a minimum-cost flow of idle vehicles to zones):
+
+1. **Zones** are square cells (``cell_m``, default 2 km) over the service area; each has a
+   road node to drive to (the point nearest the mean of its expected pickups).
+2. **Expected demand** of each zone over ``[now, now + horizon_s)`` comes from a
+   :class:`DemandForecast`: in the simulator, from the scenario's demand model (the hourly
+   profile and the spatial weights, sampled over other seeds than the night played), live
+   from any forecast the deployment provides.
+3. **Targets**: the idle buses are shared out over the zones in proportion to their expected
+   demand (largest remainders).
+4. **Assignment**: idle buses go to target places by a minimum-cost flow (networkx network
+   simplex) on road seconds; a bus assigned to the zone it is in stays where it is.
+
+An *idle* bus is one on shift with no stop in its plan and at least ``horizon_s`` of shift
+left. A bus with any stop is never sent anywhere: repositioning cannot delay a promise. The
+moment a trip is inserted for a repositioning bus, the trip's stops replace the reposition,
+and the plan starts from where the bus will be at the end of the stretch it is driving (the
+simulator drives a reposition in short hops and reports each hop's end as where the bus is
+free next).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import networkx as nx
+
+from dispatch.snapshot import TravelTimeSource
+from nachtbus.domain import FleetState, Place
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A rebalancing zone: its id and the place a bus drives to."""
+
+    zone_id: str
+    place: Place
+
+
+class DemandForecast(Protocol):
+    """Expected requests starting in each zone over a time span (service-day seconds)."""
+
+    def zones(self) -> Sequence[Zone]: ...
+
+    def expected(self, t0_s: int, t1_s: int) -> dict[str, float]: ...
+
+    def zone_of(self, lat: float, lon: float) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class RebalanceParams:
+    """``horizon_s``: the time slice whose demand sets the targets; ``min_drive_s``: a bus
+    closer than this to its target place stays where it is."""
+
+    horizon_s: int = 1800
+    min_drive_s: int = 120
+
+    def __post_init__(self) -> None:
+        if self.horizon_s < 60:
+            raise ValueError(f"horizon_s must be >= 60, got {self.horizon_s}")
+        if self.min_drive_s < 0:
+            raise ValueError(f"min_drive_s must be >= 0, got {self.min_drive_s}")
+
+
+def idle_buses(state: FleetState, horizon_s: int) -> list[str]:
+    """Buses on shift with no stop to serve and at least ``horizon_s`` of shift left."""
+    return sorted(
+        vid
+        for vid, plan in state.plans.items()
+        if not plan.stops
+        and state.vehicles[vid].shift_start_s <= state.now_s
+        and state.vehicles[vid].shift_end_s - state.now_s >= horizon_s
+    )
+
+
+def shares(total: int, weights: dict[str, float]) -> dict[str, int]:
+    """``total`` split over the keys in proportion to the weights (largest remainders; ties
+    by key), every share an integer, summing to ``total``."""
+    mass = sum(w for w in weights.values() if w > 0)
+    if total <= 0 or mass <= 0:
+        return {}
+    exact = {k: total * w / mass for k, w in weights.items() if w > 0}
+    out = {k: math.floor(x) for k, x in exact.items()}
+    left = total - sum(out.values())
+    for k in sorted(exact, key=lambda k: (-(exact[k] - out[k]), k))[:left]:
+        out[k] += 1
+    return {k: n for k, n in out.items() if n}
+
+
+def targets(
+    state: FleetState,
+    forecast: DemandForecast,
+    times: TravelTimeSource,
+    params: RebalanceParams,
+) -> dict[str, Place | None]:
+    """Where each idle bus should go (None: stay where it is), by the strategy above."""
+    idle = idle_buses(state, params.horizon_s)
+    if not idle:
+        return {}
+    want = shares(len(idle), forecast.expected(state.now_s, state.now_s + params.horizon_s))
+    if not want:
+        return {}
+    zones = {z.zone_id: z for z in forecast.zones()}
+    bus_nodes = [state.states[vid].node for vid in idle]
+    zone_ids = sorted(want)
+    zone_nodes = [zones[z].place.node for z in zone_ids]
+    cost = times.times_between(bus_nodes, zone_nodes)
+    g = nx.DiGraph()
+    for i, vid in enumerate(idle):
+        g.add_node(("bus", vid), demand=-1)
+        for j, z in enumerate(zone_ids):
+            here = forecast.zone_of(*_latlon(state, vid)) == z
+            g.add_edge(("bus", vid), ("zone", z), weight=0 if here else int(cost[i, j]))
+    for z in zone_ids:
+        g.add_node(("zone", z), demand=want[z])
+    flow = nx.min_cost_flow(g)
+    out: dict[str, Place | None] = {}
+    for i, vid in enumerate(idle):
+        (z,) = [k[1] for k, f in flow[("bus", vid)].items() if f > 0]
+        j = zone_ids.index(z)
+        here = forecast.zone_of(*_latlon(state, vid)) == z
+        out[vid] = None if here or cost[i, j] < params.min_drive_s else zones[z].place
+    return out
+
+
+def _latlon(state: FleetState, vid: str) -> tuple[float, float]:
+    s = state.states[vid]
+    if s.lat is not None and s.lon is not None:
+        return s.lat, s.lon
+    depot = state.vehicles[vid].depot  # not reported yet: still at the depot
+    return depot.lat, depot.lon
