@@ -30,6 +30,7 @@ from api.limits import BodyLimit, KeyLimit, KeyRate, StreamSlots
 from api.routes import dispatcher_router, driver_router, rider_router
 from api.views import Views
 from dispatch.assembly import build_service
+from dispatch.rebalancing import RebalanceParams
 from dispatch.service import DispatchService
 from dispatch.store import StateStore
 from nachtbus.billing.co2 import Co2Params
@@ -105,7 +106,8 @@ def start_background(rt: Runtime) -> tuple[threading.Event, threading.Thread | N
 
 
 def _background(rt: Runtime, stop: threading.Event) -> None:
-    """Expire PENDING bookings and re-optimise changed plans, every reopt_interval_s.
+    """Expire PENDING bookings, re-optimise changed plans and rebalance idle buses (from the
+    last nights' demand), every reopt_interval_s.
 
     With several worker processes only the lease holder works, so rounds do not compete.
     """
@@ -120,6 +122,10 @@ def _background(rt: Runtime, stop: threading.Event) -> None:
             rt.service.expire_pending()
             if rt.service.reoptimise(only_if_changed=True):
                 log.info("re-optimised plans committed")
+            if rt.settings.rebalance_nights and rt.service.rebalance_from_history(
+                rt.settings.rebalance_nights, RebalanceParams()
+            ):
+                log.info("idle buses sent towards expected demand")
         except Exception:  # keep the loop alive; the next round tries again
             log.exception("background round failed")
 

@@ -227,12 +227,26 @@ class StopOut(Schema):
     prams: int
 
 
+class RepositionOut(Schema):
+    """An idle bus's drive towards where the next riders are expected (no one waits there)."""
+
+    lat: float
+    lon: float
+    street: str | None = None
+    expected_time: datetime | None = Field(default=None, description="When the bus is there.")
+
+
 class PlanOut(Schema):
     vehicle_id: str
     position: VehiclePosition
     stops: list[StopOut]
     on_board: list[str] = Field(description="Bookings whose riders are on the bus.")
     shift_end: datetime
+    reposition: RepositionOut | None = Field(
+        default=None,
+        description="With no stops: drive here and wait, the next riders are expected nearby "
+        "(any booked stop replaces it).",
+    )
 
 
 class VehicleEventType(StrEnum):

@@ -212,6 +212,14 @@ class Views:
             stops=[self.stop(state, st) for st in plan.stops],
             on_board=self.on_board(state, vehicle_id),
             shift_end=self.t(state.vehicles[vehicle_id].shift_end_s),
+            reposition=None
+            if plan.reposition is None
+            else s.RepositionOut(
+                **self.point(plan.reposition),
+                expected_time=None
+                if plan.reposition_eta_s is None
+                else self.t(plan.reposition_eta_s),
+            ),
         )
 
     # ------------------------------------------------------------------ dispatchers

@@ -9,10 +9,12 @@ expected there in the next time slice, then a minimum-cost flow of idle vehicles
    :class:`DemandForecast`: in the simulator, from the scenario's demand model (the hourly
    profile and the spatial weights, sampled over other seeds than the night played), live
    from any forecast the deployment provides.
-3. **Targets**: the idle buses are shared out over the zones in proportion to their expected
-   demand (largest remainders).
+3. **Targets**: as many idle buses as riders are expected (rounded up; at most all idle
+   buses) are shared out over the zones in proportion to their expected demand (largest
+   remainders); the others may stay where they are.
 4. **Assignment**: idle buses go to target places by a minimum-cost flow (networkx network
-   simplex) on road seconds; a bus assigned to the zone it is in stays where it is.
+   simplex) on road seconds, staying put costing nothing; a bus assigned to the zone it is in
+   stays where it is.
 
 An *idle* bus is one on shift with no stop in its plan and at least ``horizon_s`` of shift
 left. A bus with any stop is never sent anywhere: repositioning cannot delay a promise. The
@@ -24,8 +26,10 @@ free next).
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -103,7 +107,10 @@ def targets(
     idle = idle_buses(state, params.horizon_s)
     if not idle:
         return {}
-    want = shares(len(idle), forecast.expected(state.now_s, state.now_s + params.horizon_s))
+    expected = forecast.expected(state.now_s, state.now_s + params.horizon_s)
+    # no more buses sent out than riders are expected: the others stay where they are
+    sent = min(len(idle), math.ceil(sum(expected.values()) - 1e-9))
+    want = shares(sent, expected)
     if not want:
         return {}
     zones = {z.zone_id: z for z in forecast.zones()}
@@ -117,16 +124,80 @@ def targets(
         for j, z in enumerate(zone_ids):
             here = forecast.zone_of(*_latlon(state, vid)) == z
             g.add_edge(("bus", vid), ("zone", z), weight=0 if here else int(cost[i, j]))
+        g.add_edge(("bus", vid), "stay", weight=0)
     for z in zone_ids:
         g.add_node(("zone", z), demand=want[z])
+    g.add_node("stay", demand=len(idle) - sent)
     flow = nx.min_cost_flow(g)
     out: dict[str, Place | None] = {}
     for i, vid in enumerate(idle):
-        (z,) = [k[1] for k, f in flow[("bus", vid)].items() if f > 0]
+        (where,) = [k for k, f in flow[("bus", vid)].items() if f > 0]
+        if where == "stay":
+            out[vid] = None
+            continue
+        z = where[1]
         j = zone_ids.index(z)
         here = forecast.zone_of(*_latlon(state, vid)) == z
         out[vid] = None if here or cost[i, j] < params.min_drive_s else zones[z].place
     return out
+
+
+M_PER_DEG_LAT = 111_320.0
+
+
+class CellForecast:
+    """Expected pickups per square cell (``cell_m``) from pickups seen on ``nights`` earlier
+    (or sampled) nights: a zone's expected demand over a span is the mean count there and
+    then; its place is the road point nearest the mean of its pickups (``place``)."""
+
+    def __init__(
+        self,
+        pickups: Sequence[tuple[float, float, int]],
+        nights: int,
+        place: Callable[[float, float], Place],
+        *,
+        cell_m: float = 2000.0,
+    ) -> None:
+        if cell_m <= 0 or nights < 1:
+            raise ValueError("cell_m must be > 0 and nights >= 1")
+        self.cell_m, self.nights = cell_m, nights
+        lats = [p[0] for p in pickups] or [0.0]
+        self._lat0 = sum(lats) / len(lats)
+        self._lon0 = sum(p[1] for p in pickups) / len(lats) if pickups else 0.0
+        self._cos = math.cos(math.radians(self._lat0))
+        points: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        times: dict[str, list[int]] = defaultdict(list)
+        for lat, lon, t in pickups:
+            z = self.zone_of(lat, lon)
+            points[z].append((lat, lon))
+            times[z].append(int(t))
+        self._times = {z: sorted(v) for z, v in times.items()}
+        self._zones = tuple(
+            Zone(
+                z,
+                place(
+                    sum(p[0] for p in points[z]) / len(points[z]),
+                    sum(p[1] for p in points[z]) / len(points[z]),
+                ),
+            )
+            for z in sorted(points)
+        )
+
+    def zones(self) -> Sequence[Zone]:
+        return self._zones
+
+    def zone_of(self, lat: float, lon: float) -> str:
+        x = (lon - self._lon0) * self._cos * M_PER_DEG_LAT
+        y = (lat - self._lat0) * M_PER_DEG_LAT
+        return f"{math.floor(x / self.cell_m)}:{math.floor(y / self.cell_m)}"
+
+    def expected(self, t0_s: int, t1_s: int) -> dict[str, float]:
+        out = {}
+        for z, ts in self._times.items():
+            n = bisect.bisect_left(ts, t1_s) - bisect.bisect_left(ts, t0_s)
+            if n:
+                out[z] = n / self.nights
+        return out
 
 
 def _latlon(state: FleetState, vid: str) -> tuple[float, float]:

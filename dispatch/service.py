@@ -13,12 +13,12 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Protocol, TypeVar
 
 from dispatch.dispatcher import Dispatcher
 from dispatch.policies import ServicePolicy
-from dispatch.rebalancing import DemandForecast, RebalanceParams, targets
+from dispatch.rebalancing import CellForecast, DemandForecast, RebalanceParams, targets
 from dispatch.store import Event, StateStore
 from nachtbus.billing import ledger as billing
 from nachtbus.billing.co2 import Co2Params, Leg, NightCo2, account
@@ -137,6 +137,7 @@ class DispatchService:
             None if store is None else Night(clock.service_date(), store, dispatcher)
         )
         self._offer_ids = offer_ids or (lambda: uuid.uuid4().hex)
+        self._forecast: tuple[date, CellForecast | None] | None = None
         self._lock = threading.Lock()
         self._last_reopt: tuple[date, int] | None = None
 
@@ -558,6 +559,43 @@ class DispatchService:
             return new, events, len(events)
 
         return self._change(decide)[1]
+
+    def rebalance_from_history(
+        self, nights: int, params: RebalanceParams, cell_m: float = 2000.0
+    ) -> int:
+        """Rebalance with the demand of the last ``nights`` service days in the store (where
+        and when their riders were to be picked up); nothing before there is a history."""
+        night = self.night()
+        if self._forecast is None or self._forecast[0] != night.day:
+            self._forecast = (night.day, self._history(night.day, nights, cell_m))
+        forecast = self._forecast[1]
+        if forecast is None or not forecast.zones():
+            return 0
+        return self.rebalance(forecast, params)
+
+    def _history(self, day: date, nights: int, cell_m: float) -> CellForecast | None:
+        if self._nights is None:
+            return None
+        pickups: list[tuple[float, float, int]] = []
+        seen = 0
+        for k in range(1, nights + 1):
+            past = self._nights.store_for(day - timedelta(days=k)).load()
+            if past is None:
+                continue
+            seen += 1
+            pickups.extend(
+                (b.request.origin.lat, b.request.origin.lon, b.pickup_window[0])
+                for b in past.bookings.values()
+                if b.status not in (BookingStatus.PENDING, BookingStatus.EXPIRED)
+            )
+        if not seen:
+            return None
+        return CellForecast(
+            pickups,
+            seen,
+            lambda lat, lon: self.locator.place(lat, lon, "zone", in_area=False),
+            cell_m=cell_m,
+        )
 
     def heading(self, vehicle_id: str, lat: float, lon: float, free_at_s: int) -> FleetState:
         """A repositioning bus reports the point it is driving to and when it is there (its

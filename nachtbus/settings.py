@@ -166,6 +166,14 @@ class Settings(BaseSettings):
         description="Ruin-and-recreate steps of one background re-optimisation, before "
         "OR-Tools; 0 = OR-Tools only.",
     )
+    rebalance_nights: int = Field(
+        default=7,
+        ge=0,
+        le=60,
+        description="Each background round sends idle buses towards where riders were picked "
+        "up at this time on the last N service days in the store (2 km zones, next 30 min); "
+        "0 = idle buses wait where they are.",
+    )
     tariff_file: Path = Field(
         default=EXAMPLE_TARIFF,
         description="Tariff (TOML) that prices offers; default: the Soest example tariff with "

@@ -21,7 +21,7 @@ from routing.world import RoadWorld
 from simulations import hindsight, kpis
 from simulations.demand import SoestInputs, Trip, generate, read_trips_csv
 from simulations.engine import SimResult, Simulation
-from simulations.forecast import ModelForecast
+from simulations.forecast import model_forecast
 from simulations.scenario import Scenario
 
 
@@ -79,7 +79,7 @@ def run_one(
     pricer = Pricer(inputs.tariff, inputs.districts.name_at)
     forecast = None
     if scenario.dispatching.rebalance:
-        forecast = ModelForecast(
+        forecast = model_forecast(
             scenario,
             inputs.soest,
             lambda lat, lon: inputs.world.place(lat, lon, "zone", in_area=False),

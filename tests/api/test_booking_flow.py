@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import DISPATCHER, RIDER, Api, driver
+from dispatch.rebalancing import CellForecast, RebalanceParams
+from tests.api.conftest import DISPATCHER, RIDER, TEN_PM, Api, driver
 from tests.helpers import AMPEN, MARKT, OSTOENNEN, STATION
 
 
@@ -144,3 +145,31 @@ def test_reoptimise_keeps_every_promise(api: Api) -> None:
         assert now["dropoff"]["latestTime"] == b["dropoff"]["latestTime"]
         assert now["pickup"]["expectedTime"] <= now["pickup"]["windowEnd"]
         assert now["dropoff"]["expectedTime"] <= now["dropoff"]["latestTime"]
+
+
+def test_an_idle_bus_sent_where_riders_are_expected_is_shown_to_its_driver(api: Api) -> None:
+    """Two riders are expected in Ampen soon: two idle buses are sent there (the third stays);
+    the driver's plan shows where to and by when; a booking replaces the reposition."""
+    world = api.runtime.world
+    forecast = CellForecast(
+        [(AMPEN[0], AMPEN[1], TEN_PM + 600)] * 2,
+        1,
+        lambda lat, lon: world.place(lat, lon, "zone", in_area=False),
+    )
+    assert api.runtime.service.rebalance(forecast, RebalanceParams()) == 2
+    plans = {
+        vid: api.client.get(f"/v1/vehicles/{vid}/plan", headers=driver(vid)).json()
+        for vid in ("bus-1", "bus-2", "bus-3")
+    }
+    sent = [vid for vid, p in plans.items() if p["reposition"] is not None]
+    assert len(sent) == 2
+    for vid in sent:
+        to = plans[vid]["reposition"]
+        assert abs(to["lat"] - AMPEN[0]) < 0.01 and abs(to["lon"] - AMPEN[1]) < 0.01
+        assert to["expectedTime"] > api.clock.now().isoformat()
+    kinds = [e.type for _, e in api.runtime.service.events_after("0-0", count=1000)]
+    assert kinds.count("vehicle.reposition") == 2
+    b = api.booked(MARKT, AMPEN)
+    bus = b["vehicle"]["vehicleId"]
+    plan = api.client.get(f"/v1/vehicles/{bus}/plan", headers=driver(bus)).json()
+    assert plan["reposition"] is None and plan["stops"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from dispatch.rebalancing import RebalanceParams
 from nachtbus.clock import ManualClock
 from routing.world import RoadWorld
 from tests.api.conftest import DISPATCHER, RIDER, Api, open_api
@@ -100,3 +101,28 @@ def test_an_arrival_time_in_the_past_is_bad_input(opened) -> None:
         r = api.inquire(MARKT, AMPEN, arrivalTime="2026-11-20T21:30:00+01:00")
         assert r.status_code == 422, r.text
         assert (r.json()["code"], r.json()["field"]) == ("pickup_in_past", "arrivalTime")
+
+
+def test_the_next_night_sends_idle_buses_where_last_nights_riders_were(opened) -> None:
+    """Riders were picked up in Ampen around 22:30 on the 20th; on the 21st at 22:15 the
+    history forecast (last nights in the store) sends an idle bus towards Ampen."""
+    world, data = opened
+    clock = ManualClock(22 * 3600, date(2026, 11, 20))
+    api = _service(world, data, clock)
+    with api.client:
+        for _ in range(2):
+            api.booked(AMPEN, MARKT, departureTime="2026-11-20T22:30:00+01:00")
+        clock.advance(24 * 3600 + 15 * 60)  # 22:15 the next evening
+        assert clock.service_date() == date(2026, 11, 21)
+        service = api.runtime.service
+        assert service.rebalance_from_history(7, RebalanceParams()) >= 1
+        state = service.snapshot()
+        sent = [p for p in state.plans.values() if p.reposition is not None]
+        assert sent and all(abs(p.reposition.lat - AMPEN[0]) < 0.01 for p in sent)
+        # nothing before the first night: no forecast, nobody sent
+        clock2 = ManualClock(22 * 3600, date(2026, 11, 10))
+        fresh = _service(world, data / "other", clock2)
+        with fresh.client:
+            assert fresh.runtime.service.rebalance_from_history(7, RebalanceParams()) == 0
+        fresh.runtime.close()
+    api.runtime.close()
