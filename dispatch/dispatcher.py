@@ -114,7 +114,7 @@ class Dispatcher:
         if pre is not None:
             return pre
         direct = int(self.times.times_s([request.origin.node, request.destination.node])[0, 1])
-        w = self.policy.windows(request, direct, state.now_s)
+        w = self.policy.windows(request, direct, state.now_s, far=self.is_far(state, request))
         if isinstance(w, Rejection):
             return w
         return self._insert(state, request, w, direct, offer_id)
@@ -137,7 +137,7 @@ class Dispatcher:
         if rejection.reason not in SHIFTABLE or p.max_alternatives == 0:
             return []
         direct = int(self.times.times_s([request.origin.node, request.destination.node])[0, 1])
-        w = p.windows(request, direct, state.now_s)
+        w = p.windows(request, direct, state.now_s, far=self.is_far(state, request))
         if isinstance(w, Rejection):
             return []
         out: list[Offer] = []
@@ -156,6 +156,15 @@ class Dispatcher:
                 if len(out) == p.max_alternatives:
                     break
         return out
+
+    def is_far(self, state: FleetState, request: BookingRequest) -> bool:
+        """Whether the pickup is far out: ``policy.far_pickup_s`` or more by road from the
+        nearest depot of the fleet (the rule that keeps the villages served)."""
+        if self.policy.far_pickup_s <= 0:
+            return False
+        depots = sorted({v.depot.node for v in state.vehicles.values()})
+        t = self.times.times_between(depots, [request.origin.node])
+        return self.policy.is_far(int(t.min()))
 
     def _precheck(self, state: FleetState, request: BookingRequest) -> Rejection | None:
         on_shift = [v for v in state.vehicles.values() if v.shift_end_s > state.now_s]

@@ -53,6 +53,12 @@ class ServicePolicy:
     offer_ttl_s: int = 120  # an offer not booked within this expires
     no_show_wait_s: int = 180  # the bus waits this long at a pickup before a NO_SHOW counts
     unserved_penalty: int = 100_000  # re-optimisation: cost of dropping an unconfirmed request
+    # no village left behind: a pickup at least ``far_pickup_s`` by road from the nearest
+    # depot (the Ortsteile, in Soest) may be asked with ``far_max_wait_s`` instead of
+    # ``max_wait_s`` (the longer of the two; a bus that far out needs longer to come);
+    # far_pickup_s 0 = the same rule everywhere
+    far_pickup_s: int = 8 * 60
+    far_max_wait_s: int = 25 * 60
     # counter-offers: when the wished window cannot be kept, up to ``max_alternatives`` other
     # windows, ``alternative_step_s`` apart, at most ``alternative_shift_max_s`` from the wish
     # (later pickups; earlier ones for an arrive-by trip); 0 alternatives: a plain "no"
@@ -82,6 +88,8 @@ class ServicePolicy:
             ("no_show_wait_s", self.no_show_wait_s >= 0, "must be >= 0"),
             ("unserved_penalty", self.unserved_penalty > 0, "must be positive"),
             ("max_alternatives", 0 <= self.max_alternatives <= 6, "must be 0 to 6"),
+            ("far_pickup_s", self.far_pickup_s >= 0, "must be >= 0"),
+            ("far_max_wait_s", self.far_max_wait_s > 0, "must be positive"),
             ("alternative_step_s", self.alternative_step_s >= 60, "must be >= 60"),
             (
                 "alternative_shift_max_s",
@@ -152,10 +160,15 @@ class ServicePolicy:
     def dwell(self, wheelchairs: int) -> int:
         return self.dwell_s + self.wheelchair_dwell_s * wheelchairs
 
+    def is_far(self, from_depot_s: int) -> bool:
+        """Whether a pickup this many road seconds from the nearest depot gets the far rule."""
+        return self.far_pickup_s > 0 and from_depot_s >= self.far_pickup_s
+
     def windows(
-        self, request: BookingRequest, direct_s: int, now_s: int
+        self, request: BookingRequest, direct_s: int, now_s: int, *, far: bool = False
     ) -> RequestWindows | Rejection:
-        """The windows of a request asked at ``now_s``, or the rule it breaks."""
+        """The windows of a request asked at ``now_s``, or the rule it breaks; ``far``: the
+        pickup is far out (:meth:`is_far`) and may wait ``far_max_wait_s``."""
 
         def no(reason: RejectionReason, message: str) -> Rejection:
             return Rejection(request.request_id, reason, message)
@@ -177,7 +190,8 @@ class ServicePolicy:
                 RejectionReason.PICKUP_IN_PAST,
                 f"pickup time {format_clock(asked)} is before now ({format_clock(now_s)})",
             )
-        prebooked = asked is not None and asked > now_s + self.max_wait_s
+        max_wait = max(self.far_max_wait_s, self.max_wait_s) if far else self.max_wait_s
+        prebooked = asked is not None and asked > now_s + max_wait
         if prebooked:
             assert asked is not None
             if asked > now_s + self.prebook_horizon_s:
@@ -188,7 +202,7 @@ class ServicePolicy:
             earliest, latest = asked, asked + self.prebook_window_s
         else:
             earliest = max(now_s, asked or now_s)
-            latest = now_s + self.max_wait_s
+            latest = now_s + max_wait
         if not self.service_start_s <= earliest <= self.service_end_s:
             return no(
                 RejectionReason.OUTSIDE_SERVICE_HOURS,

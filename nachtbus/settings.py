@@ -167,12 +167,12 @@ class Settings(BaseSettings):
         "OR-Tools; 0 = OR-Tools only.",
     )
     rebalance_nights: int = Field(
-        default=7,
+        default=0,
         ge=0,
         le=60,
         description="Each background round sends idle buses towards where riders were picked "
         "up at this time on the last N service days in the store (2 km zones, next 30 min); "
-        "0 = idle buses wait where they are.",
+        "0 (default: no gain shown in simulation yet) = idle buses wait where they are.",
     )
     tariff_file: Path = Field(
         default=EXAMPLE_TARIFF,

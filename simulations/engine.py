@@ -94,6 +94,8 @@ def _policy(scenario: Scenario) -> ServicePolicy:
         "detour_beta_s",
         "max_alternatives",
         "alternative_shift_max_s",
+        "far_pickup_s",
+        "far_max_wait_s",
     ):
         if getattr(d, name) is not None:
             changes[name] = getattr(d, name)

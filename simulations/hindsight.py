@@ -91,13 +91,15 @@ def build(
     def loc(node: int) -> int:
         return node_index.setdefault(node, len(node_index))
 
+    depots = sorted({v.depot.node for v in vehicles})
     kept: list[HindsightRequest] = []
     specs: list[RequestSpec] = []
     refused: dict[str, str] = {}
     for hr in requests:
         r = hr.request
         direct = int(times.times_s([r.origin.node, r.destination.node])[0, 1])
-        w = policy.windows(r, direct, hr.asked_s)
+        from_depot = int(times.times_between(depots, [r.origin.node]).min())
+        w = policy.windows(r, direct, hr.asked_s, far=policy.is_far(from_depot))
         if not isinstance(w, RequestWindows):
             refused[hr.key] = w.reason.value
             continue

@@ -106,9 +106,10 @@ class Dispatching(_Model):
         default=2.0, gt=0, description="Safety cap of one re-optimisation (wall seconds)."
     )
     rebalance: bool = Field(
-        default=True,
+        default=False,
         description="Idle buses drive towards the zones where riders are expected next "
-        "(dispatch.rebalancing; the forecast from this scenario's demand model).",
+        "(dispatch.rebalancing; the forecast from this scenario's demand model). Off by "
+        "default: on the shipped nights it showed no gain (benchmarks/simulate.py).",
     )
     rebalance_interval_s: int = Field(default=300, ge=60, description="Seconds between rounds.")
     rebalance_horizon_s: int = Field(
@@ -127,6 +128,12 @@ class Dispatching(_Model):
     max_alternatives: int | None = Field(
         default=None, description="Override the policy's counter-offers per inquiry (0: none)."
     )
+    far_pickup_s: int | None = Field(
+        default=None,
+        description="Override the policy's far-pickup rule: pickups this many seconds from the "
+        "depot may wait far_max_wait_s (0: the same wait everywhere).",
+    )
+    far_max_wait_s: int | None = Field(default=None, description="Override the far wait.")
     alternative_shift_max_s: int | None = Field(
         default=None, description="Override how far a counter-offer may be from the wish."
     )
@@ -215,8 +222,11 @@ SWEEPABLE: dict[str, tuple[str, str]] = {
     "requests": ("demand", "requests"),
     "reoptimise": ("dispatching", "reoptimise"),
     "rebalance": ("dispatching", "rebalance"),
+    "rebalance_horizon_s": ("dispatching", "rebalance_horizon_s"),
     "reopt_lns_steps": ("dispatching", "reopt_lns_steps"),
+    "reopt_interval_s": ("dispatching", "reopt_interval_s"),
     "max_wait_s": ("dispatching", "max_wait_s"),
     "detour_alpha": ("dispatching", "detour_alpha"),
     "max_alternatives": ("dispatching", "max_alternatives"),
+    "far_pickup_s": ("dispatching", "far_pickup_s"),
 }

@@ -118,7 +118,7 @@ def test_the_next_night_sends_idle_buses_where_last_nights_riders_were(opened) -
         assert service.rebalance_from_history(7, RebalanceParams()) >= 1
         state = service.snapshot()
         sent = [p for p in state.plans.values() if p.reposition is not None]
-        assert sent and all(abs(p.reposition.lat - AMPEN[0]) < 0.01 for p in sent)
+        assert sent and all(p.reposition and abs(p.reposition.lat - AMPEN[0]) < 0.01 for p in sent)
         # nothing before the first night: no forecast, nobody sent
         clock2 = ManualClock(22 * 3600, date(2026, 11, 10))
         fresh = _service(world, data / "other", clock2)

@@ -144,7 +144,7 @@ def test_trip_to_the_same_place_is_too_short(times) -> None:
 
 def test_no_bus_in_time_and_shift_end(times) -> None:
     """A far pickup with a 2-minute window cannot be reached; a trip past the shift is refused."""
-    d = Dispatcher(times, ServicePolicy(max_wait_s=120))
+    d = Dispatcher(times, ServicePolicy(max_wait_s=120, far_pickup_s=0))
     r = d.offer(FleetState.create(NOW, [bus("A")]), request("x", 24, 20, NOW))
     assert isinstance(r, Rejection) and r.reason == RejectionReason.NO_VEHICLE_IN_TIME
     late = FleetState.create(NOW, [bus("A", shift=(20 * 3600, NOW + 600))])
@@ -312,3 +312,20 @@ def test_a_no_show_wait_gives_way_to_the_next_riders_promise(times) -> None:
         d.no_show(state, "A", "b-r1", due - 1)
     after = d.no_show(state, "A", "b-r1", due)
     assert after.bookings["b-r1"].status == BookingStatus.NO_SHOW
+
+
+def test_a_far_pickup_may_wait_longer_so_the_villages_are_served(times) -> None:
+    """Node 24 is 8 minutes from the depot (far_pickup_s): its pickup window is
+    far_max_wait_s long; node 6, two blocks out, gets the ordinary max_wait_s."""
+    policy = ServicePolicy(max_wait_s=900, far_pickup_s=480, far_max_wait_s=1500)
+    d = Dispatcher(times, policy)
+    state = FleetState.create(NOW, [bus("A")])
+    far = d.offer(state, request("far", 24, 20, NOW))
+    near = d.offer(state, request("near", 6, 8, NOW))
+    assert isinstance(far, Offer) and isinstance(near, Offer)
+    assert far.pickup_window == (NOW, NOW + 1500)
+    assert near.pickup_window == (NOW, NOW + 900)
+    off = Dispatcher(times, ServicePolicy(max_wait_s=900, far_pickup_s=0)).offer(
+        state, request("far", 24, 20, NOW)
+    )
+    assert isinstance(off, Offer) and off.pickup_window == (NOW, NOW + 900)
