@@ -400,7 +400,15 @@ class Co2NightOut(Schema):
     pooled_share: float = Field(description="Share of passenger-km ridden with other bookings.")
     bus_kg_co2: float
     car_kg_co2: float
-    saved_kg_co2: float
+    saved_kg_co2: float = Field(description="Against one private car per booking.")
+    reposition_km: float = Field(description="Empty km driven to where riders were expected.")
+    counterfactual_kg_co2: float = Field(
+        description="What the riders would otherwise have emitted (car, taxi with its empty "
+        "drives, walk or cycle, staying home; shares in the settings)."
+    )
+    saved_counterfactual_kg_co2: float = Field(
+        description="counterfactual_kg_co2 minus the bus's emissions."
+    )
     trips: int
     bus_kwh_per_km: float
     grid_g_co2_per_kwh: float

@@ -193,6 +193,23 @@ class Settings(BaseSettings):
     car_g_co2_per_km: float = Field(
         default=160.0, ge=0, description="CO2 of the same trip by private car, g per km."
     )
+    co2_car_share: float = Field(
+        default=0.40, ge=0, le=1, description="Share of riders who would otherwise drive a car."
+    )
+    co2_taxi_share: float = Field(
+        default=0.20, ge=0, le=1, description="Share who would otherwise take a taxi."
+    )
+    co2_walk_cycle_share: float = Field(
+        default=0.15, ge=0, le=1, description="Share who would otherwise walk or cycle."
+    )
+    co2_stay_home_share: float = Field(
+        default=0.25, ge=0, le=1, description="Share who would otherwise not travel at all."
+    )
+    co2_taxi_empty_per_km: float = Field(
+        default=1.0,
+        ge=0,
+        description="A taxi's empty km (to the pickup and back to its rank) per occupied km.",
+    )
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Largest request body; more is a 413."
     )

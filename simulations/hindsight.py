@@ -231,6 +231,9 @@ def kpis(
         "bus_kg_co2": acc.bus_kg,
         "car_kg_co2": acc.car_kg,
         "co2_saved_kg": acc.saved_kg,
+        "counterfactual_kg_co2": acc.counterfactual_kg,
+        "co2_saved_counterfactual_kg": acc.saved_counterfactual_kg,
+        "reposition_km": 0.0,
         "districts": {
             name: {
                 "requests": c["requests"],

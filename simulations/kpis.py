@@ -244,6 +244,8 @@ def compute(
             "bus_kg_co2": night.bus_kg,
             "car_kg_co2": night.car_kg,
             "co2_saved_kg": night.saved_kg,
+            "counterfactual_kg_co2": night.counterfactual_kg,
+            "co2_saved_counterfactual_kg": night.saved_counterfactual_kg,
             "reopt_rounds": result.reopt_rounds,
             "reopt_commits": result.reopt_commits,
         }

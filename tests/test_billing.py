@@ -11,6 +11,7 @@ import pytest
 
 from nachtbus.billing.co2 import Co2Params, Leg, account
 from nachtbus.billing.ledger import EntryKind, Ledger, LedgerEntry, LedgerError, export_csv
+from nachtbus.errors import InvalidInput
 
 
 def entry(kind: EntryKind = EntryKind.CHARGE, booking: str = "b1", **over: object) -> LedgerEntry:
@@ -99,3 +100,32 @@ def test_co2_split_of_a_shared_trip_by_hand() -> None:
     assert night.bus_kg == pytest.approx(15 * 0.2)  # empty km count in the night's total
     assert night.car_kg == pytest.approx((1350 + 1200) / 1000)
     assert night.saved_kg == pytest.approx(2.55 - 3.0)
+
+
+def test_the_counterfactual_counts_car_taxi_with_its_empty_drive_and_no_trip() -> None:
+    """One booking, 10 km direct, rode alone on a 12 km leg: without the bus 40 % would drive
+    (10 km), 20 % take a taxi (10 km with the rider + 10 km empty), the rest walk or stay home."""
+    p = Co2Params(
+        bus_kwh_per_km=0.5,
+        grid_g_per_kwh=400.0,
+        car_g_per_km=200.0,
+        car_share=0.4,
+        taxi_share=0.2,
+        walk_cycle_share=0.1,
+        stay_home_share=0.3,
+        taxi_empty_per_km=1.0,
+    )
+    legs = [Leg("bus-1", 0, 1, 0, 600, 12_000, {"b1": 1}), Leg("bus-1", 1, 2, 600, 900, 3_000)]
+    night = account(legs, {"b1": 10_000}, {"b1": 1}, p)
+    car_kg = 10 * 200 / 1000
+    expected = 10 * 200 * (0.4 + 0.2 * 2) / 1000
+    assert night.car_kg == pytest.approx(car_kg)
+    assert night.counterfactual_kg == pytest.approx(expected)
+    assert night.bus_kg == pytest.approx(15 * 0.5 * 400 / 1000)
+    assert night.saved_counterfactual_kg == pytest.approx(expected - night.bus_kg)
+
+
+def test_counterfactual_shares_must_sum_to_one() -> None:
+    with pytest.raises(InvalidInput) as err:
+        Co2Params(car_share=0.5, taxi_share=0.5, walk_cycle_share=0.5, stay_home_share=0.0)
+    assert err.value.field == "car_share" and "sum to 1" in err.value.message

@@ -1,12 +1,22 @@
-"""The CO2 account: what the bus emitted for each trip, against the same trip by private car.
+"""The CO2 account: what the bus emitted for each trip, against what the riders would have
+done otherwise.
 
 The bus's distance is kept as *legs*: every time it serves a stop, the road distance from the
 previous stop it served (or its depot) is one leg, with the riders who were on board. A leg's
 emissions are ``km x kWh/km x g CO2/kWh`` and are shared over the riders on board in proportion
 to their number of passengers (a group of three carries three shares). A leg with nobody on
-board is empty running: it counts in the night's total but in no trip. The car reference is the
-direct road distance of each booking at ``car_g_per_km`` (one car per booking: a group shares a
-car, as it would at home).
+board is empty running (repositioning included): it counts in the night's total but in no trip.
+
+Two references, both over each served booking's direct road distance:
+
+- **one car per booking** (``car_kg``): every booking by private car (a group shares a car);
+- **what riders would otherwise do** (``counterfactual_kg``): a share drives a car
+  (``car_share``), a share takes a taxi (``taxi_share``: the taxi's empty drive to the pickup
+  and back to its rank adds ``taxi_empty_per_km`` empty km per occupied km), a share walks or
+  cycles (``walk_cycle_share``, no emissions) and a share would not travel at all
+  (``stay_home_share``, no emissions: for them the bus's emissions are new ones).
+
+The factors and shares are documented assumptions with their sources in ``docs/co2.md``.
 """
 
 from __future__ import annotations
@@ -26,11 +36,40 @@ class Co2Params:
     bus_kwh_per_km: float = 0.45  # electric minibus, heating in winter nights included
     grid_g_per_kwh: float = 380.0  # German grid mix 2023 (UBA), g CO2 per kWh
     car_g_per_km: float = 160.0  # average private car, well-to-wheel, g CO2 per km
+    # what the riders would do without the night bus (shares of bookings, sum 1)
+    car_share: float = 0.40
+    taxi_share: float = 0.20
+    walk_cycle_share: float = 0.15
+    stay_home_share: float = 0.25
+    taxi_empty_per_km: float = 1.0  # taxi's empty km (to the pickup, back) per occupied km
 
     def __post_init__(self) -> None:
-        for name in ("bus_kwh_per_km", "grid_g_per_kwh", "car_g_per_km"):
+        for name in (
+            "bus_kwh_per_km",
+            "grid_g_per_kwh",
+            "car_g_per_km",
+            "car_share",
+            "taxi_share",
+            "walk_cycle_share",
+            "stay_home_share",
+            "taxi_empty_per_km",
+        ):
             if getattr(self, name) < 0:
                 raise InvalidInput("must be >= 0", field=name)
+        total = self.car_share + self.taxi_share + self.walk_cycle_share + self.stay_home_share
+        if abs(total - 1.0) > 1e-6:
+            raise InvalidInput(
+                f"the shares of car, taxi, walk/cycle and staying home must sum to 1, "
+                f"got {total:.4f}",
+                field="car_share",
+            )
+
+    @property
+    def counterfactual_g_per_km(self) -> float:
+        """Expected g CO2 per direct km of a booking without the night bus."""
+        return self.car_g_per_km * (
+            self.car_share + self.taxi_share * (1 + self.taxi_empty_per_km)
+        )
 
     @property
     def bus_g_per_km(self) -> float:
@@ -39,7 +78,16 @@ class Co2Params:
     @classmethod
     def from_settings(cls, settings: Settings) -> Co2Params:
         """The factors a deployment's settings name (``NACHTBUS_BUS_KWH_PER_KM``, ...)."""
-        return cls(settings.bus_kwh_per_km, settings.grid_g_co2_per_kwh, settings.car_g_co2_per_km)
+        return cls(
+            settings.bus_kwh_per_km,
+            settings.grid_g_co2_per_kwh,
+            settings.car_g_co2_per_km,
+            settings.co2_car_share,
+            settings.co2_taxi_share,
+            settings.co2_walk_cycle_share,
+            settings.co2_stay_home_share,
+            settings.co2_taxi_empty_per_km,
+        )
 
 
 @dataclass(frozen=True)
@@ -105,10 +153,15 @@ class NightCo2:
     bus_kg: float
     car_kg: float
     reposition_km: float = 0.0  # empty km driven to where riders were expected (rebalancing)
+    counterfactual_kg: float = 0.0  # what the riders would otherwise have emitted
 
     @property
     def saved_kg(self) -> float:
         return self.car_kg - self.bus_kg
+
+    @property
+    def saved_counterfactual_kg(self) -> float:
+        return self.counterfactual_kg - self.bus_kg
 
     @property
     def pooled_share(self) -> float:
@@ -124,6 +177,8 @@ class NightCo2:
             "bus_kg_co2": round(self.bus_kg, 3),
             "car_kg_co2": round(self.car_kg, 3),
             "saved_kg_co2": round(self.saved_kg, 3),
+            "counterfactual_kg_co2": round(self.counterfactual_kg, 3),
+            "saved_counterfactual_kg_co2": round(self.saved_counterfactual_kg, 3),
         }
 
 
@@ -177,4 +232,8 @@ def account(
         bus_kg=vkm * params.bus_g_per_km / 1000,
         car_kg=sum(t.car_g for t in trips.values()) / 1000,
         reposition_km=repo,
+        counterfactual_kg=sum(direct_m.get(bid, 0) for bid in trips)
+        / 1000
+        * params.counterfactual_g_per_km
+        / 1000,
     )
