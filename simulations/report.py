@@ -7,10 +7,12 @@ import base64
 import csv
 import html
 import io
+import itertools
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -32,6 +34,8 @@ def _png(fig: Any) -> str:
 
 
 def _map(result: SimResult, world: Any) -> str:
+    """The service area with its roads, each bus's night drawn along the roads it drove, and
+    the pickups (booked or not)."""
     net = world.network
     fig, ax = plt.subplots(figsize=(8, 8))
     lat, lon = net.node_lat, net.node_lon
@@ -46,26 +50,70 @@ def _map(result: SimResult, world: Any) -> str:
         xs, ys = poly.exterior.xy
         ax.plot(xs, ys, color="#888888", lw=1, zorder=2)
     colours = plt.get_cmap("tab10")
+    paths: dict[tuple[int, int], list[tuple[float, float]]] = {}
     for i, (vid, points) in enumerate(sorted(result.timelines.items())):
-        nodes = [p.node for p in points]
-        ax.plot(
-            [lon[n] for n in nodes],
-            [lat[n] for n in nodes],
-            lw=0.8,
-            alpha=0.6,
-            color=colours(i % 10),
-            label=vid,
-            zorder=3,
+        line: list[list[tuple[float, float]]] = []
+        for a, b in itertools.pairwise(points):
+            if a.node == b.node:
+                continue
+            key = (a.node, b.node)
+            if key not in paths:
+                paths[key] = [(x, y) for y, x in world.times.route(a.node, b.node).polyline]
+            line.append(paths[key])
+        ax.add_collection(
+            LineCollection(line, colors=[colours(i % 10)], linewidths=0.9, alpha=0.55, zorder=3)
         )
+        ax.plot([], [], color=colours(i % 10), label=vid)
     for o in result.outcomes:
         c = "#1a7f37" if o.booking_id else "#cf222e"
         ax.scatter([o.trip.origin[1]], [o.trip.origin[0]], s=6, color=c, zorder=4)
-    ax.set_aspect(1 / 0.62)
-    ax.set_title("Bus paths (stop to stop), pickups: green booked, red rejected")
+    x0, y0, x1, y1 = geom.bounds  # zoomed to the service area
+    pad = 0.03 * max(x1 - x0, y1 - y0)
+    ax.set_xlim(x0 - pad, x1 + pad)
+    ax.set_ylim(y0 - pad, y1 + pad)
+    ax.set_aspect(1 / np.cos(np.radians((y0 + y1) / 2)))
+    ax.set_title("Bus paths along the roads; pickups: green booked, red not booked")
     ax.legend(fontsize=7, loc="lower right")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.text(0.01, 0.01, CREDIT, transform=ax.transAxes, fontsize=7)
+    return _png(fig)
+
+
+def _bound_chart(table: dict[str, Any]) -> str:
+    """Online against the hindsight bound (when solved), and villages against the Kernstadt."""
+    online = {**table["overall"], **table.get("villages", {})}
+    bound = table.get("hindsight")
+    both = {**bound, **bound.get("villages", {})} if bound else None
+    shares = [
+        ("served", "served_share"),
+        ("at the wish", "served_at_wish_share"),
+        ("Kernstadt", "core_served_share"),
+        ("villages", "villages_served_share"),
+    ]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.4), width_ratios=(3, 1))
+    x = np.arange(len(shares))
+    w = 0.38 if both else 0.6
+    a1.bar(x - (w / 2 if both else 0), [online.get(k) or 0 for _, k in shares], w,
+           label="online", color="#0969da")  # fmt: skip
+    if both:
+        hs = [both.get(k) or 0 for _, k in shares]
+        a1.bar(x + w / 2, hs, w, label="hindsight bound", color="#8c959f")
+    a1.set_xticks(x, [label for label, _ in shares])
+    a1.set_ylim(0, 1)
+    a1.set_ylabel("share of requests (%)")
+    a1.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    a1.legend(fontsize=8)
+    a1.set_title("Served: online against what was possible")
+    ratio = [online.get("bus_km_per_direct_km") or 0]
+    labels = ["online"]
+    if both:
+        ratio.append(both.get("bus_km_per_direct_km") or 0)
+        labels.append("hindsight")
+    a2.bar(labels, ratio, color=["#0969da", "#8c959f"][: len(ratio)])
+    a2.axhline(1.0, color="#cf222e", lw=0.8)
+    a2.set_ylabel("bus km per direct km")
+    a2.set_title("Distance")
     return _png(fig)
 
 
@@ -88,10 +136,21 @@ def _charts(
     names = sorted(table["districts"], key=lambda n: table["districts"][n]["requests"])
     shares = [table["districts"][n]["served_share"] or 0 for n in names]
     fig, ax = plt.subplots(figsize=(6, 0.25 * len(names) + 1))
-    ax.barh(names, shares, color="#1a7f37")
+    colour = ["#0969da" if kpis.CORE_MARK in n else "#1a7f37" for n in names]
+    ax.barh(names, shares, color=colour)
+    core = table.get("villages", {}).get("core_served_share")
+    if core is not None:
+        ax.axvline(core, color="#0969da", lw=0.8, ls="--")
+        ax.axvline(0.9 * core, color="#cf222e", lw=0.8, ls=":")
     ax.set_xlim(0, 1)
-    ax.set_xlabel("served share of requests (by pickup district)")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_xlabel(
+        "served share by pickup district (blue: Kernstadt, green: villages; dashed: the "
+        "Kernstadt's share, dotted: 90 % of it)",
+        fontsize=7,
+    )
     out["districts"] = _png(fig)
+    out["bound"] = _bound_chart(table)
     return out
 
 
@@ -151,6 +210,16 @@ def write(
     charts = _charts(result, table, records)
     img = {"map": _map(result, world), **charts}
     o = table["overall"]
+    with_bound = "hindsight" in table
+    summary = "".join(
+        f"<tr><td>{html.escape(label)}</td><td>{html.escape(a)}</td>"
+        + (f"<td>{html.escape(b)}</td>" if with_bound else "")
+        + "</tr>"
+        for label, a, b in kpis.summary_rows(table)
+    )
+    summary_head = "<tr><th></th><th>online</th>" + (
+        "<th>hindsight bound</th></tr>" if with_bound else "</tr>"
+    )
     kpi_html = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td></tr>"
         for k, v in o.items()
@@ -158,8 +227,9 @@ def write(
     )
     rej = "".join(f"<li>{html.escape(k)}: {v}</li>" for k, v in o["rejections"].items())
     dist_rows = "".join(
-        f"<tr><td>{html.escape(n)}</td><td>{b['requests']}</td><td>{_fmt(b['served_share'])}</td>"
-        f"<td>{_fmt(b['wait_p50_s'])}</td><td>{_fmt(b['wait_p90_s'])}</td></tr>"
+        f"<tr><td>{html.escape(n)}</td><td>{b['requests']}</td>"
+        f"<td>{_pct(b['served_share'])}</td>"
+        f"<td>{_min(b['wait_p50_s'])}</td><td>{_min(b['wait_p90_s'])}</td></tr>"
         for n, b in sorted(table["districts"].items())
     )
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -169,7 +239,10 @@ table{{border-collapse:collapse}}tr:nth-child(even){{background:#f4f4f4}}</style
 <h1>{html.escape(result.scenario.name)}</h1>
 <p>seed {result.seed}, {result.scenario.fleet.buses} buses, {len(result.outcomes)} requests,
 {result.scenario.start} to {result.scenario.end}; wall time {table["run"]["wall_s"]} s.</p>
-<h2>KPIs</h2><table id="kpis">{kpi_html}</table>
+<h2>Summary</h2><table id="summary">{summary_head}{summary}</table>
+<p>Hindsight bound: the same night solved with every request known in advance (riders who
+cancel or do not come left out); run with <code>--hindsight</code> to see it.</p>
+<img alt="online against the hindsight bound" src="data:image/png;base64,{img["bound"]}">
 <h3>Rejections</h3><ul>{rej}</ul>
 <h2>Map</h2><img alt="map of trips and bus paths" src="data:image/png;base64,{img["map"]}">
 <h2>Wait</h2><img alt="wait distribution" src="data:image/png;base64,{img["wait"]}">
@@ -178,10 +251,19 @@ table{{border-collapse:collapse}}tr:nth-child(even){{background:#f4f4f4}}</style
 <h2>Districts</h2><img alt="served share by district"
 src="data:image/png;base64,{img["districts"]}">
 <table id="districts"><tr><th>district</th><th>requests</th><th>served share</th>
-<th>wait p50 s</th><th>wait p90 s</th></tr>{dist_rows}</table>
+<th>wait p50 (min)</th><th>wait p90 (min)</th></tr>{dist_rows}</table>
+<h2>All figures (raw, seconds and km)</h2><table id="kpis">{kpi_html}</table>
 <p><small>{CREDIT}. Files: kpis.json, kpis.csv, trips.csv.</small></p></body></html>"""
     (out / "index.html").write_text(page, encoding="utf-8")
     return out / "index.html"
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1%}"
+
+
+def _min(v: float | None) -> str:
+    return "-" if v is None else f"{v / 60:.1f}"
 
 
 def _fmt(v: Any) -> str:

@@ -118,6 +118,8 @@ def solve_hindsight(
     online = table["overall"]
     asked = online["requests"] - online["cancelled"]
     out["served_share"] = out["served"] / asked if asked else None
+    out["served_at_wish"] = out["served"]  # with hindsight every rider gets the wish or nothing
+    out["served_at_wish_share"] = out["served_share"]
     for name, d in out["districts"].items():
         on = table["districts"].get(name)
         n = on["requests"] - on["cancelled"] if on else 0

@@ -196,13 +196,30 @@ def test_simulate_command_writes_report_and_sweep(
     cache = ["--cache-dir", str(soest_cache_dir)]  # the network the session built already
     assert (
         main(
-            ["simulate", str(f), "--report", str(tmp_path / "r"), "--no-progress", "--json", *cache]
+            [
+                "simulate",
+                str(f),
+                "--report",
+                str(tmp_path / "r"),
+                "--no-progress",
+                "--json",
+                "--hindsight",
+                "--hindsight-steps",
+                "200",
+                *cache,
+            ]
         )
         == 0
     )
     table = json.loads(capsys.readouterr().out.splitlines()[-1])
     page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
-    assert 'id="kpis"' in page and page.count("data:image/png;base64,") == 4
+    assert 'id="kpis"' in page and page.count("data:image/png;base64,") == 5
+    assert "hindsight bound" in page and "villages (Ortsteile) served share" in page
+    bound = table["hindsight"]
+    # the bound serves at the wish at least what the online run served at the wish, and its
+    # per-district counts add up
+    assert bound["served"] >= table["overall"]["served_at_wish"]
+    assert sum(d["served"] for d in bound["districts"].values()) == bound["served"]
     assert json.loads((tmp_path / "r" / "kpis.json").read_text())["overall"] == table["overall"]
     timeline = table["vehicles"]["bus-1"]["timeline"]
     assert timeline[0][3] == "depot" and all(a[0] <= b[0] for a, b in itertools.pairwise(timeline))
