@@ -597,13 +597,19 @@ class DispatchService:
             cell_m=cell_m,
         )
 
-    def heading(self, vehicle_id: str, lat: float, lon: float, free_at_s: int) -> FleetState:
-        """A repositioning bus reports the point it is driving to and when it is there (its
-        tablet, once a stretch): plans start there; the drive counts as repositioning km."""
+    def heading(
+        self, vehicle_id: str, lat: float, lon: float, free_at_s: int, *, reposition: bool = True
+    ) -> FleetState:
+        """The bus reports the point it is driving to and when it is there (a repositioning
+        bus's tablet, once a stretch; or a bus whose next stop was cancelled on the way, when
+        it cannot turn before): plans start there. ``reposition``: the empty drive counts as
+        repositioning km."""
         node = self.locator.place(lat, lon, "position", in_area=False).node
 
         def decide(state: FleetState) -> tuple[FleetState, list[Event], None]:
-            at, legs = self._odometer(state, vehicle_id, node, free_at_s, reposition=True)
+            at, legs = self._odometer(
+                state, vehicle_id, node, free_at_s, reposition=reposition
+            )
             new = self.dispatcher.heading(state, vehicle_id, node, free_at_s, lat, lon)
             new = self._at_odometer(new, vehicle_id, at)
             data = {"vehicle_id": vehicle_id, "lat": lat, "lon": lon}

@@ -84,6 +84,28 @@ class _Base:
         return self.inserter.problem.time_s
 
 
+def request_spec(
+    request: BookingRequest, w: RequestWindows, pickup: int, dropoff: int, penalty: int, key: str
+) -> RequestSpec:
+    """An optional request (left out at ``penalty``) with the windows the policy gave it, at
+    problem locations ``pickup`` and ``dropoff``."""
+    window = (w.pickup_earliest_s, w.pickup_latest_s)
+    return RequestSpec(
+        pickup=pickup,
+        dropoff=dropoff,
+        pickup_window=window,
+        dropoff_window=(0, latest_dropoff_s(window, w.max_ride_s)),
+        seats=request.seats,
+        wheelchairs=request.wheelchairs,
+        pickup_service_s=w.pickup_dwell_s,
+        dropoff_service_s=w.dropoff_dwell_s,
+        max_ride_s=w.max_ride_s,
+        required=False,
+        penalty=penalty,
+        key=key,
+    )
+
+
 class ProblemBuilder:
     """Snapshots of fleet states for one road network and set of rules (see the module doc).
 
@@ -202,9 +224,7 @@ class ProblemBuilder:
         vehicles = self.vehicles(state, base.vehicle_ids, base.node_index, base.routes)
         if extra is None:
             problem = RoutingProblem(base.time_s, vehicles, base.requests)
-            return Snapshot(
-                problem, base.booking_ids, base.vehicle_ids, base.routes, base.inserter
-            )
+            return Snapshot(problem, base.booking_ids, base.vehicle_ids, base.routes, base.inserter)
         r, w = extra
         node_index, t = base.node_index, base.time_s
         new_nodes = [
@@ -218,22 +238,13 @@ class ProblemBuilder:
             t[:n_old, :n_old] = base.time_s
             t[n_old:, :] = self.times.times_between(new_nodes, all_nodes)
             t[:n_old, n_old:] = self.times.times_between(list(base.nodes), new_nodes)
-        spec = RequestSpec(
-            pickup=node_index[r.origin.node],
-            dropoff=node_index[r.destination.node],
-            pickup_window=(w.pickup_earliest_s, w.pickup_latest_s),
-            dropoff_window=(
-                0,
-                latest_dropoff_s((w.pickup_earliest_s, w.pickup_latest_s), w.max_ride_s),
-            ),
-            seats=r.seats,
-            wheelchairs=r.wheelchairs,
-            pickup_service_s=w.pickup_dwell_s,
-            dropoff_service_s=w.dropoff_dwell_s,
-            max_ride_s=w.max_ride_s,
-            required=False,
-            penalty=self.policy.unserved_penalty,
-            key=NEW,
+        spec = request_spec(
+            r,
+            w,
+            node_index[r.origin.node],
+            node_index[r.destination.node],
+            self.policy.unserved_penalty,
+            NEW,
         )
         problem = RoutingProblem(t, vehicles, (*base.requests, spec))
         return Snapshot(
@@ -243,15 +254,22 @@ class ProblemBuilder:
     def inserter(self, snap: Snapshot) -> Inserter:
         return Inserter(snap.problem, wait_weight_pct=self.wait_weight_pct, reuse=snap.reuse)
 
-    @staticmethod
-    def free_from(state: FleetState, vehicle_id: str) -> int:
+    def free_from(self, state: FleetState, vehicle_id: str) -> int:
         """When the bus leaves its reported position for its next stop.
 
         A fixed first stop means the bus left its last reported position at that report's time
-        and is on its way; otherwise it can only leave from now on.
+        and is on its way, or, arrived there, serves it and leaves no earlier than now;
+        otherwise it can only leave from now on.
         """
         s, v = state.states[vehicle_id], state.vehicles[vehicle_id]
-        if state.plans[vehicle_id].fixed > 0:
+        plan = state.plans[vehicle_id]
+        if plan.fixed > 0:
+            first = plan.stops[0]
+            if s.arrived_node == first.place.node:
+                # arrived and still there (waiting for the rider): it leaves no earlier than
+                # now, so the stop's service cannot have ended before now
+                dwell = self.policy.dwell(first.wheelchairs)
+                return max(s.at_s, state.now_s - dwell, v.shift_start_s)
             return max(s.at_s, v.shift_start_s)
         return max(state.now_s, s.at_s, v.shift_start_s)
 
@@ -288,4 +306,3 @@ class ProblemBuilder:
                 )
             )
         return Plan(snap.vehicle_ids[v], tuple(stops), fixed=min(fixed, len(stops)), end_s=end_s)
-

@@ -173,6 +173,12 @@ class Simulation:
         self._heap: list[tuple[int, int, str, tuple[Any, ...]]] = []
         self._seq = itertools.count()
         self._busy: dict[str, bool] = {v.vehicle_id: False for v in self.vehicles}
+        #: the booking a bus waits for at its pickup (window not open yet, or a no-show)
+        self._waiting: dict[str, str] = {}
+        self._ticks: set[tuple[str, int]] = set()
+        #: where a bus is driving: (booking of its next stop, that stop's node, arrival)
+        self._driving: dict[str, tuple[str, int, int]] = {}
+        self._no_show: dict[str, tuple[str, int]] = {}  # bus -> (booking, when NO_SHOW is due)
         self.timelines: dict[str, list[BusPoint]] = {
             v.vehicle_id: [BusPoint(scenario.start_s, depot.node, 0, "depot")]
             for v in self.vehicles
@@ -219,7 +225,10 @@ class Simulation:
             elif kind == "arrive":
                 self._arrive(*data)
             elif kind == "serve":
-                self._serve(*data)
+                if self._waiting.get(data[0]) == data[1]:  # not ended by a cancellation
+                    self._serve(*data)
+            elif kind == "tick":
+                pass  # a bus's time to leave for its first stop: _dispatch_idle below
             elif kind == "rebalance":
                 assert self.forecast is not None
                 self.service.rebalance(
@@ -297,6 +306,17 @@ class Simulation:
         try:
             self.service.cancel(booking_id)
             self._by_booking[booking_id].cancelled_by_rider = True
+            for vid, (bid, node, at) in list(self._driving.items()):
+                if bid == booking_id and at > self.clock.now_s():
+                    # the bus is on its way there and gets there first: plans start there
+                    net = self.world.network
+                    lat, lon = float(net.node_lat[node]), float(net.node_lon[node])
+                    self.service.heading(vid, lat, lon, at, reposition=False)
+            for vid, waited in list(self._waiting.items()):
+                if waited == booking_id:  # the bus waiting for this rider goes on now
+                    del self._waiting[vid]
+                    self._no_show.pop(vid, None)
+                    self._busy[vid] = False
         except NachtbusError:
             pass  # already on board or finished: too late to cancel
 
@@ -312,6 +332,13 @@ class Simulation:
     def _dispatch_idle(self) -> None:
         state = self.service.snapshot()
         now = self.clock.now_s()
+        for vid, waited in self._no_show.items():
+            # a trip inserted while the bus waits for a rider who does not come may make the
+            # no-show due sooner: the driver goes on as soon as the rules say
+            due = self.dispatcher.no_show_due_s(state, vid, waited[0])
+            if due < waited[1]:
+                self._no_show[vid] = (waited[0], due)
+                self._push(max(due, now), "serve", vid, waited[0], "no_show")
         for vid, busy in self._busy.items():
             plan = state.plans[vid]
             if not busy and not plan.stops and plan.reposition is not None:
@@ -326,6 +353,16 @@ class Simulation:
                 continue
             net = self.world.network
             node = s.node
+            first = plan.stops[0]
+            travel = int(self.world.times.times_s([node, first.place.node])[0, 1])
+            leave_at = first.eta_s - travel
+            if plan.fixed == 0 and leave_at > now:
+                # the driver leaves when the plan needs it, not before: until then the bus may
+                # take other riders first (its first stop is not fixed yet)
+                if (vid, leave_at) not in self._ticks:
+                    self._ticks.add((vid, leave_at))
+                    self._push(leave_at, "tick", vid)
+                continue
             # the tablet reports where the bus is: its first stop is now fixed
             self.service.position(vid, float(net.node_lat[node]), float(net.node_lon[node]))
             state = self.service.snapshot()
@@ -333,6 +370,7 @@ class Simulation:
             travel = int(self.world.times.times_s([node, first.place.node])[0, 1])
             self.timelines[vid].append(BusPoint(now, node, self._onboard(vid), "depart"))
             self._busy[vid] = True
+            self._driving[vid] = (first.booking_id, first.place.node, now + travel)
             self._push(now + travel, "arrive", vid, first.booking_id, first.type, first.place.node)
 
     def _hop(self, vid: str, target: int) -> None:
@@ -364,6 +402,7 @@ class Simulation:
 
     def _arrive(self, vid: str, booking_id: str, stop: StopType, node: int) -> None:
         now = self.clock.now_s()
+        self._driving.pop(vid, None)
         self.timelines[vid].append(BusPoint(now, node, self._onboard(vid), "arrive"))
         try:
             self.service.arrived(vid, booking_id, stop)
@@ -378,8 +417,11 @@ class Simulation:
             start = max(now, b.pickup_window[0])
             if out.trip.no_show:  # the driver waits as long as the rules let the bus wait
                 due = self.dispatcher.no_show_due_s(self.service.snapshot(), vid, booking_id)
+                self._waiting[vid] = booking_id
+                self._no_show[vid] = (booking_id, due)
                 self._push(max(due, now), "serve", vid, booking_id, "no_show")
             elif start > now:
+                self._waiting[vid] = booking_id
                 self._push(start, "serve", vid, booking_id, "board")
             else:
                 self._serve(vid, booking_id, "board")
@@ -387,6 +429,8 @@ class Simulation:
             self._serve(vid, booking_id, "alight")
 
     def _serve(self, vid: str, booking_id: str, what: str) -> None:
+        self._waiting.pop(vid, None)
+        self._no_show.pop(vid, None)
         try:
             if what == "no_show":
                 self.service.no_show(vid, booking_id)

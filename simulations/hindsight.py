@@ -28,18 +28,11 @@ from typing import Any
 import numpy as np
 
 from dispatch.policies import RequestWindows, ServicePolicy
-from dispatch.snapshot import TravelTimeSource
+from dispatch.snapshot import TravelTimeSource, request_spec
 from nachtbus.billing.co2 import Co2Params, Leg, account
-from nachtbus.domain import BookingRequest, Vehicle, latest_dropoff_s
+from nachtbus.domain import BookingRequest, Vehicle
 from routing.lns import LnsParams
-from routing.problem import (
-    RequestSpec,
-    RoutingProblem,
-    Solution,
-    Stop,
-    StopKind,
-    VehicleSpec,
-)
+from routing.problem import RequestSpec, RoutingProblem, Solution, Stop, StopKind, VehicleSpec
 from routing.solver import InsertionParams, SolveParams, solve
 
 
@@ -106,21 +99,9 @@ def build(
         if not any(v.seats >= r.seats and v.wheelchair_places >= r.wheelchairs for v in vehicles):
             refused[hr.key] = "too_many_travellers"
             continue
-        window = (w.pickup_earliest_s, w.pickup_latest_s)
         specs.append(
-            RequestSpec(
-                pickup=loc(r.origin.node),
-                dropoff=loc(r.destination.node),
-                pickup_window=window,
-                dropoff_window=(0, latest_dropoff_s(window, w.max_ride_s)),
-                seats=r.seats,
-                wheelchairs=r.wheelchairs,
-                pickup_service_s=w.pickup_dwell_s,
-                dropoff_service_s=w.dropoff_dwell_s,
-                max_ride_s=w.max_ride_s,
-                required=False,
-                penalty=policy.unserved_penalty,
-                key=hr.key,
+            request_spec(
+                r, w, loc(r.origin.node), loc(r.destination.node), policy.unserved_penalty, hr.key
             )
         )
         kept.append(hr)

@@ -53,13 +53,15 @@ def _next_event(d: Dispatcher, state: FleetState) -> FleetState:
     if not due:
         return state
     eta, vid = min(due)
-    for other, plan in state.plans.items():
+    before = state  # every bus leaves when it is free in this state (a report of one bus
+    # still dwelling moves the clock to its departure, which must not delay the others)
+    for other, plan in before.plans.items():
         if plan.stops and plan.fixed == 0:
-            s = state.states[other]
-            leave = d.problems.free_from(state, other)
+            s = before.states[other]
+            leave = d.problems.free_from(before, other)
             travel = int(TIMES.times_s([s.node, plan.stops[0].place.node])[0, 1])
             if plan.stops[0].eta_s - travel <= eta:
-                state = d.vehicle_position(state, other, s.node, max(leave, state.now_s))
+                state = d.vehicle_position(state, other, s.node, max(leave, before.now_s))
     # Leaving refreshes the buses' times: the next stop is served at its refreshed time, and
     # the clock moves to that time (not past it, or the bus would idle at a stop it left).
     eta, vid = min((p.stops[0].eta_s, v) for v, p in state.plans.items() if p.stops)
