@@ -241,7 +241,8 @@ table{{border-collapse:collapse}}tr:nth-child(even){{background:#f4f4f4}}</style
 {result.scenario.start} to {result.scenario.end}; wall time {table["run"]["wall_s"]} s.</p>
 <h2>Summary</h2><table id="summary">{summary_head}{summary}</table>
 <p>Hindsight bound: the same night solved with every request known in advance (riders who
-cancel or do not come left out); run with <code>--hindsight</code> to see it.</p>
+do not come left out, one who cancels rides only if picked up before); run with
+<code>--hindsight</code> to see it.</p>
 <img alt="online against the hindsight bound" src="data:image/png;base64,{img["bound"]}">
 <h3>Rejections</h3><ul>{rej}</ul>
 <h2>Map</h2><img alt="map of trips and bus paths" src="data:image/png;base64,{img["map"]}">

@@ -109,3 +109,23 @@ def test_a_request_the_rules_refuse_is_left_out_of_the_bound_with_its_rule() -> 
     night = build(TIMES, POLICY, [bus("A")], NOW, [HindsightRequest("short", short, NOW, "Nord")])
     assert night.refused == {"short": "trip_too_short"}
     assert night.problem.requests == ()
+
+
+def test_a_rider_who_cancels_rides_in_the_bound_only_if_picked_up_before() -> None:
+    """Cancelling before the window opens: not in the bound; cancelling inside it: the window
+    ends just before the cancellation."""
+    early = request("early", 0, 12, NOW, at=NOW + 1800)
+    late = request("late", 0, 12, NOW)
+    night = build(
+        TIMES,
+        POLICY,
+        [bus("A")],
+        NOW,
+        [
+            HindsightRequest("early", early, NOW, "Nord", cancel_at_s=NOW + 600),
+            HindsightRequest("late", late, NOW, "Nord", cancel_at_s=NOW + 120),
+        ],
+    )
+    assert night.refused == {"early": "cancelled"}
+    (spec,) = night.problem.requests
+    assert spec.key == "late" and spec.pickup_window == (NOW, NOW + 119)
