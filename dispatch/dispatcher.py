@@ -12,7 +12,7 @@ the independent checker). Riders on board stay on their bus.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 import numpy as np
@@ -69,6 +69,17 @@ _FAIL_TEXT = {
     Fail.RIDE_TIME: "taking this trip would make another rider's ride too long",
     Fail.SHIFT: "the trip would end after the buses' shifts",
 }
+
+
+def pickup_is_far(
+    times: TravelTimeSource, policy: ServicePolicy, depots: Iterable[int], node: int
+) -> bool:
+    """Whether a pickup at ``node`` is ``policy.far_pickup_s`` or more by road from the
+    nearest of these depots (the far-pickup rule)."""
+    if policy.far_pickup_s <= 0:
+        return False
+    t = times.times_between(sorted(set(depots)), [node])
+    return policy.is_far(int(t.min()))
 
 
 class Dispatcher:
@@ -160,11 +171,8 @@ class Dispatcher:
     def is_far(self, state: FleetState, request: BookingRequest) -> bool:
         """Whether the pickup is far out: ``policy.far_pickup_s`` or more by road from the
         nearest depot of the fleet (the rule that keeps the villages served)."""
-        if self.policy.far_pickup_s <= 0:
-            return False
-        depots = sorted({v.depot.node for v in state.vehicles.values()})
-        t = self.times.times_between(depots, [request.origin.node])
-        return self.policy.is_far(int(t.min()))
+        depots = [v.depot.node for v in state.vehicles.values()]
+        return pickup_is_far(self.times, self.policy, depots, request.origin.node)
 
     def _precheck(self, state: FleetState, request: BookingRequest) -> Rejection | None:
         on_shift = [v for v in state.vehicles.values() if v.shift_end_s > state.now_s]

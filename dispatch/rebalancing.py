@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import statistics
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -118,12 +119,12 @@ def targets(
     zone_ids = sorted(want)
     zone_nodes = [zones[z].place.node for z in zone_ids]
     cost = times.times_between(bus_nodes, zone_nodes)
+    home = {vid: forecast.zone_of(*_latlon(state, vid)) for vid in idle}
     g = nx.DiGraph()
     for i, vid in enumerate(idle):
         g.add_node(("bus", vid), demand=-1)
         for j, z in enumerate(zone_ids):
-            here = forecast.zone_of(*_latlon(state, vid)) == z
-            g.add_edge(("bus", vid), ("zone", z), weight=0 if here else int(cost[i, j]))
+            g.add_edge(("bus", vid), ("zone", z), weight=0 if home[vid] == z else int(cost[i, j]))
         g.add_edge(("bus", vid), "stay", weight=0)
     for z in zone_ids:
         g.add_node(("zone", z), demand=want[z])
@@ -136,9 +137,8 @@ def targets(
             out[vid] = None
             continue
         z = where[1]
-        j = zone_ids.index(z)
-        here = forecast.zone_of(*_latlon(state, vid)) == z
-        out[vid] = None if here or cost[i, j] < params.min_drive_s else zones[z].place
+        near = home[vid] == z or cost[i, zone_ids.index(z)] < params.min_drive_s
+        out[vid] = None if near else zones[z].place
     return out
 
 
@@ -161,9 +161,9 @@ class CellForecast:
         if cell_m <= 0 or nights < 1:
             raise ValueError("cell_m must be > 0 and nights >= 1")
         self.cell_m, self.nights = cell_m, nights
-        lats = [p[0] for p in pickups] or [0.0]
-        self._lat0 = sum(lats) / len(lats)
-        self._lon0 = sum(p[1] for p in pickups) / len(lats) if pickups else 0.0
+        # the grid's origin: the mean of the pickups
+        self._lat0 = statistics.fmean(p[0] for p in pickups) if pickups else 0.0
+        self._lon0 = statistics.fmean(p[1] for p in pickups) if pickups else 0.0
         self._cos = math.cos(math.radians(self._lat0))
         points: dict[str, list[tuple[float, float]]] = defaultdict(list)
         times: dict[str, list[int]] = defaultdict(list)
@@ -176,8 +176,8 @@ class CellForecast:
             Zone(
                 z,
                 place(
-                    sum(p[0] for p in points[z]) / len(points[z]),
-                    sum(p[1] for p in points[z]) / len(points[z]),
+                    statistics.fmean(p[0] for p in points[z]),
+                    statistics.fmean(p[1] for p in points[z]),
                 ),
             )
             for z in sorted(points)

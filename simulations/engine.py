@@ -174,11 +174,12 @@ class Simulation:
         self._seq = itertools.count()
         self._busy: dict[str, bool] = {v.vehicle_id: False for v in self.vehicles}
         #: the booking a bus waits for at its pickup (window not open yet, or a no-show)
-        self._waiting: dict[str, str] = {}
+        #: with when its NO_SHOW is due (None: the rider comes, the bus waits for the window)
+        self._waiting: dict[str, tuple[str, int | None]] = {}
+        self._waits_checked = -1  # the fleet version the no-show waits were last checked on
         self._ticks: set[tuple[str, int]] = set()
         #: where a bus is driving: (booking of its next stop, that stop's node, arrival)
         self._driving: dict[str, tuple[str, int, int]] = {}
-        self._no_show: dict[str, tuple[str, int]] = {}  # bus -> (booking, when NO_SHOW is due)
         self.timelines: dict[str, list[BusPoint]] = {
             v.vehicle_id: [BusPoint(scenario.start_s, depot.node, 0, "depot")]
             for v in self.vehicles
@@ -225,7 +226,8 @@ class Simulation:
             elif kind == "arrive":
                 self._arrive(*data)
             elif kind == "serve":
-                if self._waiting.get(data[0]) == data[1]:  # not ended by a cancellation
+                waited = self._waiting.get(data[0])
+                if waited is not None and waited[0] == data[1]:  # not ended by a cancellation
                     self._serve(*data)
             elif kind == "tick":
                 pass  # a bus's time to leave for its first stop: _dispatch_idle below
@@ -312,10 +314,9 @@ class Simulation:
                     net = self.world.network
                     lat, lon = float(net.node_lat[node]), float(net.node_lon[node])
                     self.service.heading(vid, lat, lon, at, reposition=False)
-            for vid, waited in list(self._waiting.items()):
+            for vid, (waited, _) in list(self._waiting.items()):
                 if waited == booking_id:  # the bus waiting for this rider goes on now
                     del self._waiting[vid]
-                    self._no_show.pop(vid, None)
                     self._busy[vid] = False
         except NachtbusError:
             pass  # already on board or finished: too late to cancel
@@ -332,13 +333,18 @@ class Simulation:
     def _dispatch_idle(self) -> None:
         state = self.service.snapshot()
         now = self.clock.now_s()
-        for vid, waited in self._no_show.items():
-            # a trip inserted while the bus waits for a rider who does not come may make the
-            # no-show due sooner: the driver goes on as soon as the rules say
-            due = self.dispatcher.no_show_due_s(state, vid, waited[0])
-            if due < waited[1]:
-                self._no_show[vid] = (waited[0], due)
-                self._push(max(due, now), "serve", vid, waited[0], "no_show")
+        stored = self.service.version() or 0  # the snapshot's own version moves with the clock
+        if stored != self._waits_checked:
+            self._waits_checked = stored
+            for vid, (bid, was_due) in self._waiting.items():
+                # a trip inserted while the bus waits for a rider who does not come may make
+                # the no-show due sooner: the driver goes on as soon as the rules say
+                if was_due is None:
+                    continue
+                due = self.dispatcher.no_show_due_s(state, vid, bid)
+                if due < was_due:
+                    self._waiting[vid] = (bid, due)
+                    self._push(max(due, now), "serve", vid, bid, "no_show")
         for vid, busy in self._busy.items():
             plan = state.plans[vid]
             if not busy and not plan.stops and plan.reposition is not None:
@@ -364,10 +370,8 @@ class Simulation:
                     self._push(leave_at, "tick", vid)
                 continue
             # the tablet reports where the bus is: its first stop is now fixed
+            # (fixing it leaves the plan's order as it is: ``first`` and ``travel`` hold)
             self.service.position(vid, float(net.node_lat[node]), float(net.node_lon[node]))
-            state = self.service.snapshot()
-            first = state.plans[vid].stops[0]
-            travel = int(self.world.times.times_s([node, first.place.node])[0, 1])
             self.timelines[vid].append(BusPoint(now, node, self._onboard(vid), "depart"))
             self._busy[vid] = True
             self._driving[vid] = (first.booking_id, first.place.node, now + travel)
@@ -417,11 +421,10 @@ class Simulation:
             start = max(now, b.pickup_window[0])
             if out.trip.no_show:  # the driver waits as long as the rules let the bus wait
                 due = self.dispatcher.no_show_due_s(self.service.snapshot(), vid, booking_id)
-                self._waiting[vid] = booking_id
-                self._no_show[vid] = (booking_id, due)
+                self._waiting[vid] = (booking_id, due)
                 self._push(max(due, now), "serve", vid, booking_id, "no_show")
             elif start > now:
-                self._waiting[vid] = booking_id
+                self._waiting[vid] = (booking_id, None)
                 self._push(start, "serve", vid, booking_id, "board")
             else:
                 self._serve(vid, booking_id, "board")
@@ -430,7 +433,6 @@ class Simulation:
 
     def _serve(self, vid: str, booking_id: str, what: str) -> None:
         self._waiting.pop(vid, None)
-        self._no_show.pop(vid, None)
         try:
             if what == "no_show":
                 self.service.no_show(vid, booking_id)

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from dispatch.dispatcher import pickup_is_far
 from dispatch.policies import RequestWindows, ServicePolicy
 from dispatch.snapshot import TravelTimeSource, request_spec
 from nachtbus.billing.co2 import Co2Params, Leg, account
@@ -89,15 +90,15 @@ def build(
     def loc(node: int) -> int:
         return node_index.setdefault(node, len(node_index))
 
-    depots = sorted({v.depot.node for v in vehicles})
+    depots = [v.depot.node for v in vehicles]
     kept: list[HindsightRequest] = []
     specs: list[RequestSpec] = []
     refused: dict[str, str] = {}
     for hr in requests:
         r = hr.request
         direct = int(times.times_s([r.origin.node, r.destination.node])[0, 1])
-        from_depot = int(times.times_between(depots, [r.origin.node]).min())
-        w = policy.windows(r, direct, hr.asked_s, far=policy.is_far(from_depot))
+        far = pickup_is_far(times, policy, depots, r.origin.node)
+        w = policy.windows(r, direct, hr.asked_s, far=far)
         if not isinstance(w, RequestWindows):
             refused[hr.key] = w.reason.value
             continue

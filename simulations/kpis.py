@@ -211,9 +211,10 @@ def compute(
             # the bus's night: [time s, road node, passengers on board, what happened]
             "timeline": [[p.t, p.node, p.onboard, p.what] for p in points],
         }
+    bookings = result.service.snapshot().bookings.values()
     broken = sum(
         1
-        for b in result.service.snapshot().bookings.values()
+        for b in bookings
         if b.picked_up_s is not None
         and (
             not b.pickup_window[0] <= b.picked_up_s <= b.pickup_window[1]
@@ -223,7 +224,7 @@ def compute(
     direct_km = (
         sum(
             b.direct_distance_m
-            for b in result.service.snapshot().bookings.values()
+            for b in bookings
             if b.status == BookingStatus.FINISHED
         )
         / 1000
