@@ -28,6 +28,7 @@ from api import errors
 from api.auth import KeyRing
 from api.limits import BodyLimit, KeyLimit, KeyRate, StreamSlots
 from api.routes import dispatcher_router, driver_router, rider_router
+from api.transit import router as transit_router
 from api.views import Views
 from dispatch.assembly import build_service
 from dispatch.rebalancing import RebalanceParams
@@ -87,7 +88,7 @@ def build_runtime(
 ) -> Runtime:
     """Wire settings, roads, store and clock into a started dispatch service and its views."""
     service = build_service(settings, world, clock=clock, store=store)
-    views = Views(service.clock, world.times)
+    views = Views(service.clock, world.times, service.dispatcher.policy.train_buffer_s)
     slots = StreamSlots(settings.max_streams_per_key)
     return Runtime(settings, world, service, views, KeyRing(settings), slots)
 
@@ -167,6 +168,7 @@ def create_app(settings: Settings, world: RoadWorld, runtime: Runtime | None = N
     app.include_router(rider_router, prefix="/v1")
     app.include_router(driver_router, prefix="/v1")
     app.include_router(dispatcher_router, prefix="/v1")
+    app.include_router(transit_router, prefix="/v1")
 
     @app.get("/dispatcher", response_class=HTMLResponse, include_in_schema=False)
     def dispatcher_page() -> HTMLResponse:

@@ -19,7 +19,14 @@ from api.idempotency import idempotent
 from api.views import area_rings, network_view, owner_of
 from nachtbus.billing import ledger as billing
 from nachtbus.clock import from_datetime
-from nachtbus.domain import INPUT_REASONS, Booking, BookingRequest, StopType, Traveller
+from nachtbus.domain import (
+    INPUT_REASONS,
+    Booking,
+    BookingRequest,
+    ConnectionKind,
+    StopType,
+    Traveller,
+)
 from nachtbus.errors import (
     AccessDenied,
     StoreUnavailable,
@@ -74,10 +81,25 @@ def inquire(inquiry: s.Inquiry, request: Request, who: RiderApp) -> s.PlanningOu
     """
     r, clock = rt(request), rt(request).service.clock
     request_id = uuid.uuid4().hex[:12]
+    conn = inquiry.connection
+    train, station = None, None
+    if conn is not None:  # the station side of a train trip comes from the timetable
+        train, station = r.service.find_train(
+            ConnectionKind(conn.direction.value),
+            trip_id=conn.trip_id,
+            stop_id=conn.stop_id,
+            time_s=from_datetime(clock, conn.time, "connection.time") if conn.time else None,
+        )
+    from_train = train is not None and train.kind == ConnectionKind.FROM_TRAIN
+    to_train = train is not None and train.kind == ConnectionKind.TO_TRAIN
     req = BookingRequest(
         request_id=request_id,
-        origin=r.world.place(inquiry.from_.lat, inquiry.from_.lon, "from"),
-        destination=r.world.place(inquiry.to.lat, inquiry.to.lon, "to"),
+        origin=station
+        if from_train and station
+        else r.world.place(_lat(inquiry.from_), _lon(inquiry.from_), "from"),
+        destination=station
+        if to_train and station
+        else r.world.place(_lat(inquiry.to), _lon(inquiry.to), "to"),
         requested_at_s=clock.now_s(),
         pickup_at_s=from_datetime(clock, inquiry.departure_time, "departureTime")
         if inquiry.departure_time
@@ -93,6 +115,8 @@ def inquire(inquiry: s.Inquiry, request: Request, who: RiderApp) -> s.PlanningOu
     arrive_by = (
         from_datetime(clock, inquiry.arrival_time, "arrivalTime") if inquiry.arrival_time else None
     )
+    if train is not None:
+        req, arrive_by = r.service.with_train(req, train)
     offers, answer = r.service.options(req, arrive_by)
     if answer is None:
         return s.PlanningOut(options=[r.views.offer(o) for o in offers])
@@ -102,6 +126,16 @@ def inquire(inquiry: s.Inquiry, request: Request, who: RiderApp) -> s.PlanningOu
         options=[r.views.offer(o) for o in offers],
         rejection=s.RejectionOut(reason=answer.reason.value, message=answer.message),
     )
+
+
+def _lat(c: s.Coordinates | None) -> float:
+    assert c is not None  # the schema requires it without a connection
+    return c.lat
+
+
+def _lon(c: s.Coordinates | None) -> float:
+    assert c is not None
+    return c.lon
 
 
 def _own_booking(request: Request, who: Principal, booking_id: str) -> Booking:

@@ -52,11 +52,60 @@ class TravelerIn(Schema):
     )
 
 
-class Inquiry(Schema):
-    """A planning inquiry: from, to, when, who."""
+class ConnectionDirection(StrEnum):
+    FROM_TRAIN = "from_train"
+    TO_TRAIN = "to_train"
 
-    from_: Coordinates = Field(alias="from", description="Where the riders want to be picked up.")
-    to: Coordinates = Field(description="Where they want to go.")
+
+class ConnectionIn(Schema):
+    """The train the trip meets: by its GTFS trip id, or by the station and the train's time
+    (the train nearest to it, within 10 min). The station is the pickup (``from_train``) or
+    the drop-off (``to_train``)."""
+
+    direction: ConnectionDirection = Field(
+        description="from_train: off the train, then the bus; to_train: the bus to the train."
+    )
+    trip_id: str | None = Field(
+        default=None, min_length=1, max_length=200, description="GTFS trip_id of the train."
+    )
+    stop_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="GTFS stop_id of the station (needed without tripId).",
+    )
+    time: datetime | None = Field(
+        default=None,
+        description="The train's timetabled arrival (from_train) or departure (to_train) at "
+        "the station, when no tripId is given.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ConnectionIn:
+        if self.trip_id is None and (self.stop_id is None or self.time is None):
+            raise ValueError("connection: give tripId, or stopId and time")
+        return self
+
+
+class Inquiry(Schema):
+    """A planning inquiry: from, to, when, who (and the train it meets, if any)."""
+
+    from_: Coordinates | None = Field(
+        default=None,
+        alias="from",
+        description="Where the riders want to be picked up (not needed from a train: the "
+        "station).",
+    )
+    to: Coordinates | None = Field(
+        default=None, description="Where they want to go (not needed to a train: the station)."
+    )
+    connection: ConnectionIn | None = Field(
+        default=None,
+        description="The train this trip meets: from a train, the pickup window opens at its "
+        "arrival plus the walk from the platform and follows its delays; to a train, the bus "
+        "arrives the policy's buffer before the departure. No departureTime or arrivalTime "
+        "then: the train sets the time.",
+    )
     departure_time: datetime | None = Field(
         default=None,
         description="Earliest pickup tonight (ISO 8601). Omit both times to leave now.",
@@ -93,6 +142,13 @@ class Inquiry(Schema):
             raise ValueError("arrivalTime: give either departureTime or arrivalTime, not both")
         if self.wheelchairs > self.nr_of_travelers:
             raise ValueError("wheelchairs: must not exceed nrOfTravelers")
+        c = self.connection
+        if self.from_ is None and (c is None or c.direction != ConnectionDirection.FROM_TRAIN):
+            raise ValueError("from: required (except from a train: the station)")
+        if self.to is None and (c is None or c.direction != ConnectionDirection.TO_TRAIN):
+            raise ValueError("to: required (except to a train: the station)")
+        if c is not None and (self.departure_time or self.arrival_time):
+            raise ValueError("connection: the train sets the time; no departureTime/arrivalTime")
         return self
 
 
@@ -132,6 +188,26 @@ class FareOut(Schema):
     lines: list[FareLineOut]
 
 
+class ConnectionOut(Schema):
+    """The train a trip meets, with its latest known delay."""
+
+    direction: str = Field(description="from_train or to_train.")
+    trip_id: str
+    route: str = Field(description="The line, e.g. RE 1.")
+    headsign: str
+    stop_id: str
+    station: str
+    scheduled_time: datetime = Field(
+        description="Timetabled arrival (from_train) or departure (to_train)."
+    )
+    expected_time: datetime = Field(description="With the latest delay heard.")
+    delay_s: int = Field(description="Seconds late (GTFS-Realtime); negative: early.")
+    at_risk: bool = Field(
+        default=False,
+        description="to_train: the bus is now expected after the buffer before the departure.",
+    )
+
+
 class OfferOut(Schema):
     offer_id: str = Field(description="Book it with POST /v1/bookings before validUntil.")
     valid_until: datetime
@@ -153,6 +229,9 @@ class OfferOut(Schema):
         default=0,
         description="Seconds this pickup window lies after the wished one (negative: before "
         "it, for a trip that must arrive by a time); 0 at the wish.",
+    )
+    connection: ConnectionOut | None = Field(
+        default=None, description="The train this offer meets (and reaches, to a train)."
     )
 
 
@@ -211,6 +290,11 @@ class BookingOut(Schema):
     picked_up_at: datetime | None
     dropped_off_at: datetime | None
     fare: FareOut | None = Field(default=None, description="The fare agreed with the offer.")
+    connection: ConnectionOut | None = Field(
+        default=None,
+        description="The train this trip meets, its delay, and whether the connection is at "
+        "risk; a late train moves the pickup window above.",
+    )
 
 
 class StopOut(Schema):
@@ -304,6 +388,7 @@ class FleetBookingOut(Schema):
     late_s: int = Field(description="Forecast lateness beyond the promise, seconds (0 = on time).")
     from_: StopPoint = Field(alias="from")
     to: StopPoint
+    connection: ConnectionOut | None = Field(default=None, description="The train it meets.")
 
 
 class FleetVehicleOut(Schema):
@@ -318,6 +403,11 @@ class FleetVehicleOut(Schema):
     )
     late_s: int = Field(description="Worst forecast lateness over its stops, seconds.")
     shift_end: datetime
+    waiting_for_train: ConnectionOut | None = Field(
+        default=None,
+        description="The train the bus's next stop waits for: its next pickup is a rider off "
+        "this train, and the train has not arrived yet.",
+    )
 
 
 class FleetOut(Schema):
@@ -413,3 +503,30 @@ class Co2NightOut(Schema):
     bus_kwh_per_km: float
     grid_g_co2_per_kwh: float
     car_g_co2_per_km: float
+
+
+class TrainOut(Schema):
+    """A train at a station of the service area tonight (from the GTFS timetable)."""
+
+    trip_id: str
+    route: str
+    headsign: str
+    stop_id: str
+    station: str
+    arrival: datetime | None = Field(description="Timetabled arrival; null if it starts here.")
+    departure: datetime | None = Field(description="Timetabled departure; null if it ends here.")
+    delay_s: int = Field(description="Latest delay heard (GTFS-Realtime), seconds.")
+
+
+class TrainsOut(Schema):
+    example: bool = Field(description="The timetable is the shipped EXAMPLE (invented trains).")
+    source: str = Field(description="Where the timetable was read from.")
+    trains: list[TrainOut]
+
+
+class TrainDelaysOut(Schema):
+    delays: dict[str, int] = Field(description="Trip id -> seconds late, as read from the feed.")
+    events: list[dict[str, Any]] = Field(
+        description="What the delays did: booking.connection_delayed (new pickup window), "
+        "booking.connection_at_risk, booking.connection_missed (cancelled and refunded)."
+    )

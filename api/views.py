@@ -20,6 +20,8 @@ from nachtbus.clock import Clock, to_datetime
 from nachtbus.domain import (
     Booking,
     BookingStatus,
+    Connection,
+    ConnectionKind,
     Fare,
     FleetState,
     Offer,
@@ -53,8 +55,10 @@ def fare_view(f: Fare | None) -> s.FareOut | None:
 class Views:
     """Builds the API's answers for one service (its clock and roads)."""
 
-    def __init__(self, clock: Clock, times: TravelTimes) -> None:
+    def __init__(self, clock: Clock, times: TravelTimes, train_buffer_s: int = 0) -> None:
+        """``train_buffer_s``: the policy's buffer before a train's departure (at risk)."""
         self.clock = clock
+        self.train_buffer_s = train_buffer_s
         self.times = times
         self._route_nodes: Callable[[int, int], tuple[tuple[float, float], ...]] = lru_cache(
             maxsize=4096
@@ -95,7 +99,42 @@ class Views:
             fare=fare_view(o.fare),
             alternative=o.shift_s != 0,
             shift_s=o.shift_s,
+            connection=self.connection(r.connection, o.dropoff_eta_s),
         )
+
+    def connection(
+        self, c: Connection | None, dropoff_eta_s: int | None = None
+    ) -> s.ConnectionOut | None:
+        """The train of a trip; ``at_risk`` when a rider to it is expected after the buffer
+        before its expected departure."""
+        if c is None:
+            return None
+        at_risk = (
+            c.kind == ConnectionKind.TO_TRAIN
+            and dropoff_eta_s is not None
+            and dropoff_eta_s > c.expected_s - self.train_buffer_s
+        )
+        return s.ConnectionOut(
+            direction=c.kind.value,
+            trip_id=c.trip_id,
+            route=c.route,
+            headsign=c.headsign,
+            stop_id=c.stop_id,
+            station=c.station,
+            scheduled_time=self.t(c.scheduled_s),
+            expected_time=self.t(c.expected_s),
+            delay_s=c.delay_s,
+            at_risk=at_risk,
+        )
+
+    def waiting_for_train(self, state: FleetState, plan: Plan) -> s.ConnectionOut | None:
+        """The train a bus's next stop waits for (a pickup of a rider off a train not yet in)."""
+        if not plan.stops or plan.stops[0].type != StopType.PICKUP:
+            return None
+        c = state.bookings[plan.stops[0].booking_id].request.connection
+        if c is None or c.kind != ConnectionKind.FROM_TRAIN or c.expected_s <= state.now_s:
+            return None
+        return self.connection(c)
 
     def position(self, state: FleetState, vehicle_id: str) -> s.VehiclePosition:
         st = state.states[vehicle_id]
@@ -125,6 +164,7 @@ class Views:
             picked_up_at=self.opt(b.picked_up_s),
             dropped_off_at=self.opt(b.dropped_off_s),
             fare=fare_view(b.fare),
+            connection=self.connection(r.connection, b.dropoff_eta_s),
         )
 
     # ------------------------------------------------------------------ billing
@@ -265,6 +305,7 @@ class Views:
                     route=self.route(state, plan),
                     late_s=late,
                     shift_end=self.t(v.shift_end_s),
+                    waiting_for_train=self.waiting_for_train(state, plan),
                 )
             )
         return s.FleetOut(
@@ -285,6 +326,7 @@ class Views:
                     late_s=self.lateness(b),
                     **{"from": s.StopPoint(**self.point(b.request.origin))},
                     to=s.StopPoint(**self.point(b.request.destination)),
+                    connection=self.connection(b.request.connection, b.dropoff_eta_s),
                 )
                 for b in bookings
             ],

@@ -5,7 +5,9 @@ own service (a simulated clock and a throw-away store) from the same parts.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from dispatch.dispatcher import Dispatcher
 from dispatch.policies import ServicePolicy
@@ -13,10 +15,14 @@ from dispatch.redis_store import RedisConnection, RedisStore, connect
 from dispatch.service import DispatchService, ServiceConfig
 from dispatch.store import StateStore
 from graphs.districts import Districts
+from graphs.snapping import ServiceArea
 from nachtbus.billing.fares import Pricer, Tariff
 from nachtbus.clock import Clock, WallClock
 from nachtbus.domain import Vehicle
 from nachtbus.settings import Settings
+from nachtbus.transit.flex import FlexService
+from nachtbus.transit.timetable import EXAMPLE_FEED, Timetable
+from nachtbus.transit.timetable import load as load_timetable
 from routing.solver import SolveParams
 from routing.world import RoadWorld
 
@@ -26,6 +32,42 @@ def policy_from_settings(settings: Settings) -> ServicePolicy:
     if settings.policy_file:
         return ServicePolicy.from_toml(settings.policy_file)
     return ServicePolicy()
+
+
+def timetable_from_settings(settings: Settings, world: RoadWorld) -> Timetable | None:
+    """The trains at the area's stations: the settings' GTFS feed (default the shipped
+    EXAMPLE timetable), or None with ``gtfs_feed = none``."""
+    if settings.gtfs_feed.lower() == "none":
+        return None
+    path = EXAMPLE_FEED if settings.gtfs_feed == "example" else Path(settings.gtfs_feed)
+    return load_timetable(
+        path,
+        ZoneInfo(settings.timezone),
+        inside=world.area.geometry,
+        stop_ids=settings.gtfs_stop_ids,
+    )
+
+
+def flex_service(
+    settings: Settings, area: ServiceArea, policy: ServicePolicy, today: date, days: int = 365
+) -> FlexService:
+    """What the GTFS-Flex export says of the service: the area, the rules' service hours
+    (wall clock) and booking horizon, the settings' operator and booking phone, valid from
+    ``today`` for ``days`` days."""
+    return FlexService(
+        agency_name=settings.agency_name,
+        agency_url=settings.agency_url,
+        timezone=settings.timezone,
+        area=area.geometry,
+        area_name=area.name if area.name != "service area" else settings.area_id.title(),
+        service_start_s=policy.service_start_s,
+        service_end_s=policy.service_end_s,
+        start_date=today,
+        end_date=today + timedelta(days=days),
+        prebook_horizon_s=policy.prebook_horizon_s,
+        phone=settings.booking_phone,
+        booking_url=settings.booking_url,
+    )
 
 
 def fleet_from_settings(
@@ -121,6 +163,7 @@ def build_service(
         ),
         pricer=pricer,
         nights=nights,
+        timetable=timetable_from_settings(settings, world),
     )
     service.start()
     dispatcher.warm_up()

@@ -287,6 +287,50 @@ class Dispatcher:
         bookings[bid] = booking
         return state.evolve(plans=plans, bookings=bookings), booking
 
+    def rewindow(
+        self,
+        state: FleetState,
+        booking_id: str,
+        request: BookingRequest,
+        window: tuple[int, int],
+    ) -> FleetState | Rejection:
+        """Give a booking not yet picked up a new pickup window (its train is late): its stops
+        leave the plan and it is inserted again, on any bus, with the new window and its ride
+        limit, keeping every other promise; a Rejection if no bus can take it so."""
+        b = self.booking(state, booking_id)
+        if b.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
+            raise BookingStateError(
+                f"booking {booking_id} is {b.status}; only a booking not yet picked up can "
+                "get a new window",
+                field="booking_id",
+            )
+        without = self._drop_booking(state, b, BookingStatus.CANCELLED)
+        dwell = self.policy.dwell(request.wheelchairs)
+        w = RequestWindows(window[0], window[1], b.max_ride_s, dwell, dwell, True)
+        found = self._insert(without, request, w, b.direct_time_s, None)
+        if isinstance(found, Rejection):
+            return found
+        plans = dict(without.plans)
+        plans[found.vehicle_id] = replace(
+            found.plan,
+            stops=tuple(
+                replace(s, booking_id=booking_id) if s.booking_id == NEW else s
+                for s in found.plan.stops
+            ),
+        )
+        bookings = dict(without.bookings)
+        bookings[booking_id] = replace(
+            b,
+            request=request,
+            pickup_window=window,
+            vehicle_id=found.vehicle_id,
+            pickup_eta_s=found.pickup_eta_s,
+            dropoff_eta_s=found.dropoff_eta_s,
+            updated_s=state.now_s,
+        )
+        new = state.evolve(plans=plans, bookings=bookings)
+        return self.refresh_etas(new, sorted({found.vehicle_id, b.vehicle_id or found.vehicle_id}))
+
     def set_status(self, state: FleetState, booking_id: str, status: BookingStatus) -> FleetState:
         """Move a booking between PENDING and CONFIRMED (the API's commit step)."""
         b = self.booking(state, booking_id)

@@ -15,7 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from nachtbus.clock import wall_to_elapsed
-from nachtbus.domain import BookingRequest, Rejection, RejectionReason
+from nachtbus.domain import BookingRequest, Connection, ConnectionKind, Rejection, RejectionReason
 from nachtbus.errors import ConfigError
 from nachtbus.units import format_clock
 
@@ -65,6 +65,16 @@ class ServicePolicy:
     max_alternatives: int = 3
     alternative_step_s: int = 5 * 60
     alternative_shift_max_s: int = 30 * 60
+    # trains (a booking with a connection, see nachtbus.transit): a rider off a train is
+    # picked up at the station from the train's arrival + ``train_walk_s`` for
+    # ``train_window_s``, also after the service hours if the train is due within them (the
+    # last bus waits for the last train); a late train moves the window, the bus waits up to
+    # ``train_wait_max_s`` of delay; a rider to a train is at the station ``train_buffer_s``
+    # before it leaves
+    train_walk_s: int = 3 * 60
+    train_window_s: int = 6 * 60
+    train_wait_max_s: int = 20 * 60
+    train_buffer_s: int = 5 * 60
     #: set by :meth:`for_night`: the wall-clock service hours the night's seconds came from
     wall_hours: tuple[int, int] | None = field(default=None, compare=False)
 
@@ -96,6 +106,10 @@ class ServicePolicy:
                 0 <= self.alternative_shift_max_s <= 3 * 3600,
                 "must be 0 to 10800",
             ),
+            ("train_walk_s", 0 <= self.train_walk_s <= 1800, "must be 0 to 1800"),
+            ("train_window_s", 60 <= self.train_window_s <= 3600, "must be 60 to 3600"),
+            ("train_wait_max_s", 0 <= self.train_wait_max_s <= 3600, "must be 0 to 3600"),
+            ("train_buffer_s", 0 <= self.train_buffer_s <= 3600, "must be 0 to 3600"),
         ]
         for name, ok, rule in rules:
             if not ok:
@@ -160,6 +174,16 @@ class ServicePolicy:
     def dwell(self, wheelchairs: int) -> int:
         return self.dwell_s + self.wheelchair_dwell_s * wheelchairs
 
+    def train_pickup_s(self, train: Connection) -> int:
+        """Earliest pickup of a rider off ``train``: its expected arrival (the delay counted
+        up to ``train_wait_max_s``, how long a bus waits) plus the walk from the platform."""
+        delay = min(train.delay_s, self.train_wait_max_s)
+        return train.scheduled_s + delay + self.train_walk_s
+
+    def train_arrive_by_s(self, train: Connection) -> int:
+        """Latest drop-off of a rider to ``train``: its expected departure less the buffer."""
+        return train.expected_s - self.train_buffer_s
+
     def is_far(self, from_depot_s: int) -> bool:
         """Whether a pickup this many road seconds from the nearest depot gets the far rule."""
         return self.far_pickup_s > 0 and from_depot_s >= self.far_pickup_s
@@ -190,6 +214,25 @@ class ServicePolicy:
                 RejectionReason.PICKUP_IN_PAST,
                 f"pickup time {format_clock(asked)} is before now ({format_clock(now_s)})",
             )
+        dwell = self.dwell(request.wheelchairs)
+        train = request.connection
+        if train is not None and train.kind == ConnectionKind.FROM_TRAIN:
+            if not self.service_start_s <= train.scheduled_s <= self.service_end_s:
+                return no(RejectionReason.OUTSIDE_SERVICE_HOURS, self.hours_text())
+            earliest = self.train_pickup_s(train)
+            if earliest < now_s - 60:
+                return no(
+                    RejectionReason.PICKUP_IN_PAST,
+                    f"the train arrived at {format_clock(train.expected_s)}, before now",
+                )
+            return RequestWindows(
+                max(earliest, now_s),
+                max(earliest, now_s) + self.train_window_s,
+                self.max_ride_s(direct_s),
+                dwell,
+                dwell,
+                True,
+            )
         max_wait = max(self.far_max_wait_s, self.max_wait_s) if far else self.max_wait_s
         prebooked = asked is not None and asked > now_s + max_wait
         if prebooked:
@@ -209,5 +252,4 @@ class ServicePolicy:
                 self.hours_text(),
             )
         latest = min(latest, self.service_end_s)
-        dwell = self.dwell(request.wheelchairs)
         return RequestWindows(earliest, latest, self.max_ride_s(direct_s), dwell, dwell, prebooked)

@@ -13,6 +13,8 @@ from nachtbus.domain import (
     Booking,
     BookingRequest,
     BookingStatus,
+    Connection,
+    ConnectionKind,
     Fare,
     FareLine,
     Offer,
@@ -74,6 +76,36 @@ def fare_from(d: Json | None) -> Fare | None:
     )
 
 
+def connection_to(c: Connection | None) -> Json | None:
+    if c is None:
+        return None
+    return {
+        "kind": c.kind.value,
+        "trip_id": c.trip_id,
+        "stop_id": c.stop_id,
+        "station": c.station,
+        "route": c.route,
+        "headsign": c.headsign,
+        "scheduled_s": c.scheduled_s,
+        "delay_s": c.delay_s,
+    }
+
+
+def connection_from(d: Json | None) -> Connection | None:
+    if d is None:
+        return None
+    return Connection(
+        ConnectionKind(d["kind"]),
+        d["trip_id"],
+        d["stop_id"],
+        d["station"],
+        d["route"],
+        d["headsign"],
+        int(d["scheduled_s"]),
+        int(d["delay_s"]),
+    )
+
+
 def request_to(r: BookingRequest) -> Json:
     return {
         "request_id": r.request_id,
@@ -86,6 +118,7 @@ def request_to(r: BookingRequest) -> Json:
         "rider_id": r.rider_id,
         "prams": r.prams,
         "travellers": [traveller_to(t) for t in r.travellers],
+        "connection": connection_to(r.connection),
     }
 
 
@@ -101,6 +134,7 @@ def request_from(d: Json) -> BookingRequest:
         rider_id=d["rider_id"],
         prams=int(d.get("prams", 0)),
         travellers=tuple(traveller_from(t) for t in d.get("travellers", ())),
+        connection=connection_from(d.get("connection")),
     )
 
 

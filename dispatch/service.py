@@ -28,6 +28,8 @@ from nachtbus.domain import (
     Booking,
     BookingRequest,
     BookingStatus,
+    Connection,
+    ConnectionKind,
     FleetState,
     Offer,
     Place,
@@ -45,6 +47,7 @@ from nachtbus.errors import (
     RejectedInput,
     UnknownOffer,
 )
+from nachtbus.transit.timetable import Timetable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -121,6 +124,7 @@ class DispatchService:
         *,
         nights: Nights | None = None,
         offer_ids: Callable[[], str] | None = None,
+        timetable: Timetable | None = None,
     ) -> None:
         """``offer_ids`` makes the ids of offers (and so of bookings); default random ones,
         which nobody can guess. The simulator numbers them, so that a night's bookings sort
@@ -138,6 +142,7 @@ class DispatchService:
         )
         self._offer_ids = offer_ids or (lambda: uuid.uuid4().hex)
         self._forecast: tuple[date, CellForecast | None] | None = None
+        self.timetable = timetable
         self._lock = threading.Lock()
         self._last_reopt: tuple[date, int] | None = None
 
@@ -288,6 +293,164 @@ class DispatchService:
         if isinstance(result, Rejection) and not others:
             self._record_rejection(result, state.now_s)
         return result, others
+
+    # ------------------------------------------------------------------ trains
+    def find_train(
+        self,
+        kind: ConnectionKind,
+        *,
+        trip_id: str | None = None,
+        stop_id: str | None = None,
+        time_s: int | None = None,
+    ) -> tuple[Connection, Place]:
+        """The train a trip meets, found in the timetable by trip id (or by station and
+        time), with the latest delay heard for it, and the station as a place on the road
+        (the pickup from a train, the drop-off to one). Errors name the connection field."""
+        tt = self.timetable
+        if tt is None:
+            raise RejectedInput(
+                "invalid_input", "this service has no timetable", field="connection"
+            )
+        day = self.clock.service_date()
+        if trip_id:
+            call = tt.call(day, trip_id, stop_id, field="connection.tripId")
+        elif stop_id and time_s is not None:
+            call = tt.at(
+                day, stop_id, time_s, arriving=kind == ConnectionKind.FROM_TRAIN,
+                field="connection.time",
+            )
+        else:
+            raise RejectedInput(
+                "invalid_input",
+                "a connection names the train (tripId) or the station and time",
+                field="connection",
+            )
+        if kind == ConnectionKind.FROM_TRAIN and call.first:
+            raise RejectedInput(
+                "invalid_input", f"train {call.trip_id} starts here; nobody arrives on it",
+                field="connection.tripId",
+            )
+        if kind == ConnectionKind.TO_TRAIN and call.last:
+            raise RejectedInput(
+                "invalid_input", f"train {call.trip_id} ends here; nobody leaves on it",
+                field="connection.tripId",
+            )
+        station = tt.station(call.stop_id, field="connection.stopId")
+        place = self.locator.place(station.lat, station.lon, "connection.stopId")
+        scheduled = call.arrival_s if kind == ConnectionKind.FROM_TRAIN else call.departure_s
+        conn = Connection(
+            kind, call.trip_id, call.stop_id, station.name, call.route, call.headsign,
+            scheduled, self.train_delay(call.trip_id),
+        )
+        return conn, replace(place, label=station.name)
+
+    def with_train(
+        self, request: BookingRequest, conn: Connection
+    ) -> tuple[BookingRequest, int | None]:
+        """The request meeting train ``conn`` and, to a train, the arrival it must keep
+        (``arrive_by_s`` for :meth:`options`): the departure less ``policy.train_buffer_s``.
+        From a train, the pickup is asked for the train's arrival plus the walk."""
+        policy = self.dispatcher.policy
+        request = replace(request, connection=conn)
+        if conn.kind == ConnectionKind.FROM_TRAIN:
+            return replace(request, pickup_at_s=policy.train_pickup_s(conn)), None
+        return request, policy.train_arrive_by_s(conn)
+
+    def train_delay(self, trip_id: str) -> int:
+        """The latest delay heard for a train tonight (s; 0 if none)."""
+        got = self.store.recall(f"train-delay:{trip_id}")
+        return int(got) if got else 0
+
+    def train_delays(self, delays: dict[str, int]) -> list[Event]:
+        """Apply trains' delays (GTFS-Realtime TripUpdates: trip id -> seconds late): each
+        open booking on such a train that is not yet picked up is told (an event), and a
+        rider off a late train gets a new pickup window from the new arrival, on whichever
+        bus can keep it and every other promise. When the train is later than a bus waits
+        (``policy.train_wait_max_s``) or no bus can keep the new window, the booking is
+        cancelled with a refund and the rider told why. A rider to a train that now leaves
+        before the bus gets there is flagged at risk. Returns the events."""
+        ttl = 16 * 3600
+        for trip, delay in delays.items():
+            self.store.remember(f"train-delay:{trip}", str(int(delay)), ttl)
+        policy = self.dispatcher.policy
+
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], list[Event]]:
+            events: list[Event] = []
+            new = state
+            for b in sorted(state.bookings.values(), key=lambda x: x.booking_id):
+                conn = b.request.connection
+                if (
+                    conn is None
+                    or conn.trip_id not in delays
+                    or b.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED)
+                    or delays[conn.trip_id] == conn.delay_s
+                ):
+                    continue
+                moved = replace(conn, delay_s=int(delays[conn.trip_id]))
+                request = replace(b.request, connection=moved)
+                about = {
+                    "booking_id": b.booking_id,
+                    "trip_id": conn.trip_id,
+                    "route": conn.route,
+                    "delay_s": moved.delay_s,
+                }
+                if conn.kind == ConnectionKind.TO_TRAIN:
+                    bookings = dict(new.bookings)
+                    bookings[b.booking_id] = replace(new.bookings[b.booking_id], request=request)
+                    new = new.evolve(bookings=bookings)
+                    nb = new.bookings[b.booking_id]
+                    risk = (nb.dropoff_eta_s or nb.latest_dropoff_s) > policy.train_arrive_by_s(
+                        moved
+                    )
+                    kind = "connection_at_risk" if risk else "connection_delayed"
+                    events.append(Event(f"booking.{kind}", state.now_s, {
+                        **about, "vehicle_id": nb.vehicle_id, "status": nb.status.value,
+                        "dropoff_eta_s": nb.dropoff_eta_s,
+                        "departure_s": moved.expected_s,
+                    }))
+                    continue
+                reason = ""
+                if moved.delay_s > policy.train_wait_max_s:
+                    reason = (
+                        f"the train is {moved.delay_s // 60} min late; a bus waits at most "
+                        f"{policy.train_wait_max_s // 60} min"
+                    )
+                else:
+                    start = max(policy.train_pickup_s(moved), state.now_s)
+                    answer = self.dispatcher.rewindow(
+                        new, b.booking_id, request, (start, start + policy.train_window_s)
+                    )
+                    if isinstance(answer, Rejection):
+                        reason = f"no bus can wait for the late train: {answer.message}"
+                    else:
+                        new = answer
+                        nb = new.bookings[b.booking_id]
+                        events.append(Event("booking.connection_delayed", state.now_s, {
+                            **about, "vehicle_id": nb.vehicle_id, "status": nb.status.value,
+                            "pickup_window": list(nb.pickup_window),
+                            "pickup_eta_s": nb.pickup_eta_s,
+                        }))
+                        continue
+                new, more = self._cancel_for_train(new, b, reason, about)
+                events.extend(more)
+            return new, events, events
+
+        return self._change(decide)[1]
+
+    def _cancel_for_train(
+        self, state: FleetState, b: Booking, reason: str, about: dict[str, object]
+    ) -> tuple[FleetState, list[Event]]:
+        """Cancel a booking whose train the bus cannot wait for, refunded in full (it is
+        not the rider's doing)."""
+        new = self.dispatcher.cancel(state, b.booking_id)
+        nb = new.bookings[b.booking_id]
+        events = [Event("booking.connection_missed", state.now_s, {
+            **about, "vehicle_id": b.vehicle_id, "status": nb.status.value, "reason": reason,
+        })]
+        if b.status == BookingStatus.CONFIRMED and b.fare is not None:
+            entry = billing.refund(billing.charge(b, b.fare, b.updated_s), state.now_s)
+            events.append(Event("ledger.refund", state.now_s, entry.to_json(), "ledger"))
+        return new, events
 
     def _priced(self, offer: Offer) -> Offer:
         if self.pricer is None:

@@ -155,6 +155,34 @@ def build_parser() -> argparse.ArgumentParser:
         "only the time",
     )
     _add_source_options(sim)
+    export = sub.add_parser("export", help="publish the service for journey planners")
+    esub = export.add_subparsers(dest="export_command", required=True, metavar="FORMAT")
+    gflex = esub.add_parser(
+        "gtfs-flex",
+        help="write the service as a GTFS-Flex feed into DIR",
+        description="Write the service as GTFS-Flex into DIR: the service area as a flex "
+        "location (locations.geojson), the service hours as pickup / drop-off windows, the "
+        "booking rule (app; phone with $NACHTBUS_BOOKING_PHONE), agency, route, calendar, "
+        "feed info; checked against the reference's Flex rules before it is written.",
+    )
+    gflex.add_argument("dir", type=Path, metavar="DIR", help="folder to write (made if missing)")
+    gflex.add_argument(
+        "--zip", action="store_true", help="also write DIR/nachtbus-flex.zip with the files"
+    )
+    gflex.add_argument(
+        "--days", type=int, default=365, help="days the calendar runs from today (365)"
+    )
+    gflex.add_argument(
+        "--service-area",
+        type=Path,
+        help="GeoJSON service-area polygon; default: $NACHTBUS_SERVICE_AREA_FILE, "
+        "else ../shared's Soest one",
+    )
+    gflex.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="cache folder (a downloaded area); default: ~/.cache/nachtbus",
+    )
     bench = sub.add_parser("bench", help="run a benchmark (see benchmarks/)")
     bsub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
     solver = bsub.add_parser(
@@ -412,6 +440,35 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export_flex(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from dispatch.assembly import flex_service, policy_from_settings
+    from graphs.build import load_service_area_source
+    from graphs.snapping import ServiceArea
+    from nachtbus.transit import flex
+
+    if args.days < 1:
+        print("nachtbus: error: --days: must be at least 1", file=sys.stderr)
+        return EXIT_ERROR
+    settings = _settings(args)
+    area = ServiceArea.from_geojson(
+        load_service_area_source(settings.service_area_source(), settings.cache_dir)
+    )
+    svc = flex_service(settings, area, policy_from_settings(settings), date.today(), args.days)
+    problems = flex.check(flex.files(svc))
+    if problems:  # never publish a feed that breaks the rules
+        print("nachtbus: error: the feed breaks GTFS-Flex rules:", *problems, sep="\n  ")
+        return EXIT_ERROR
+    written = flex.write_dir(svc, args.dir)
+    if args.zip:
+        path = args.dir / "nachtbus-flex.zip"
+        path.write_bytes(flex.zip_bytes(svc))
+        written.append(path)
+    print(f"nachtbus: GTFS-Flex feed in {args.dir}: {', '.join(p.name for p in written)}")
+    return 0
+
+
 _COMMANDS = {
     ("serve", None): _cmd_serve,
     ("graph", "info"): _cmd_graph_info,
@@ -419,13 +476,18 @@ _COMMANDS = {
     ("route", None): _cmd_route,
     ("bench", "solver"): _cmd_bench_solver,
     ("simulate", None): _cmd_simulate,
+    ("export", "gtfs-flex"): _cmd_export_flex,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    sub = getattr(args, "graph_command", None) or getattr(args, "bench_command", None)
+    sub = (
+        getattr(args, "graph_command", None)
+        or getattr(args, "bench_command", None)
+        or getattr(args, "export_command", None)
+    )
     handler = _COMMANDS[(args.command, sub)]
     try:
         return handler(args)

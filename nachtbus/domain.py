@@ -134,6 +134,33 @@ class Fare:
         return self.total_cents - self.vat_cents
 
 
+class ConnectionKind(StrEnum):
+    """Which way a rider meets a train."""
+
+    FROM_TRAIN = "from_train"  # off the train, then the bus (pickup at the station)
+    TO_TRAIN = "to_train"  # the bus, then the train (drop-off at the station)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """The train a booking connects with, from the timetable (and its delay, from
+    GTFS-Realtime): arrival (``from_train``) or departure (``to_train``) at the station."""
+
+    kind: ConnectionKind
+    trip_id: str
+    stop_id: str
+    station: str  # the station's name
+    route: str  # the line, e.g. "RE 1"
+    headsign: str
+    scheduled_s: int  # the train's timetabled arrival / departure, night seconds
+    delay_s: int = 0  # the latest delay heard (GTFS-Realtime); negative: early
+
+    @property
+    def expected_s(self) -> int:
+        """When the train is now expected to arrive / leave."""
+        return self.scheduled_s + self.delay_s
+
+
 @dataclass(frozen=True)
 class BookingRequest:
     """What a rider asks for. ``pickup_at_s`` None means as soon as possible."""
@@ -148,6 +175,7 @@ class BookingRequest:
     rider_id: str = ""
     prams: int = 0
     travellers: tuple[Traveller, ...] = ()  # empty: every passenger an adult, full fare
+    connection: Connection | None = None  # the train this trip meets
 
     def __post_init__(self) -> None:
         if self.passengers < 1:

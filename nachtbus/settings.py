@@ -130,6 +130,30 @@ class Settings(BaseSettings):
     bus_wheelchair_places: int = Field(default=1, ge=0, le=4, description="Per bus.")
     depot_lat: float = Field(default=51.5781, ge=-90, le=90, description="Depot (Soest station).")
     depot_lon: float = Field(default=8.1049, ge=-180, le=180, description="Depot longitude.")
+    gtfs_feed: str = Field(
+        default="example",
+        description="GTFS feed (zip or folder) of the trains at the service area's stations, "
+        "e.g. the national GTFS publication; 'example' = the shipped EXAMPLE timetable "
+        "(invented trains, nachtbus/transit/example_feed), 'none' = no trains.",
+    )
+    gtfs_stop_ids: list[str] = Field(
+        default=[],
+        description="Stop ids of the feed to meet trains at besides those inside the area.",
+    )
+    agency_name: str = Field(
+        default="Nachtbus Soest", max_length=100, description="Operator's name (GTFS-Flex)."
+    )
+    agency_url: str = Field(
+        default="https://www.soest.de/", description="Operator's web page (GTFS-Flex)."
+    )
+    booking_phone: str = Field(
+        default="",
+        max_length=40,
+        description="Phone number riders call to book (GTFS-Flex booking rule; empty: none).",
+    )
+    booking_url: str = Field(
+        default="", description="Web page where riders book (GTFS-Flex booking rule; optional)."
+    )
     clock_offset_s: int = Field(
         default=0,
         description="Development only: shift the service clock by this many seconds, so the "

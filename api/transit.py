@@ -1,0 +1,145 @@
+"""Routes for the trains and the journey planners: tonight's trains, GTFS-Realtime delays
+in, GTFS-Flex and GTFS-Realtime out."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from api import schemas as s
+from api.auth import Dispatcher, RiderApp
+from api.routes import ERRORS, rt
+from dispatch.assembly import flex_service, policy_from_settings
+from nachtbus.clock import to_datetime
+from nachtbus.errors import RejectedInput
+from nachtbus.transit import flex, realtime
+from nachtbus.transit.timetable import Timetable
+
+if TYPE_CHECKING:
+    from api.app import Runtime
+
+router = APIRouter(tags=["trains and GTFS"], responses=ERRORS)
+PROTOBUF = "application/x-protobuf"
+_PROTO: dict[int | str, dict[str, Any]] = {
+    200: {"content": {PROTOBUF: {}}, "description": "A GTFS-Realtime FeedMessage."}
+}
+
+
+def _timetable(r: Runtime) -> Timetable:
+    tt = r.service.timetable
+    if tt is None:
+        raise RejectedInput("no_timetable", "this service has no timetable", field="gtfs_feed")
+    return tt
+
+
+@router.get("/trains", response_model=s.TrainsOut)
+def trains(request: Request, _: RiderApp) -> s.TrainsOut:
+    """Tonight's trains at the service area's stations, with their latest delays: what a
+    rider can book a connection with (``connection.tripId`` in an inquiry)."""
+    r = rt(request)
+    tt = _timetable(r)
+    out = []
+    for c in tt.calls(r.service.clock.service_date()):
+        out.append(
+            s.TrainOut(
+                trip_id=c.trip_id,
+                route=c.route,
+                headsign=c.headsign,
+                stop_id=c.stop_id,
+                station=tt.stations[c.stop_id].name,
+                arrival=None if c.first else r.views.t(c.arrival_s),
+                departure=None if c.last else r.views.t(c.departure_s),
+                delay_s=r.service.train_delay(c.trip_id),
+            )
+        )
+    return s.TrainsOut(example=tt.example, source=tt.source, trains=out)
+
+
+@router.post(
+    "/trains/trip-updates",
+    response_model=s.TrainDelaysOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {PROTOBUF: {"schema": {"type": "string", "format": "binary"}}},
+            "description": "A GTFS-Realtime FeedMessage with TripUpdates of the trains.",
+        }
+    },
+)
+async def train_delays(request: Request, _: Dispatcher) -> s.TrainDelaysOut:
+    """Trains' delays in (a GTFS-Realtime TripUpdate feed, the railway's or a relay's): the
+    riders off a late train get a new pickup window (the bus waits up to the policy's
+    ``train_wait_max_s``), riders to a train are checked; each is told by an event."""
+    r = rt(request)
+    body = await request.body()
+    tt = _timetable(r)
+    day = r.service.clock.service_date()
+    calls = {c.trip_id: c for c in tt.calls(day)}
+
+    def scheduled(trip_id: str) -> int | None:
+        c = calls.get(trip_id)
+        return None if c is None else int(r.views.t(c.arrival_s).timestamp())
+
+    found = realtime.delays(body, tt.stations, scheduled)
+    ours = {k: v for k, v in found.items() if k in calls}
+    events = r.service.train_delays(ours)
+    return s.TrainDelaysOut(
+        delays=ours, events=[{"type": e.type, **e.data} for e in events if e.journal is None]
+    )
+
+
+def _night(r: Runtime) -> str:
+    return r.service.clock.service_date().strftime("%Y%m%d")
+
+
+@router.get("/gtfs-rt/vehicle-positions", response_class=Response, responses=_PROTO)
+def vehicle_positions(request: Request, _: RiderApp) -> Response:
+    """GTFS-Realtime VehiclePositions of the buses (protobuf), for journey planners: one
+    trip per bus and night, ``nachtbus-<bus>-<date>``."""
+    r = rt(request)
+    state = r.service.snapshot()
+    clock = r.service.clock
+    body = realtime.vehicle_positions(
+        state,
+        lambda t: int(to_datetime(clock, t).timestamp()),
+        flex.ROUTE_ID,
+        _night(r),
+        clock.now(),
+    )
+    return Response(body, media_type=PROTOBUF)
+
+
+@router.get("/gtfs-rt/trip-updates", response_class=Response, responses=_PROTO)
+def trip_updates(request: Request, _: RiderApp) -> Response:
+    """GTFS-Realtime TripUpdates (protobuf): each bus's planned stops in order with their
+    expected times (no addresses)."""
+    r = rt(request)
+    state = r.service.snapshot()
+    clock = r.service.clock
+    body = realtime.trip_updates(
+        state,
+        lambda t: int(to_datetime(clock, t).timestamp()),
+        flex.ROUTE_ID,
+        _night(r),
+        clock.now(),
+    )
+    return Response(body, media_type=PROTOBUF)
+
+
+@router.get(
+    "/gtfs/flex.zip",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}, "description": "GTFS-Flex feed."}},
+)
+def flex_zip(request: Request) -> Response:
+    """The service as GTFS-Flex (public, no key): the service area as a flex location, the
+    service hours as pickup / drop-off windows, the booking rule (app, phone), agency,
+    route and calendar, valid for a year from tonight."""
+    r = rt(request)
+    svc = flex_service(
+        r.settings, r.world.area, policy_from_settings(r.settings), r.service.clock.service_date()
+    )
+    headers = {"Content-Disposition": 'attachment; filename="nachtbus-flex.zip"'}
+    return Response(flex.zip_bytes(svc), media_type="application/zip", headers=headers)

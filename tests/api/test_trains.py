@@ -1,0 +1,294 @@
+"""The bus and the trains through the API: a scripted night on the shipped EXAMPLE timetable
+(invented trains, nachtbus/transit/example_feed), the real store and the real roads.
+
+The night is 2026-11-20 (the test clock's); the example's trains run every night.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import gtfs_kit
+import pytest
+
+from nachtbus.transit import flex, realtime
+from tests.api.conftest import DISPATCHER, RIDER, Api, driver
+from tests.helpers import AMPEN, BERGEDE, MARKT, OSTOENNEN, STATION
+
+ARRIVES_2231 = "RB59X-E-2231"  # from Dortmund, at Soest 22:31
+LEAVES_2302 = "RE1X-W-2302"  # to Hamm, at Soest 23:02, leaves 23:03
+LAST_TRAIN = "RB59X-E-0131"  # the night's last arrival, 01:31 (on the next date's service)
+
+
+def _hm(iso: str) -> str:
+    return datetime.fromisoformat(iso).strftime("%H:%M")
+
+
+def _from_train(api: Api, trip: str, dest: tuple[float, float], **body: object) -> dict:
+    r = api.client.post(
+        "/v1/planning/inquiries",
+        json={
+            "to": {"lat": dest[0], "lon": dest[1]},
+            "connection": {"direction": "from_train", "tripId": trip},
+            **body,
+        },
+        headers=RIDER,
+    )
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def _book(api: Api, offer_id: str) -> dict:
+    r = api.client.post("/v1/bookings", json={"offerId": offer_id}, headers=RIDER)
+    assert r.status_code == 201, r.text
+    r = api.client.post(
+        f"/v1/bookings/{r.json()['id']}/events", json={"operation": "COMMIT"}, headers=RIDER
+    )
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def _delay(api: Api, delays: dict[str, int]) -> dict:
+    body = realtime.trip_update_feed(delays, "SOE", api.clock.now())
+    r = api.client.post(
+        "/v1/trains/trip-updates",
+        content=body,
+        headers={**DISPATCHER, "Content-Type": "application/x-protobuf"},
+    )
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_tonights_trains_are_listed_and_marked_as_the_example(api: Api) -> None:
+    """GET /v1/trains lists the example timetable's trains at the station, the last one
+    (written as 01:31 on the next date's service) counted to tonight."""
+    r = api.client.get("/v1/trains", headers=RIDER)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["example"] is True
+    trips = {t["tripId"]: t for t in body["trains"]}
+    assert _hm(trips[ARRIVES_2231]["arrival"]) == "22:31"
+    assert trips[ARRIVES_2231]["departure"] is None  # it ends at Soest
+    assert datetime.fromisoformat(trips[LAST_TRAIN]["arrival"]).date().isoformat() == "2026-11-21"
+
+
+def test_a_late_train_moves_its_riders_pickup_and_the_bus_waits(api: Api) -> None:
+    """A rider off the 22:31 is picked up at the station from the arrival plus the walk;
+    the train 12 minutes late moves the promised window by 12 minutes, the rider is told
+    (event, booking), and the bus is shown waiting for that train."""
+    offer = _from_train(api, ARRIVES_2231, OSTOENNEN)["options"][0]
+    assert offer["connection"]["tripId"] == ARRIVES_2231
+    assert _hm(offer["pickup"]["windowStart"]) == "22:34"  # 22:31 + 3 min walk
+    assert abs(offer["pickup"]["lat"] - STATION[0]) < 0.003
+    booking = _book(api, offer["offerId"])
+    answer = _delay(api, {ARRIVES_2231: 12 * 60})
+    assert answer["delays"] == {ARRIVES_2231: 720}
+    kinds = [
+        (e["type"], e["bookingId"] if "bookingId" in e else e["booking_id"])
+        for e in answer["events"]
+    ]
+    assert kinds == [("booking.connection_delayed", booking["id"])]
+    got = api.client.get(f"/v1/bookings/{booking['id']}", headers=RIDER).json()
+    assert got["state"] == "CONFIRMED"
+    assert _hm(got["pickup"]["windowStart"]) == "22:46"
+    assert got["connection"]["delayS"] == 720
+    assert datetime.fromisoformat(got["pickup"]["expectedTime"]) >= datetime.fromisoformat(
+        got["pickup"]["windowStart"]
+    )
+    fleet = api.client.get("/v1/fleet", headers=DISPATCHER).json()
+    bus = next(v for v in fleet["vehicles"] if v["vehicleId"] == got["vehicle"]["vehicleId"])
+    assert bus["waitingForTrain"]["tripId"] == ARRIVES_2231
+    assert bus["waitingForTrain"]["delayS"] == 720
+    # a rider booking the same train now gets the late window at once
+    later = _from_train(api, ARRIVES_2231, AMPEN)["options"][0]
+    assert _hm(later["pickup"]["windowStart"]) == "22:46"
+
+
+def test_a_train_later_than_the_bus_waits_cancels_with_a_refund(api: Api) -> None:
+    """Past ``train_wait_max_s`` (20 min) the booking is cancelled, refunded in full and
+    the rider told why; the ledger still equals the receipts."""
+    booking = _book(api, _from_train(api, ARRIVES_2231, BERGEDE)["options"][0]["offerId"])
+    answer = _delay(api, {ARRIVES_2231: 35 * 60})
+    missed = [e for e in answer["events"] if e["type"] == "booking.connection_missed"]
+    assert [e["booking_id"] for e in missed] == [booking["id"]]
+    assert "35 min late" in missed[0]["reason"]
+    got = api.client.get(f"/v1/bookings/{booking['id']}", headers=RIDER).json()
+    assert got["state"] == "CANCELLED"
+    ledger = api.client.get("/v1/ledger", headers=DISPATCHER).json()
+    assert ledger["totals"]["balanceCents"] == 0
+    assert ledger["totals"]["refundsCents"] == booking["fare"]["totalCents"] > 0
+
+
+def test_a_rider_to_a_train_arrives_with_the_buffer(api: Api) -> None:
+    """To the train leaving at 23:03: the offer names the train and promises the station by
+    22:58 (5 min buffer); the plan keeps it."""
+    r = api.client.post(
+        "/v1/planning/inquiries",
+        json={
+            "from": {"lat": AMPEN[0], "lon": AMPEN[1]},
+            "connection": {"direction": "to_train", "tripId": LEAVES_2302},
+        },
+        headers=RIDER,
+    )
+    assert r.status_code == 200, r.text
+    offer = r.json()["options"][0]
+    assert offer["connection"]["route"] == "RE 1X"
+    assert offer["connection"]["headsign"] == "Hamm (Westf)"
+    assert offer["dropoff"]["latestTime"] <= offer["connection"]["scheduledTime"]
+    assert _hm(offer["dropoff"]["latestTime"]) == "22:58"
+    assert offer["connection"]["atRisk"] is False
+    booking = _book(api, offer["offerId"])
+    assert _hm(booking["dropoff"]["expectedTime"]) <= "22:58"
+    # a train that leaves early, so the bus would come after the buffer: flagged at risk
+    # (rider and dispatcher told), not dropped; earlier still, but the bus on time: told only
+    spare = datetime.fromisoformat(booking["dropoff"]["latestTime"]) - datetime.fromisoformat(
+        booking["dropoff"]["expectedTime"]
+    )
+    answer = _delay(api, {LEAVES_2302: -int(spare.total_seconds()) + 60})
+    assert [e["type"] for e in answer["events"]] == ["booking.connection_delayed"]
+    answer = _delay(api, {LEAVES_2302: -int(spare.total_seconds()) - 60})
+    assert [e["type"] for e in answer["events"]] == ["booking.connection_at_risk"]
+    got = api.client.get(f"/v1/bookings/{booking['id']}", headers=RIDER).json()
+    assert got["connection"]["atRisk"] is True
+
+
+def test_the_last_trains_riders_are_all_served_even_late(api: Api) -> None:
+    """Seven riders off the last train, which then runs 15 minutes late: every one keeps a
+    bus (re-planned on the fleet), picked up from the late arrival, and the driver serves
+    them."""
+    api.clock.set(25 * 3600)  # 01:00
+    dests = [OSTOENNEN, AMPEN, BERGEDE, MARKT, OSTOENNEN, AMPEN, BERGEDE]
+    booked = [_book(api, _from_train(api, LAST_TRAIN, d)["options"][0]["offerId"]) for d in dests]
+    answer = _delay(api, {LAST_TRAIN: 15 * 60})
+    assert sorted(e["booking_id"] for e in answer["events"]) == sorted(b["id"] for b in booked)
+    assert {e["type"] for e in answer["events"]} == {"booking.connection_delayed"}
+    fleet = api.client.get("/v1/fleet", headers=DISPATCHER).json()
+    mine = [b for b in fleet["bookings"] if b["id"] in {x["id"] for x in booked}]
+    assert all(b["state"] == "CONFIRMED" for b in mine)
+    assert all(_hm(b["pickupWindowStart"]) >= "01:49" for b in mine)  # 01:31 + 15 + 3
+    # drive the night: each bus serves its stops in plan order
+    api.clock.set(25 * 3600 + 49 * 60)
+    for _ in range(40):
+        fleet = api.client.get("/v1/fleet", headers=DISPATCHER).json()
+        work = [(v["vehicleId"], v["stops"][0]) for v in fleet["vehicles"] if v["stops"]]
+        if not work:
+            break
+        for vid, stop in work:
+            api.clock.set(max(api.clock.now_s(), _seconds(api, stop["expectedTime"])))
+            r = api.at_stop(vid, stop["bookingId"], stop["type"])
+            assert r.status_code == 200, r.text
+    states = {
+        b["id"]: api.client.get(f"/v1/bookings/{b['id']}", headers=RIDER).json() for b in booked
+    }
+    assert all(s["state"] == "FINISHED" for s in states.values())
+    assert all(_hm(s["pickedUpAt"]) >= "01:49" for s in states.values())
+
+
+def _seconds(api: Api, iso: str) -> int:
+    moment = datetime.fromisoformat(iso)
+    return api.clock.now_s() + int((moment - api.clock.now()).total_seconds())
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (
+            {
+                "to": {"lat": MARKT[0], "lon": MARKT[1]},
+                "connection": {"direction": "from_train", "tripId": "no-such-train"},
+            },
+            "connection.tripId",
+        ),
+        (
+            {
+                "to": {"lat": MARKT[0], "lon": MARKT[1]},
+                "connection": {"direction": "from_train", "tripId": "RB59X-W-2215"},
+            },
+            "connection.tripId",
+        ),  # that train starts at Soest: nobody arrives on it
+        ({"connection": {"direction": "from_train", "tripId": ARRIVES_2231}}, "to"),
+        (
+            {
+                "to": {"lat": MARKT[0], "lon": MARKT[1]},
+                "departureTime": "2026-11-20T22:40:00+01:00",
+                "connection": {"direction": "from_train", "tripId": ARRIVES_2231},
+            },
+            "connection",
+        ),
+        (
+            {
+                "to": {"lat": MARKT[0], "lon": MARKT[1]},
+                "connection": {"direction": "from_train", "stopId": "SOE"},
+            },
+            "connection",
+        ),
+    ],
+)
+def test_bad_connections_are_refused_naming_the_field(api: Api, body: dict, field: str) -> None:
+    """Unknown trains, trains nobody arrives on, a missing destination, a time beside the
+    train, a station without a time: 422 naming the field."""
+    r = api.client.post("/v1/planning/inquiries", json=body, headers=RIDER)
+    assert r.status_code == 422, r.text
+    err = r.json()
+    named = [err.get("field") or ""] + [
+        " ".join(map(str, e.get("loc", []))) for e in err.get("errors", [])
+    ]
+    assert any(field in n for n in named) or field in err["message"], err
+
+
+def test_gtfs_realtime_vehicle_positions_equal_the_fleet(api: Api) -> None:
+    """The VehiclePositions feed decodes and says where /v1/fleet says each bus is; the
+    TripUpdates feed has each bus's planned stops with /v1/fleet's expected times."""
+    _book(api, _from_train(api, ARRIVES_2231, OSTOENNEN)["options"][0]["offerId"])
+    r = api.vehicle_event("bus-2", type="POSITION", lat=MARKT[0], lon=MARKT[1])
+    assert r.status_code == 200, r.text
+    fleet = api.client.get("/v1/fleet", headers=DISPATCHER).json()
+    r = api.client.get("/v1/gtfs-rt/vehicle-positions", headers=RIDER)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/x-protobuf"
+    feed = realtime.decode(r.content)
+    got = {
+        e.vehicle.vehicle.id: (
+            round(e.vehicle.position.latitude, 5),
+            round(e.vehicle.position.longitude, 5),
+        )
+        for e in feed.entity
+    }
+    want = {
+        v["vehicleId"]: (round(v["position"]["lat"], 5), round(v["position"]["lon"], 5))
+        for v in fleet["vehicles"]
+    }
+    assert got == want and len(got) == 3
+    r = api.client.get("/v1/gtfs-rt/trip-updates", headers=RIDER)
+    updates = {e.trip_update.vehicle.id: e.trip_update for e in realtime.decode(r.content).entity}
+    for v in fleet["vehicles"]:
+        if not v["stops"]:
+            assert v["vehicleId"] not in updates
+            continue
+        times = [u.arrival.time for u in updates[v["vehicleId"]].stop_time_update]
+        assert times == [
+            int(datetime.fromisoformat(s["expectedTime"]).timestamp()) for s in v["stops"]
+        ]
+    assert (
+        api.client.get("/v1/gtfs-rt/vehicle-positions", headers=driver("bus-1")).status_code == 403
+    )
+
+
+def test_gtfs_flex_export_loads_and_keeps_the_rules(api: Api, tmp_path: Path) -> None:
+    """GET /v1/gtfs/flex.zip (no key): gtfs-kit reads it, and it breaks none of the
+    reference's GTFS-Flex rules; the windows are the service hours."""
+    r = api.client.get("/v1/gtfs/flex.zip")
+    assert r.status_code == 200
+    assert flex.check(flex.read(r.content)) == []
+    path = tmp_path / "flex.zip"
+    path.write_bytes(r.content)
+    feed = gtfs_kit.read_feed(path, dist_units="km")
+    assert list(feed.routes["route_id"]) == [flex.ROUTE_ID]
+    st = feed.stop_times
+    assert list(st["start_pickup_drop_off_window"]) == ["20:00:00", "20:00:00"]
+    assert list(st["end_pickup_drop_off_window"]) == ["29:00:00", "29:00:00"]
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        assert "locations.geojson" in z.namelist()
