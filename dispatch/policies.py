@@ -184,6 +184,11 @@ class ServicePolicy:
         """Latest drop-off of a rider to ``train``: its expected departure less the buffer."""
         return train.expected_s - self.train_buffer_s
 
+    def arrive_by_pickup_s(self, arrive_by_s: int, direct_s: int) -> int:
+        """The pickup asked for a trip that must arrive by ``arrive_by_s``: the window
+        (``prebook_window_s`` long) ends when the longest ride still arrives in time."""
+        return arrive_by_s - self.max_ride_s(direct_s) - self.prebook_window_s
+
     def is_far(self, from_depot_s: int) -> bool:
         """Whether a pickup this many road seconds from the nearest depot gets the far rule."""
         return self.far_pickup_s > 0 and from_depot_s >= self.far_pickup_s

@@ -262,8 +262,7 @@ class DispatchService:
             )
         if arrive_by_s is not None:
             direct = self.dispatcher.times.times_s([request.origin.node, request.destination.node])
-            latest_pickup = arrive_by_s - self.dispatcher.policy.max_ride_s(int(direct[0, 1]))
-            earliest = latest_pickup - self.dispatcher.policy.prebook_window_s
+            earliest = self.dispatcher.policy.arrive_by_pickup_s(arrive_by_s, int(direct[0, 1]))
             request = _with_pickup(request, max(earliest, state.now_s))
             late = Rejection(
                 request.request_id,
@@ -345,15 +344,20 @@ class DispatchService:
         return conn, replace(place, label=station.name)
 
     def with_train(
-        self, request: BookingRequest, conn: Connection
+        self, request: BookingRequest, conn: Connection, station: Place | None = None
     ) -> tuple[BookingRequest, int | None]:
-        """The request meeting train ``conn`` and, to a train, the arrival it must keep
-        (``arrive_by_s`` for :meth:`options`): the departure less ``policy.train_buffer_s``.
-        From a train, the pickup is asked for the train's arrival plus the walk."""
+        """The request meeting train ``conn`` (picked up at, or brought to, ``station`` if
+        given) and, to a train, the arrival it must keep (``arrive_by_s`` for
+        :meth:`options`): the departure less ``policy.train_buffer_s``. From a train, the
+        pickup is asked for the train's arrival plus the walk."""
         policy = self.dispatcher.policy
         request = replace(request, connection=conn)
         if conn.kind == ConnectionKind.FROM_TRAIN:
+            if station is not None:
+                request = replace(request, origin=station)
             return replace(request, pickup_at_s=policy.train_pickup_s(conn)), None
+        if station is not None:
+            request = replace(request, destination=station)
         return request, policy.train_arrive_by_s(conn)
 
     def train_delay(self, trip_id: str) -> int:
@@ -368,7 +372,8 @@ class DispatchService:
         bus can keep it and every other promise. When the train is later than a bus waits
         (``policy.train_wait_max_s``) or no bus can keep the new window, the booking is
         cancelled with a refund and the rider told why. A rider to a train that now leaves
-        before the bus gets there is flagged at risk. Returns the events."""
+        before the bus gets there is flagged at risk (also when on board). Returns the
+        events."""
         ttl = 16 * 3600
         for trip, delay in delays.items():
             self.store.remember(f"train-delay:{trip}", str(int(delay)), ttl)
@@ -379,10 +384,16 @@ class DispatchService:
             new = state
             for b in sorted(state.bookings.values(), key=lambda x: x.booking_id):
                 conn = b.request.connection
+                waiting = b.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED)
+                on_board_to_train = (
+                    conn is not None
+                    and conn.kind == ConnectionKind.TO_TRAIN
+                    and b.status == BookingStatus.STARTED
+                )
                 if (
                     conn is None
                     or conn.trip_id not in delays
-                    or b.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED)
+                    or not (waiting or on_board_to_train)
                     or delays[conn.trip_id] == conn.delay_s
                 ):
                     continue

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from nachtbus.errors import InvalidInput
+from nachtbus.transit.timetable import TrainCall
 from nachtbus.units import parse_clock
 from simulations.scenario import Scenario
 
@@ -52,6 +53,10 @@ class Trip:
     cancel_after_s: int | None = None  # cancels this long after booking
     no_show: bool = False
     purpose: str = ""
+    train: str = ""  # the GTFS trip id of the train this rider meets
+    train_kind: str = ""  # from_train | to_train
+    train_delay_s: int = 0  # how late that train will be (known delay_notice before it)
+    train_at_s: int = 0  # its timetabled arrival (from_train) or departure (to_train)
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,9 @@ def generate(scenario: Scenario, inputs: SoestInputs, seed: int) -> list[Trip]:
     profile = profile[:hours] / profile[:hours].sum()
     n = int(rng.poisson(d.requests * d.scale))
     p = d.purposes
-    shares = np.asarray([p.going_out, p.coming_home, p.from_train, p.shift_work])
+    # with a timetable, the trains' own riders replace the generic ones (train_trips)
+    from_train = 0.0 if scenario.trains.enabled else p.from_train
+    shares = np.asarray([p.going_out, p.coming_home, from_train, p.shift_work])
     groups = np.asarray(d.group_sizes) / sum(d.group_sizes)
     trips = []
     for i in range(n):
@@ -167,6 +174,61 @@ def generate(scenario: Scenario, inputs: SoestInputs, seed: int) -> list[Trip]:
         )
     trips.sort(key=lambda t: (t.ask_s, t.trip_id))
     return trips
+
+
+def train_trips(
+    scenario: Scenario,
+    inputs: SoestInputs,
+    calls: Sequence[TrainCall],
+    seed: int,
+    walk_s: int = 180,
+) -> list[Trip]:
+    """The riders of the night's trains (``calls``: the timetable's, in the scenario's
+    hours): Poisson(``riders_per_arrival``) bookings off each arriving train to homes,
+    Poisson(``riders_per_departure``) from homes to each departing one, each booked
+    ``book_lead_min`` before its train; a ``delay_share`` of the trains late by 1 to
+    ``delay_max_min`` minutes (``walk_s``: platform to bus, for the baseline's riders who
+    ask once off the train). Reproducible from the seed."""
+    t = scenario.trains
+    d = scenario.demand
+    rng = np.random.default_rng([seed, 17])
+    groups = np.asarray(d.group_sizes) / sum(d.group_sizes)
+    out: list[Trip] = []
+    delays: dict[str, int] = {}
+    for c in calls:
+        if c.trip_id not in delays:
+            late = rng.random() < t.delay_share
+            delays[c.trip_id] = int(rng.integers(1, t.delay_max_min + 1)) * 60 if late else 0
+        for kind, mean, at in (
+            ("from_train", 0.0 if c.first else t.riders_per_arrival, c.arrival_s),
+            ("to_train", 0.0 if c.last else t.riders_per_departure, c.departure_s),
+        ):
+            for _ in range(int(rng.poisson(mean * d.scale))):
+                lead = int(rng.integers(t.book_lead_min[0], t.book_lead_min[1] + 1)) * 60
+                ask = at - lead - (0 if kind == "from_train" else 30 * 60)
+                if not scenario.start_s <= at <= scenario.end_s or ask < scenario.start_s:
+                    continue
+                if kind == "from_train" and not t.connect:  # asks once off the train
+                    ask = at + delays[c.trip_id] + walk_s
+                home = _home(rng, inputs, d.home_jitter_m)
+                size = 1 + int(rng.choice(len(groups), p=groups))
+                out.append(
+                    Trip(
+                        f"r{len(out):04d}",
+                        ask,
+                        inputs.station if kind == "from_train" else home,
+                        home if kind == "from_train" else inputs.station,
+                        size,
+                        int(rng.random() < d.wheelchair_share),
+                        int(rng.random() < d.pram_share),
+                        purpose=kind,
+                        train=c.trip_id,
+                        train_kind=kind,
+                        train_delay_s=delays[c.trip_id],
+                        train_at_s=at,
+                    )
+                )
+    return out
 
 
 CSV_COLUMNS = (

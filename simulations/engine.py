@@ -37,13 +37,15 @@ from dispatch.redis_store import RedisStore, connect
 from dispatch.service import DispatchService, ServiceConfig
 from nachtbus.billing.fares import Pricer
 from nachtbus.clock import ManualClock
-from nachtbus.domain import BookingRequest, StopType, Vehicle
+from nachtbus.domain import BookingRequest, ConnectionKind, StopType, Vehicle
 from nachtbus.errors import BookingRejected, NachtbusError
+from nachtbus.transit.timetable import Timetable
 from routing.solver import SolveParams
 from routing.world import RoadWorld
 from simulations.demand import Trip
 from simulations.scenario import Scenario
 
+SIM_DAY = date(2026, 11, 20)  # a Friday: the date every simulated night runs on
 DEPOT = (51.5781, 8.1049)  # Soest, by the station (as the service's default depot)
 
 
@@ -57,6 +59,7 @@ class TripOutcome:
     #: when the rider declined the counter-offer
     shift_s: int = 0
     offered: bool = False
+    connection_missed: bool = False  # cancelled by the service: the train was too late
 
 
 @dataclass(frozen=True)
@@ -116,16 +119,19 @@ class Simulation:
         seed: int = 0,
         progress: Callable[[int], None] | None = None,
         forecast: DemandForecast | None = None,
+        timetable: Timetable | None = None,
     ) -> None:
         """``forecast``: expected demand per zone for rebalancing (with
-        ``dispatching.rebalance``; none: idle buses wait where they are)."""
+        ``dispatching.rebalance``; none: idle buses wait where they are); ``timetable``: the
+        trains that riders with a ``train`` meet (``[trains]`` of the scenario)."""
         self.world = world
         self.scenario = scenario
         self.trips = trips
         self.seed = seed
         self.progress = progress
         self.forecast = forecast if scenario.dispatching.rebalance else None
-        self.clock = ManualClock(scenario.start_s, service_date=date(2026, 11, 20))
+        self.clock = ManualClock(scenario.start_s, service_date=SIM_DAY)
+        self.timetable = timetable
         policy = _policy(scenario)
         d = scenario.dispatching
         self.dispatcher = Dispatcher(
@@ -155,6 +161,7 @@ class Simulation:
             ServiceConfig(),
             pricer=pricer,
             offer_ids=(f"sim{n:06d}" for n in itertools.count()).__next__,
+            timetable=timetable,
         )
         depot = world.place(*DEPOT, "depot", in_area=False)
         f = scenario.fleet
@@ -194,6 +201,7 @@ class Simulation:
     def run(self) -> SimResult:
         for trip in self.trips:
             self._push(trip.ask_s, "ask", trip)
+        self._push_delays()
         rounds = commits = events = 0
         d = self.scenario.dispatching
         if d.reoptimise:
@@ -239,6 +247,8 @@ class Simulation:
                 )
             elif kind == "wake":
                 self._busy[data[0]] = False
+            elif kind == "delay":
+                self._train_late(*data)
             self._dispatch_idle()
         self._end_shifts()
         return SimResult(
@@ -251,6 +261,34 @@ class Simulation:
             commits,
             events,
         )
+
+    def _push_delays(self) -> None:
+        """Each late train's delay is told ``trains.delay_notice_min`` before its arrival."""
+        if self.timetable is None:
+            return
+        if not self.scenario.trains.connect:
+            return  # the baseline's riders know nothing of the trains' delays
+        late = {t.train: t.train_delay_s for t in self.trips if t.train and t.train_delay_s}
+        notice = self.scenario.trains.delay_notice_min * 60
+        for c in self.timetable.calls(SIM_DAY):
+            if c.trip_id in late:
+                self._push(
+                    max(c.arrival_s - notice, self.scenario.start_s),
+                    "delay",
+                    c.trip_id,
+                    late.pop(c.trip_id),
+                )
+
+    def _train_late(self, trip_id: str, delay_s: int) -> None:
+        """A TripUpdate: the service moves its riders' windows (or cancels and refunds); a
+        bus already on its way to one of those pickups is planned from where it gets to."""
+        for e in self.service.train_delays({trip_id: delay_s}):
+            bid = e.data.get("booking_id")
+            if bid is None or e.type == "booking.connection_at_risk":
+                continue
+            if e.type == "booking.connection_missed" and bid in self._by_booking:
+                self._by_booking[bid].connection_missed = True
+            self._release(bid)
 
     def _open(self) -> bool:
         return any(b.status.open for b in self.service.snapshot().bookings.values())
@@ -272,7 +310,16 @@ class Simulation:
                 prams=trip.prams,
                 rider_id=f"sim/{trip.trip_id}",
             )
-            offers, no = self.service.options(req)
+            arrive_by = None
+            if trip.train and not self.scenario.trains.connect and trip.train_kind == "to_train":
+                # the baseline: an ordinary arrive-by trip, the buffer before the train
+                arrive_by = trip.train_at_s - self.dispatcher.policy.train_buffer_s
+            elif trip.train and self.scenario.trains.connect:
+                # the station and the time come from the timetable
+                kind = ConnectionKind(trip.train_kind)
+                conn, station = self.service.find_train(kind, trip_id=trip.train)
+                req, arrive_by = self.service.with_train(req, conn, station)
+            offers, no = self.service.options(req, arrive_by)
         except NachtbusError as exc:
             out.rejection = exc.code
             return
@@ -308,18 +355,23 @@ class Simulation:
         try:
             self.service.cancel(booking_id)
             self._by_booking[booking_id].cancelled_by_rider = True
-            for vid, (bid, node, at) in list(self._driving.items()):
-                if bid == booking_id and at > self.clock.now_s():
-                    # the bus is on its way there and gets there first: plans start there
-                    net = self.world.network
-                    lat, lon = float(net.node_lat[node]), float(net.node_lon[node])
-                    self.service.heading(vid, lat, lon, at, reposition=False)
-            for vid, (waited, _) in list(self._waiting.items()):
-                if waited == booking_id:  # the bus waiting for this rider goes on now
-                    del self._waiting[vid]
-                    self._busy[vid] = False
+            self._release(booking_id)
         except NachtbusError:
             pass  # already on board or finished: too late to cancel
+
+    def _release(self, booking_id: str) -> None:
+        """A booking's pickup left a bus's plan (cancelled, or moved by a late train): the
+        bus driving there is planned from where it gets to; one waiting there goes on."""
+        for vid, (bid, node, at) in list(self._driving.items()):
+            if bid == booking_id and at > self.clock.now_s():
+                # the bus is on its way there and gets there first: plans start there
+                net = self.world.network
+                lat, lon = float(net.node_lat[node]), float(net.node_lon[node])
+                self.service.heading(vid, lat, lon, at, reposition=False)
+        for vid, (waited, _) in list(self._waiting.items()):
+            if waited == booking_id:  # the bus waiting for this rider goes on now
+                del self._waiting[vid]
+                self._busy[vid] = False
 
     # ------------------------------------------------------------------ buses
     def _onboard(self, vid: str) -> int:

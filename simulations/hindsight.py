@@ -247,10 +247,12 @@ def requests_of_trips(
     trips: Sequence[Any],
     place: Callable[[float, float, str], Any],
     district_of: Callable[[float, float], str | None],
+    trains: Callable[[Any, BookingRequest], BookingRequest] | None = None,
 ) -> tuple[list[HindsightRequest], dict[str, str]]:
     """The simulator's trips as hindsight requests (riders who do not come left out; a rider
     who cancels with the time of the cancellation); trips whose points are off the map are
-    returned as refused, with the reason."""
+    returned as refused, with the reason. ``trains`` gives a rider who meets a train its
+    request as the service would make it (the station, the train's final delay)."""
     from nachtbus.errors import NachtbusError
 
     out: list[HindsightRequest] = []
@@ -269,6 +271,8 @@ def requests_of_trips(
                 wheelchairs=t.wheelchairs,
                 prams=t.prams,
             )
+            if trains is not None and t.train:
+                req = trains(t, req)
         except NachtbusError as exc:
             refused[t.trip_id] = exc.code
             continue

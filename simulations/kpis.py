@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from nachtbus.billing.co2 import Co2Params
-from nachtbus.domain import INPUT_REASONS, BookingStatus
+from nachtbus.domain import INPUT_REASONS, Booking, BookingStatus
 from simulations.engine import SimResult
 
 
@@ -222,12 +222,7 @@ def compute(
         )
     )
     direct_km = (
-        sum(
-            b.direct_distance_m
-            for b in bookings
-            if b.status == BookingStatus.FINISHED
-        )
-        / 1000
+        sum(b.direct_distance_m for b in bookings if b.status == BookingStatus.FINISHED) / 1000
     )
     overall.update(
         {
@@ -254,14 +249,87 @@ def compute(
     districts = {}
     for name in sorted({r.district for r in records}):
         districts[name] = _block([r for r in records if r.district == name])
+    trains = train_kpis(result)
+    if trains is not None:
+        overall.update({f"train_{k}": v for k, v in _train_summary(trains).items()})
     return {
         "scenario": result.scenario.name,
         "seed": result.seed,
         "buses": result.scenario.fleet.buses,
         "overall": overall,
+        **({"trains": trains} if trains is not None else {}),
         "villages": villages(districts),
         "districts": districts,
         "vehicles": buses,
+    }
+
+
+def train_kpis(result: SimResult) -> dict[str, Any] | None:
+    """Riders who meet trains, per direction (None: no such riders): requests, booked,
+    served; from a train, the wait from the train's actual arrival to the pickup (s, p50 /
+    p90); connections missed among the bookings the riders did not cancel themselves (from
+    a train: not picked up; to a train: not at the station by the actual departure);
+    to a train also how many arrived the buffer early."""
+    rows = [o for o in result.outcomes if o.trip.train]
+    if not rows:
+        return None
+    state = result.service.snapshot()
+    buffer = result.service.dispatcher.policy.train_buffer_s
+    out: dict[str, Any] = {}
+    for kind in ("from_train", "to_train"):
+        mine = [o for o in rows if o.trip.train_kind == kind]
+        booked = [
+            state.bookings[o.booking_id]
+            for o in mine
+            if o.booking_id is not None and not o.cancelled_by_rider
+        ]
+        served = [b for b in booked if b.status == BookingStatus.FINISHED]
+        block: dict[str, Any] = {
+            "requests": len(mine),
+            "booked": len(booked),
+            "served": len(served),
+            "served_share": len(served) / len(mine) if mine else None,
+        }
+        if kind == "from_train":
+            arrived = {o.booking_id: o.trip.train_at_s + o.trip.train_delay_s for o in mine}
+            waits = [
+                float(b.picked_up_s - arrived[b.booking_id])
+                for b in served
+                if b.picked_up_s is not None
+            ]
+            block["wait_after_arrival_p50_s"] = _pct(waits, 50)
+            block["wait_after_arrival_p90_s"] = _pct(waits, 90)
+            block["missed"] = sum(
+                1 for b in booked if b.status not in (BookingStatus.FINISHED, BookingStatus.NO_SHOW)
+            )
+            block["cancelled_late_train"] = sum(1 for o in mine if o.connection_missed)
+        else:
+
+            leaves = {o.booking_id: o.trip.train_at_s + o.trip.train_delay_s for o in mine}
+
+            def made_it(b: Booking, spare: int, leaves: dict[str | None, int] = leaves) -> bool:
+                return b.dropped_off_s is not None and b.dropped_off_s <= (
+                    leaves[b.booking_id] - spare
+                )
+
+            block["missed"] = sum(
+                1 for b in booked if b.status != BookingStatus.NO_SHOW and not made_it(b, 0)
+            )
+            block["buffer_kept"] = sum(1 for b in served if made_it(b, buffer))
+        out[kind] = block
+    return out
+
+
+def _train_summary(trains: dict[str, Any]) -> dict[str, Any]:
+    a, d = trains["from_train"], trains["to_train"]
+    return {
+        "requests": a["requests"] + d["requests"],
+        "served_share": (a["served"] + d["served"]) / (a["requests"] + d["requests"])
+        if a["requests"] + d["requests"]
+        else None,
+        "wait_p50_s": a["wait_after_arrival_p50_s"],
+        "wait_p90_s": a["wait_after_arrival_p90_s"],
+        "missed": a["missed"] + d["missed"],
     }
 
 
@@ -305,6 +373,11 @@ SUMMARY: tuple[tuple[str, str, str], ...] = (
     ("bus CO2", "bus_kg_co2", "kg"),
     ("CO2 saved vs one car per booking", "co2_saved_kg", "kg"),
     ("CO2 saved vs what riders would do", "co2_saved_counterfactual_kg", "kg"),
+    ("train riders (from and to trains)", "train_requests", ""),
+    ("  train riders served", "train_served_share", "%"),
+    ("  wait after the train p50", "train_wait_p50_s", "min"),
+    ("  wait after the train p90", "train_wait_p90_s", "min"),
+    ("  connections missed (booked)", "train_missed", ""),
 )
 
 

@@ -8,19 +8,23 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from graphs.districts import Districts
 from nachtbus.billing.co2 import Co2Params
 from nachtbus.billing.fares import Pricer, Tariff
+from nachtbus.domain import BookingRequest, ConnectionKind
 from nachtbus.errors import ConfigError
 from nachtbus.settings import DEFAULT_DISTRICTS_RELPATH, Settings
+from nachtbus.transit.timetable import EXAMPLE_FEED, Timetable
+from nachtbus.transit.timetable import load as load_timetable
 from routing.world import RoadWorld
 from simulations import hindsight, kpis
-from simulations.demand import SoestInputs, Trip, generate, read_trips_csv
-from simulations.engine import SimResult, Simulation
+from simulations.demand import SoestInputs, Trip, generate, read_trips_csv, train_trips
+from simulations.engine import SIM_DAY, SimResult, Simulation
 from simulations.forecast import model_forecast
 from simulations.scenario import Scenario
 
@@ -57,10 +61,35 @@ def load_inputs(settings: Settings) -> Inputs:
     )
 
 
+_TIMETABLES: dict[str, Timetable] = {}
+
+
+def timetable_for(scenario: Scenario, inputs: Inputs) -> Timetable | None:
+    """The trains of ``[trains] feed`` at the stations in the service area (read once per
+    feed and process), or None."""
+    if not scenario.trains.enabled:
+        return None
+    feed = scenario.trains.feed
+    path = EXAMPLE_FEED if feed == "example" else Path(feed)
+    key = str(path.resolve())
+    if key not in _TIMETABLES:
+        _TIMETABLES[key] = load_timetable(
+            path, ZoneInfo("Europe/Berlin"), inside=inputs.world.area.geometry
+        )
+    return _TIMETABLES[key]
+
+
 def trips_for(scenario: Scenario, inputs: Inputs, seed: int) -> list[Trip]:
+    """The night's trips: the replayed list, or the generated demand and (with
+    ``[trains]``) the trains' riders, by asking time."""
     if scenario.demand.trips_csv is not None:
         return read_trips_csv(scenario.demand.trips_csv)
-    return generate(scenario, inputs.soest, seed)
+    trips = generate(scenario, inputs.soest, seed)
+    tt = timetable_for(scenario, inputs)
+    if tt is not None:
+        trips += train_trips(scenario, inputs.soest, tt.calls(SIM_DAY), seed)
+        trips.sort(key=lambda t: (t.ask_s, t.trip_id))
+    return trips
 
 
 def run_one(
@@ -87,7 +116,14 @@ def run_one(
             seed=seed,
         )
     sim = Simulation(
-        inputs.world, scenario, trips, pricer, seed=seed, progress=progress, forecast=forecast
+        inputs.world,
+        scenario,
+        trips,
+        pricer,
+        seed=seed,
+        progress=progress,
+        forecast=forecast,
+        timetable=timetable_for(scenario, inputs),
     )
     result = sim.run()
     table = kpis.compute(result, inputs.districts.name_at, inputs.co2)
@@ -109,7 +145,20 @@ def solve_hindsight(
     """The bound of a played night, its shares over the online run's denominators (requests
     not cancelled by the rider, overall and per district), so both columns compare."""
     world = inputs.world
-    reqs, _ = hindsight.requests_of_trips(trips, world.place, inputs.districts.name_at)
+
+    def trains(trip: Trip, req: BookingRequest) -> BookingRequest:
+        # as the service makes it, with the train's final delay (hindsight knows it)
+        conn, station = sim.service.find_train(ConnectionKind(trip.train_kind), trip_id=trip.train)
+        conn = replace(conn, delay_s=trip.train_delay_s)
+        req, arrive_by = sim.service.with_train(req, conn, station)
+        if arrive_by is None:
+            return req
+        direct = int(world.times.times_s([req.origin.node, req.destination.node])[0, 1])
+        return replace(req, pickup_at_s=sim.dispatcher.policy.arrive_by_pickup_s(arrive_by, direct))
+
+    reqs, _ = hindsight.requests_of_trips(
+        trips, world.place, inputs.districts.name_at, trains=trains
+    )
     night = hindsight.build(
         world.times, sim.dispatcher.policy, sim.vehicles, sim.scenario.start_s, reqs
     )

@@ -139,6 +139,46 @@ class Dispatching(_Model):
     )
 
 
+class Trains(_Model):
+    """Riders who meet trains, from a GTFS timetable (nachtbus.transit): off each arriving
+    train come Poisson(``riders_per_arrival``) bookings to homes, to each departing one
+    Poisson(``riders_per_departure``) from homes; they replace the generic ``from_train``
+    purpose. Riders off a train book ``book_lead_min`` before its arrival, riders to a
+    train that plus 30 min before its departure. A share of trains is late, told
+    ``delay_notice_min`` before the arrival (as a GTFS-Realtime TripUpdate would)."""
+
+    feed: str = Field(
+        default="none",
+        description="'none' (no timetable), 'example' (the shipped EXAMPLE feed, invented "
+        "trains) or the path of a GTFS feed.",
+    )
+    riders_per_arrival: float = Field(default=1.5, ge=0, description="Bookings per arrival.")
+    riders_per_departure: float = Field(
+        default=0.5, ge=0, description="Bookings per departure."
+    )
+    book_lead_min: tuple[int, int] = Field(
+        default=(5, 45), description="Minutes before the train that riders book (uniform)."
+    )
+    delay_share: float = Field(default=0.3, ge=0, le=1, description="Share of late trains.")
+    delay_max_min: int = Field(
+        default=15, ge=1, le=120, description="A late train is 1 to this many minutes late."
+    )
+    delay_notice_min: int = Field(
+        default=10, ge=0, description="The delay is known this long before the arrival."
+    )
+    connect: bool = Field(
+        default=True,
+        description="Riders book their train with the trip (the bus follows its delays). "
+        "False, the baseline: they book as ordinary riders, off a train when they are at the "
+        "station (its actual arrival plus the walk), to a train arriving by its departure "
+        "less the buffer.",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return self.feed.lower() != "none"
+
+
 class Scenario(_Model):
     name: str = "scenario"
     night: Literal["weekday", "weekend"] = "weekday"
@@ -148,6 +188,7 @@ class Scenario(_Model):
     fleet: Fleet = Fleet()
     demand: Demand = Demand()
     dispatching: Dispatching = Dispatching()
+    trains: Trains = Trains()
     sweep: dict[str, tuple[Any, ...]] = Field(default_factory=dict)
 
     @model_validator(mode="after")

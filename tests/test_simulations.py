@@ -244,3 +244,58 @@ def test_simulate_command_writes_report_and_sweep(
     assert (tmp_path / "sw" / "tradeoffs.png").stat().st_size > 1000
     sweep = list(csv.DictReader((tmp_path / "sw" / "sweep.csv").open(encoding="utf-8")))
     assert [r["buses"] for r in sweep] == ["1", "2"]
+
+
+TRAINS = (
+    SMALL
+    + """
+[trains]
+feed = "example"
+riders_per_arrival = 2.0
+riders_per_departure = 1.0
+delay_share = 0.6
+delay_max_min = 12
+"""
+)
+
+
+def test_train_riders_meet_their_trains_late_or_not(inputs: Inputs, tmp_path: Path) -> None:
+    """With the example timetable, riders off the trains are picked up only after their
+    train's actual arrival (late trains told ahead), riders to the trains arrive by the
+    departure; no booked connection is missed, no promise broken; the KPIs count both
+    directions. Without the link (the baseline), riders off a train wait longer."""
+    sc = scenario(tmp_path, TRAINS)
+    result, table = run_one(sc, inputs, 2)
+    trains = table["trains"]
+    mine = [o for o in result.outcomes if o.trip.train]
+    assert {o.trip.train_kind for o in mine} == {"from_train", "to_train"}
+    assert any(o.trip.train_delay_s for o in mine)  # some trains are late
+    assert not [o for o in result.outcomes if o.trip.purpose == "from_train" and not o.trip.train]
+    state = result.service.snapshot()
+    for o in mine:
+        if o.booking_id is None:
+            continue
+        b = state.bookings[o.booking_id]
+        actual = o.trip.train_at_s + o.trip.train_delay_s
+        assert b.request.connection is not None
+        if o.trip.train_kind == "from_train":  # told before the train came in
+            assert b.request.connection.delay_s == o.trip.train_delay_s
+        else:  # told unless the rider was there before the delay was known
+            assert b.request.connection.delay_s in (0, o.trip.train_delay_s)
+        if o.trip.train_kind == "from_train" and b.picked_up_s is not None:
+            assert b.picked_up_s >= actual + 180  # the train in, the walk done
+        if o.trip.train_kind == "to_train" and b.dropped_off_s is not None:
+            assert b.dropped_off_s <= actual - 300  # the buffer before the departure
+    a, d = trains["from_train"], trains["to_train"]
+    assert a["requests"] + d["requests"] == len(mine)
+    assert a["served"] > 0 and d["served"] > 0
+    assert a["missed"] == d["missed"] == 0
+    assert d["buffer_kept"] == d["served"]
+    assert table["overall"]["promises_broken"] == 0
+    assert table["overall"]["train_requests"] == len(mine)
+    base = scenario(
+        tmp_path, TRAINS.replace('feed = "example"', 'feed = "example"\nconnect = false')
+    )
+    _, plain = run_one(base, inputs, 2)
+    assert plain["trains"]["from_train"]["requests"] == a["requests"]
+    assert plain["trains"]["from_train"]["wait_after_arrival_p50_s"] > a["wait_after_arrival_p50_s"]

@@ -60,3 +60,45 @@ def test_page_draws_buses_routes_and_bookings(api: Api, served: str) -> None:
     assert reasons == "too_many_travellers"
     assert status == "live"  # the event stream is connected
     assert shot.stat().st_size > 20_000
+
+
+def test_page_shows_a_bus_waiting_for_a_late_train(api: Api, served: str) -> None:
+    """A rider off the 22:31 (example timetable), the train 12 min late: the page's bus row
+    says the bus waits for that train with its delay, and the booking row names the train."""
+    if not Path(CHROMIUM).exists() and os.environ.get("NACHTBUS_SKIP_BROWSER") == "1":
+        pytest.skip("no chromium and NACHTBUS_SKIP_BROWSER=1")
+    from playwright.sync_api import sync_playwright
+
+    from nachtbus.transit import realtime
+
+    r = api.client.post(
+        "/v1/planning/inquiries",
+        json={
+            "to": {"lat": OSTOENNEN[0], "lon": OSTOENNEN[1]},
+            "connection": {"direction": "from_train", "tripId": "RB59X-E-2231"},
+        },
+        headers={"X-Api-Key": "dev-rider-app-key"},
+    )
+    assert r.status_code == 200, r.text
+    oid = r.json()["options"][0]["offerId"]
+    r = api.client.post(
+        "/v1/bookings", json={"offerId": oid}, headers={"X-Api-Key": "dev-rider-app-key"}
+    )
+    assert r.status_code == 201, r.text
+    body = realtime.trip_update_feed({"RB59X-E-2231": 720}, "SOE", api.clock.now())
+    r = api.client.post(
+        "/v1/trains/trip-updates",
+        content=body,
+        headers={"X-Api-Key": "dev-dispatcher-key", "Content-Type": "application/x-protobuf"},
+    )
+    assert r.status_code == 200, r.text
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 850})
+        page.goto(f"{served}/dispatcher?key=dev-dispatcher-key")
+        page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+        waiting = page.locator("#buses td.waiting [data-trip='RB59X-E-2231']").inner_text()
+        booked = page.locator("#bookings [data-trip='RB59X-E-2231']").inner_text()
+        browser.close()
+    assert waiting.startswith("waits for RB 59X 22:31") and "+12 min" in waiting
+    assert booked.startswith("off RB 59X 22:31")
