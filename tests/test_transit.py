@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import shutil
+import zipfile
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -128,6 +129,42 @@ def test_the_flex_feed_keeps_the_rules_and_loads_in_gtfs_kit(tmp_path: Path) -> 
     assert list(feed.calendar["start_date"]) == ["20261201"]
     zone = json.loads(files["locations.geojson"])["features"][0]
     assert to_shape(zone["geometry"]).equals(box(8.0, 51.5, 8.2, 51.65))
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    return buf.getvalue()
+
+
+def _analyzer_findings(files: dict[str, str]) -> list[str]:
+    """What gtfs-analyzer (an independent validator with Flex rules) finds, above LOW."""
+    import gtfs_analyzer
+
+    report = gtfs_analyzer.validate_gtfs(_zip(files))
+    return [
+        f"{n['severity']} {n['rule_id']} {n['file']}: {n['field']}: {n['message']}"
+        for n in report["notices"]
+        if n["severity"] not in ("INFO", "LOW")
+    ]
+
+
+def test_gtfs_analyzer_finds_nothing_in_the_flex_feed_and_agrees_on_broken_ones() -> None:
+    """The same feed through gtfs-analyzer: no finding above LOW (and no LOW either); a
+    regular pickup in a window and an unknown booking rule are found by it as by ours."""
+    import gtfs_analyzer
+
+    good = flex.files(_service())
+    report = gtfs_analyzer.validate_gtfs(_zip(good))
+    assert [n["rule_id"] for n in report["notices"] if n["severity"] != "INFO"] == []
+    broken = _edit(good, "stop_times.txt", 0, "pickup_type", "0")
+    broken = _edit(broken, "stop_times.txt", 0, "pickup_booking_rule_id", "nope")
+    theirs = _analyzer_findings(broken)
+    assert any("pickup_type" in f for f in theirs) and any("nope" in f for f in theirs)
+    ours = flex.check(broken)
+    assert any("pickup_type" in p for p in ours) and any("nope" in p for p in ours)
 
 
 def _edit(files: dict[str, str], name: str, row: int, field: str, value: str) -> dict[str, str]:

@@ -95,7 +95,7 @@ def files(svc: FlexService) -> dict[str, str]:
                 ROUTE_ID,
                 ROUTE_ID,
                 "Nachtbus",
-                f"Nachtbus {svc.area_name}",
+                f"On-demand night service {svc.area_name}",
                 3,
                 "On-demand night bus, door to door in the service area; book by app"
                 + (" or phone" if svc.phone else ""),
@@ -161,6 +161,7 @@ def files(svc: FlexService) -> dict[str, str]:
             "feed_start_date",
             "feed_end_date",
             "feed_version",
+            "feed_contact_url",
         ],
         [
             [
@@ -170,6 +171,7 @@ def files(svc: FlexService) -> dict[str, str]:
                 svc.start_date.strftime("%Y%m%d"),
                 svc.end_date.strftime("%Y%m%d"),
                 svc.start_date.isoformat(),
+                svc.agency_url,
             ]
         ],
     )

@@ -283,6 +283,10 @@ def test_gtfs_flex_export_loads_and_keeps_the_rules(api: Api, tmp_path: Path) ->
     r = api.client.get("/v1/gtfs/flex.zip")
     assert r.status_code == 200
     assert flex.check(flex.read(r.content)) == []
+    import gtfs_analyzer  # an independent validator with Flex rules
+
+    notices = gtfs_analyzer.validate_gtfs(r.content)["notices"]
+    assert [n["rule_id"] for n in notices if n["severity"] != "INFO"] == []
     path = tmp_path / "flex.zip"
     path.write_bytes(r.content)
     feed = gtfs_kit.read_feed(path, dist_units="km")
