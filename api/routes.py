@@ -77,7 +77,11 @@ def inquire(inquiry: s.Inquiry, request: Request, who: RiderApp) -> s.PlanningOu
     cannot be kept, the options are up to three counter-offers (``alternative``, ``shiftS``:
     later pickups, or earlier ones for an arrive-by trip), with the ``rejection`` of the wish.
     When no bus can take the trip at all the answer is 200 with no options and the
-    ``rejection``.
+    ``rejection``. With a ``connection`` the trip meets a train of the timetable
+    (``GET /v1/trains``): from a train, the pickup is at the station from the train's arrival
+    plus the walk (and follows its delays); to a train, the drop-off is at the station the
+    policy's buffer before the departure; an unknown train is a 422 naming
+    ``connection.tripId``.
     """
     r, clock = rt(request), rt(request).service.clock
     request_id = uuid.uuid4().hex[:12]

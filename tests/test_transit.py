@@ -256,3 +256,25 @@ def test_gtfs_rt_trip_update_feed_round_trips() -> None:
     assert realtime.decode(body).header.timestamp == int(
         datetime(2026, 12, 1, 22, tzinfo=BERLIN).timestamp()
     )
+
+
+def test_another_town_runs_without_the_example_trains_but_a_named_feed_must_fit(
+    tmp_path: Path,
+) -> None:
+    """The example's station is in Soest: a service area elsewhere starts without trains;
+    a feed the operator names that has no stop in the area stops the start-up."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    from dispatch.assembly import timetable_from_settings
+    from nachtbus.settings import Settings
+
+    far: Any = SimpleNamespace(area=SimpleNamespace(geometry=box(7.0, 51.0, 7.1, 51.1)))
+    assert timetable_from_settings(Settings(data_dir=tmp_path), far) is None
+    named = Settings(data_dir=tmp_path, gtfs_feed=str(EXAMPLE_FEED))
+    with pytest.raises(ConfigError):
+        timetable_from_settings(named, far)
+    soest: Any = SimpleNamespace(area=SimpleNamespace(geometry=SOEST_BOX))
+    tt = timetable_from_settings(named, soest)
+    assert tt is not None and list(tt.stations) == ["SOE"]
+    assert timetable_from_settings(Settings(data_dir=tmp_path, gtfs_feed="none"), soest) is None
