@@ -34,6 +34,8 @@ from dispatch.assembly import build_service
 from dispatch.rebalancing import RebalanceParams
 from dispatch.service import DispatchService
 from dispatch.store import StateStore
+from graphs.addresses import StreetIndex
+from graphs.districts import Districts
 from nachtbus.billing.co2 import Co2Params
 from nachtbus.clock import Clock
 from nachtbus.settings import Settings
@@ -70,6 +72,18 @@ class Runtime:
     keys: KeyRing
     streams: StreamSlots
 
+    _streets: StreetIndex | None = None
+
+    def streets(self) -> StreetIndex:
+        """The street names of the road network, for the phone desk (built on first use)."""
+        if self._streets is None:
+            source = self.settings.districts_source()
+            districts = Districts.from_geojson(source) if source else None
+            self._streets = StreetIndex(
+                self.world.network, districts.name_at if districts else None
+            )
+        return self._streets
+
     @property
     def co2_params(self) -> Co2Params:
         return Co2Params.from_settings(self.settings)
@@ -88,7 +102,13 @@ def build_runtime(
 ) -> Runtime:
     """Wire settings, roads, store and clock into a started dispatch service and its views."""
     service = build_service(settings, world, clock=clock, store=store)
-    views = Views(service.clock, world.times, service.dispatcher.policy.train_buffer_s)
+    views = Views(
+        service.clock,
+        world.times,
+        service.dispatcher.policy.train_buffer_s,
+        # the night's dispatcher (it changes at the turn of a service day)
+        no_show_due=lambda st, vid, bid: service.dispatcher.no_show_due_s(st, vid, bid),
+    )
     slots = StreamSlots(settings.max_streams_per_key)
     return Runtime(settings, world, service, views, KeyRing(settings), slots)
 
@@ -173,6 +193,10 @@ def create_app(settings: Settings, world: RoadWorld, runtime: Runtime | None = N
     @app.get("/dispatcher", response_class=HTMLResponse, include_in_schema=False)
     def dispatcher_page() -> HTMLResponse:
         return HTMLResponse((STATIC / "dispatcher.html").read_text(encoding="utf-8"))
+
+    @app.get("/driver", response_class=HTMLResponse, include_in_schema=False)
+    def driver_page() -> HTMLResponse:
+        return HTMLResponse((STATIC / "driver.html").read_text(encoding="utf-8"))
 
     @app.get("/health", tags=["dispatcher"], summary="Liveness: the store answers; service time")
     def health() -> dict[str, object]:

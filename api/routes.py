@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from api import schemas as s
-from api.auth import Dispatcher, Driver, Principal, RiderApp, Role
+from api.auth import Dispatcher, Driver, Principal, RiderApp, Role, principal
 from api.errors import rejection_error
 from api.idempotency import idempotent
-from api.views import area_rings, network_view, owner_of
+from api.views import area_rings, customer_of, network_view, owner_of
+from dispatch.store import Event
 from nachtbus.billing import ledger as billing
 from nachtbus.clock import from_datetime
 from nachtbus.domain import (
@@ -178,14 +179,27 @@ def book(
 
 
 @rider_router.get("/bookings", response_model=list[s.BookingOut], tags=["booking"])
-def list_bookings(request: Request, who: RiderApp) -> list[s.BookingOut]:
+def list_bookings(
+    request: Request,
+    who: RiderApp,
+    customer_id: Annotated[
+        str | None,
+        Query(
+            alias="customerId",
+            max_length=100,
+            description="Only this rider's bookings (the app's customerId; the phone desk's "
+            "``phone:<reference>``).",
+        ),
+    ] = None,
+) -> list[s.BookingOut]:
     """Tonight's bookings of the calling app (a dispatcher sees all)."""
     r = rt(request)
     state = r.service.snapshot()
     return [
         r.views.booking(state, b)
         for b in sorted(state.bookings.values(), key=lambda b: b.booking_id)
-        if who.role == Role.DISPATCHER or owner_of(b.request) == who.subject
+        if (who.role == Role.DISPATCHER or owner_of(b.request) == who.subject)
+        and (customer_id is None or customer_of(b) == customer_id)
     ]
 
 
@@ -262,8 +276,9 @@ def vehicle_event(
     """A driver's report; the answer is the bus's plan after it.
 
     POSITION (lat, lon), ARRIVED (bookingId, stop), BOARDED, NO_SHOW, ALIGHTED (bookingId),
-    SHIFT_START, SHIFT_END (only with no stop left). A stop not in the bus's plan is a 409
-    (``stop_not_in_plan``) and changes nothing.
+    SHIFT_START, SHIFT_END (only with no stop left), BREAKDOWN (an alert for the control
+    room with the bus's last position and its riders; ``note`` optional). A stop not in the
+    bus's plan is a 409 (``stop_not_in_plan``) and changes nothing.
     """
     _own_bus(who, vehicle_id)
     r = rt(request)
@@ -283,6 +298,8 @@ def vehicle_event(
             svc.stop_done(vehicle_id, bid, kind)
         elif event.type == t.NO_SHOW:
             svc.no_show(vehicle_id, bid)
+        elif event.type == t.BREAKDOWN:
+            svc.report_breakdown(vehicle_id, event.note or "")
         else:
             svc.shift(vehicle_id, start=event.type == t.SHIFT_START)
         return 200, r.views.plan(svc.snapshot(), vehicle_id)
@@ -290,7 +307,57 @@ def vehicle_event(
     return idempotent(r.service.store, request, who, idempotency_key, event.model_dump_json(), run)
 
 
+@rider_router.get("/whoami", response_model=s.WhoAmIOut, tags=["keys"])
+def whoami(who: Annotated[Principal, Depends(principal)]) -> s.WhoAmIOut:
+    """The caller's role, and a driver key's bus (the driver's page asks it first)."""
+    return s.WhoAmIOut(
+        role=who.role.value, vehicle_id=who.subject if who.role == Role.DRIVER else None
+    )
+
+
 # ---------------------------------------------------------------------- dispatchers
+@dispatcher_router.get("/addresses", response_model=s.AddressesOut, tags=["phone desk"])
+def addresses(
+    request: Request,
+    _: Dispatcher,
+    q: Annotated[
+        str,
+        Query(min_length=2, max_length=120, description="Street, optionally a house number."),
+    ],
+    limit: Annotated[int, Query(ge=1, le=50, description="At most this many streets.")] = 10,
+) -> s.AddressesOut:
+    """The phone desk's address search, offline on our own map data: streets of the service
+    area whose name starts with (or contains) ``q``, each at a point on it, with its district.
+    The map data has no house numbers: a number asked for is returned with
+    ``houseNumberFound`` false and the street's point."""
+    r = rt(request)
+    area = r.world.area
+    found = [a for a in r.streets().search(q, limit * 4) if area.contains(a.lat, a.lon)][:limit]
+    message = None
+    if not found:
+        message = f"no street like {q!r} in the service area"
+    elif found[0].house_number is not None:
+        message = (
+            f"the map data has no house numbers: the point is on {found[0].street}; "
+            "confirm the door with the caller"
+        )
+    return s.AddressesOut(
+        query=q,
+        addresses=[
+            s.AddressOut(
+                street=a.street,
+                lat=round(a.lat, 6),
+                lon=round(a.lon, 6),
+                district=a.district,
+                house_number=a.house_number,
+                house_number_found=a.house_number_found,
+            )
+            for a in found
+        ],
+        message=message,
+    )
+
+
 def _rejections(r: Runtime, count: int = 50) -> list[dict[str, Any]]:
     return [{"at": r.views.t(e.at_s).isoformat(), **e.data} for e in r.service.rejections(count)]
 
@@ -303,8 +370,9 @@ def fleet(request: Request, _: Dispatcher) -> s.FleetOut:
 
 
 @dispatcher_router.get("/network", response_model=s.NetworkOut)
-def network(request: Request, _: Dispatcher) -> Response:
-    """The road map of the service area from our own road network (no tile server needed)."""
+def network(request: Request, _: Driver) -> Response:
+    """The road map of the service area from our own road network (no tile server needed);
+    for the dispatcher page and the driver's tablet."""
     r = rt(request)
     cached = getattr(request.app.state, "network_json", None)
     if cached is None:
@@ -367,34 +435,32 @@ _STREAM_POLLERS = anyio.CapacityLimiter(2)
 STREAM_POLL_S = 0.25
 
 
-@dispatcher_router.get(
-    "/fleet/events",
-    response_class=StreamingResponse,
-    responses={
-        200: {"content": {"text/event-stream": {}}, "description": "Server-sent events."},
-        429: {"model": s.ErrorBody, "description": "Too many streams open for this key."},
-    },
-)
+_SSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "Server-sent events."},
+    429: {"model": s.ErrorBody, "description": "Too many streams open for this key."},
+}
+Limit = Annotated[int | None, Query(ge=1, le=10_000, description="Stop after this many events.")]
+WaitS = Annotated[
+    float,
+    Query(ge=0.1, le=60, description="Send a keep-alive comment after this long without events."),
+]
+LastEventId = Annotated[
+    str | None,
+    Header(
+        alias="Last-Event-ID",
+        pattern=r"^\d+-\d+$",
+        description="Resume after this event (sent by EventSource on reconnect).",
+    ),
+]
+
+
+@dispatcher_router.get("/fleet/events", response_class=StreamingResponse, responses=_SSE)
 async def events(
     request: Request,
     who: Dispatcher,
-    limit: Annotated[
-        int | None, Query(ge=1, le=10_000, description="Stop after this many events.")
-    ] = None,
-    wait_s: Annotated[
-        float,
-        Query(
-            ge=0.1, le=60, description="Send a keep-alive comment after this long without events."
-        ),
-    ] = 15.0,
-    last_event_id: Annotated[
-        str | None,
-        Header(
-            alias="Last-Event-ID",
-            pattern=r"^\d+-\d+$",
-            description="Resume after this event (sent by EventSource on reconnect).",
-        ),
-    ] = None,
+    limit: Limit = None,
+    wait_s: WaitS = 15.0,
+    last_event_id: LastEventId = None,
 ) -> StreamingResponse:
     """Server-sent events of every change: bookings, positions, stops, plans, rejections.
 
@@ -403,6 +469,40 @@ async def events(
     key may hold ``NACHTBUS_MAX_STREAMS_PER_KEY`` streams open (4); one more is a 429. While
     the store is away the stream sends keep-alive comments and goes on when it is back.
     """
+    return await _stream(request, who, limit, wait_s, last_event_id, lambda e: True)
+
+
+@driver_router.get(
+    "/vehicles/{vehicle_id}/stream", response_class=StreamingResponse, responses=_SSE
+)
+async def vehicle_stream(
+    vehicle_id: str,
+    request: Request,
+    who: Driver,
+    limit: Limit = None,
+    wait_s: WaitS = 15.0,
+    last_event_id: LastEventId = None,
+) -> StreamingResponse:
+    """Server-sent events of one bus, for the driver's tablet: the changes to its bookings,
+    stops and position, and every re-optimisation (``plans.reoptimised``: fetch the plan
+    again). Nothing of any other bus. As ``/fleet/events`` otherwise."""
+    _own_bus(who, vehicle_id)
+
+    def mine(e: Event) -> bool:
+        return e.data.get("vehicle_id") == vehicle_id or e.type == "plans.reoptimised"
+
+    return await _stream(request, who, limit, wait_s, last_event_id, mine)
+
+
+async def _stream(
+    request: Request,
+    who: Principal,
+    limit: int | None,
+    wait_s: float,
+    last_event_id: str | None,
+    keep: Callable[[Event], bool],
+) -> StreamingResponse:
+    """The event stream from ``last_event_id`` (or now), the events ``keep`` admits."""
     runtime = rt(request)
     service, slots = runtime.service, runtime.streams
     start: str = (
@@ -434,7 +534,10 @@ async def events(
                     continue
                 quiet_s = 0.0
                 for eid, e in batch:
-                    last, sent = eid, sent + 1
+                    last = eid
+                    if not keep(e):
+                        continue
+                    sent += 1
                     data = json.dumps({"at_s": e.at_s, **e.data})
                     yield f"id: {eid}\nevent: {e.type}\ndata: {data}\n\n"
                     if limit is not None and sent >= limit:

@@ -309,6 +309,18 @@ class StopOut(Schema):
     nr_of_travelers: int
     wheelchairs: int = Field(description="Wheelchair users: ramp needed.")
     prams: int
+    no_show_from: datetime | None = Field(
+        default=None,
+        description="A pickup the bus has ARRIVED at: from when a NO_SHOW may be reported "
+        "(the later of arrival and window start, plus the policy's no_show_wait_s).",
+    )
+
+
+class DirectionOut(Schema):
+    """One street of the way to the next stop, in driving order."""
+
+    street: str | None = Field(description="Street name (null where the map has none).")
+    distance_m: int
 
 
 class RepositionOut(Schema):
@@ -322,7 +334,11 @@ class RepositionOut(Schema):
 
 class PlanOut(Schema):
     vehicle_id: str
+    now: datetime | None = Field(default=None, description="Service time of this answer.")
     position: VehiclePosition
+    arrived_at_next: bool = Field(
+        default=False, description="The driver reported ARRIVED at the first stop's point."
+    )
     stops: list[StopOut]
     on_board: list[str] = Field(description="Bookings whose riders are on the bus.")
     shift_end: datetime
@@ -331,6 +347,37 @@ class PlanOut(Schema):
         description="With no stops: drive here and wait, the next riders are expected nearby "
         "(any booked stop replaces it).",
     )
+    path: list[tuple[float, float]] = Field(
+        default=[],
+        description="The way from the bus to its next stop (or reposition) as [lat, lon] "
+        "points along our road network.",
+    )
+    directions: list[DirectionOut] = Field(
+        default=[], description="The same way as a list of streets with their lengths."
+    )
+
+
+class WhoAmIOut(Schema):
+    role: str = Field(description="rider_app, driver or dispatcher.")
+    vehicle_id: str | None = Field(description="A driver key's bus.")
+
+
+class AddressOut(Schema):
+    street: str
+    lat: float
+    lon: float
+    district: str | None = Field(description="The district (Ortsteil) the point lies in.")
+    house_number: str | None = Field(description="The house number asked for, if any.")
+    house_number_found: bool = Field(
+        description="Whether the map data placed that number (false: the point is the "
+        "street's; the Soest road data has no house numbers)."
+    )
+
+
+class AddressesOut(Schema):
+    query: str
+    addresses: list[AddressOut] = Field(description="Streets in the service area, best first.")
+    message: str | None = Field(default=None, description="Why nothing was found, for people.")
 
 
 class VehicleEventType(StrEnum):
@@ -341,6 +388,7 @@ class VehicleEventType(StrEnum):
     ALIGHTED = "ALIGHTED"
     SHIFT_START = "SHIFT_START"
     SHIFT_END = "SHIFT_END"
+    BREAKDOWN = "BREAKDOWN"
 
 
 class StopKindIn(StrEnum):
@@ -362,6 +410,9 @@ class VehicleEventIn(Schema):
     )
     stop: StopKindIn | None = Field(
         default=None, description="ARRIVED: at the pickup or the drop-off of bookingId."
+    )
+    note: str | None = Field(
+        default=None, max_length=300, description="BREAKDOWN: what happened, in words."
     )
 
     @model_validator(mode="after")

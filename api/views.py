@@ -30,6 +30,7 @@ from nachtbus.domain import (
     PlannedStop,
     StopType,
 )
+from nachtbus.errors import NachtbusError
 from routing.matrix import TravelTimes
 
 
@@ -55,10 +56,19 @@ def fare_view(f: Fare | None) -> s.FareOut | None:
 class Views:
     """Builds the API's answers for one service (its clock and roads)."""
 
-    def __init__(self, clock: Clock, times: TravelTimes, train_buffer_s: int = 0) -> None:
-        """``train_buffer_s``: the policy's buffer before a train's departure (at risk)."""
+    def __init__(
+        self,
+        clock: Clock,
+        times: TravelTimes,
+        train_buffer_s: int = 0,
+        no_show_due: Callable[[FleetState, str, str], int] | None = None,
+    ) -> None:
+        """``train_buffer_s``: the policy's buffer before a train's departure (at risk);
+        ``no_show_due``: when a bus arrived at a pickup may report a NO_SHOW (the
+        dispatcher's rule), for the driver's page."""
         self.clock = clock
         self.train_buffer_s = train_buffer_s
+        self.no_show_due = no_show_due
         self.times = times
         self._route_nodes: Callable[[int, int], tuple[tuple[float, float], ...]] = lru_cache(
             maxsize=4096
@@ -222,9 +232,25 @@ class Views:
         )
 
     # ------------------------------------------------------------------ drivers
-    def stop(self, state: FleetState, st: PlannedStop) -> s.StopOut:
+    def stop(self, state: FleetState, st: PlannedStop, vehicle_id: str | None = None) -> s.StopOut:
+        """A planned stop; with ``vehicle_id``, a pickup the bus has arrived at also says
+        from when a NO_SHOW may be reported."""
         prams = state.bookings[st.booking_id].request.prams
+        no_show_from = None
+        vs = state.states.get(vehicle_id or "")
+        if (
+            vehicle_id is not None
+            and self.no_show_due is not None
+            and st.type == StopType.PICKUP
+            and vs is not None
+            and vs.arrived_node == st.place.node
+        ):
+            try:
+                no_show_from = self.t(self.no_show_due(state, vehicle_id, st.booking_id))
+            except NachtbusError:  # not arrived at this one (another stop at the same node)
+                no_show_from = None
         return s.StopOut(
+            no_show_from=no_show_from,
             booking_id=st.booking_id,
             type=st.type.value,
             **self.point(st.place),
@@ -244,12 +270,43 @@ class Views:
             if b.status == BookingStatus.STARTED and b.vehicle_id == vehicle_id
         )
 
+    def way(
+        self, state: FleetState, plan: Plan
+    ) -> tuple[list[tuple[float, float]], list[s.DirectionOut]]:
+        """The road from the bus to its next stop (or reposition): points and streets."""
+        start = state.states[plan.vehicle_id].node
+        target = (
+            plan.stops[0].place.node
+            if plan.stops
+            else (plan.reposition.node if plan.reposition is not None else start)
+        )
+        if target == start:
+            return [], []
+        route = self.times.route(start, target)
+        net = self.times.network
+        streets: list[s.DirectionOut] = []
+        for u, v in itertools.pairwise(route.nodes):
+            e = net.edge_index(u, v)
+            name, metres = net.street_name(e), int(net.length_cm[e]) // 100
+            if streets and streets[-1].street == name:
+                last = streets.pop()
+                metres += last.distance_m
+            streets.append(s.DirectionOut(street=name, distance_m=metres))
+        points = [(round(a, 5), round(b, 5)) for a, b in route.polyline]
+        return points, streets
+
     def plan(self, state: FleetState, vehicle_id: str) -> s.PlanOut:
         plan = state.plans[vehicle_id]
+        path, directions = self.way(state, plan)
+        vs = state.states[vehicle_id]
         return s.PlanOut(
             vehicle_id=vehicle_id,
+            now=self.t(state.now_s),
+            arrived_at_next=bool(plan.stops) and vs.arrived_node == plan.stops[0].place.node,
             position=self.position(state, vehicle_id),
-            stops=[self.stop(state, st) for st in plan.stops],
+            path=path,
+            directions=directions,
+            stops=[self.stop(state, st, vehicle_id) for st in plan.stops],
             on_board=self.on_board(state, vehicle_id),
             shift_end=self.t(state.vehicles[vehicle_id].shift_end_s),
             reposition=None

@@ -862,6 +862,34 @@ class DispatchService:
 
         self._change(decide)
 
+    def report_breakdown(self, vehicle_id: str, note: str = "") -> Event:
+        """A driver reports a breakdown: an alert for the dispatcher (event
+        ``vehicle.breakdown``) with the bus's last position, the riders on board and those
+        still to be picked up. The plan is not changed by the report itself: the control
+        room decides."""
+        state = self.snapshot()
+        self.dispatcher.check_vehicle(state, vehicle_id)
+        st = state.states[vehicle_id]
+        mine = [b for b in state.bookings.values() if b.vehicle_id == vehicle_id]
+        event = Event(
+            "vehicle.breakdown",
+            state.now_s,
+            {
+                "vehicle_id": vehicle_id,
+                "lat": st.lat,
+                "lon": st.lon,
+                "note": note,
+                "on_board": sorted(b.booking_id for b in mine if b.status == BookingStatus.STARTED),
+                "to_pick_up": sorted(
+                    b.booking_id
+                    for b in mine
+                    if b.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED)
+                ),
+            },
+        )
+        self.store.append_events([event])
+        return event
+
     # ------------------------------------------------------------------ background
     def reoptimise(self, only_if_changed: bool = False) -> bool:
         """One round of re-optimisation; True if better plans were committed.
