@@ -253,3 +253,23 @@ def test_the_desk_names_the_field_for_bad_input(api: Api, served: str, browser: 
     msg = page.evaluate("document.body.dataset.deskMsg")
     assert "from" in msg and ("area" in msg or "road" in msg), msg
     page.close()
+
+
+def test_no_show_is_enabled_only_after_the_wait(api: Api, served: str, browser: Any) -> None:
+    """At a pickup the NO SHOW button is off until ``noShowFrom`` (arrival or window start
+    plus the documented wait) and then reports the no-show."""
+    b = api.booked(MARKT, OSTOENNEN)
+    bus = b["vehicle"]["vehicleId"]
+    context, page = _driver_page(browser, served, bus)
+    _tap(page, "arrived")
+    assert page.locator("#noshow").is_disabled()
+    assert " from " in page.locator("#noshow").inner_text()
+    plan = api.client.get(f"/v1/vehicles/{bus}/plan", headers=driver(bus)).json()
+    due = plan["stops"][0]["noShowFrom"]
+    assert due is not None
+    api.clock.advance(api.runtime.service.dispatcher.policy.no_show_wait_s + 60)
+    page.evaluate("refresh()")
+    page.wait_for_function("!document.getElementById('noshow').disabled", timeout=10_000)
+    _tap(page, "noshow")
+    assert _booking(api, b["id"])["state"] == "NO_SHOW"
+    context.close()
