@@ -3,6 +3,7 @@ in, GTFS-Flex and GTFS-Realtime out."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
@@ -94,38 +95,32 @@ def _night(r: Runtime) -> str:
     return r.service.clock.service_date().strftime("%Y%m%d")
 
 
-@router.get("/gtfs-rt/vehicle-positions", response_class=Response, responses=_PROTO)
-def vehicle_positions(request: Request, _: RiderApp) -> Response:
-    """GTFS-Realtime VehiclePositions of the buses (protobuf), for journey planners: one
-    trip per bus and night, ``nachtbus-<bus>-<date>``."""
+def _realtime(request: Request, build: Callable[..., bytes]) -> Response:
+    """A GTFS-Realtime feed of tonight's fleet, as protobuf."""
     r = rt(request)
-    state = r.service.snapshot()
     clock = r.service.clock
-    body = realtime.vehicle_positions(
-        state,
+    body = build(
+        r.service.snapshot(),
         lambda t: int(to_datetime(clock, t).timestamp()),
         flex.ROUTE_ID,
         _night(r),
         clock.now(),
     )
     return Response(body, media_type=PROTOBUF)
+
+
+@router.get("/gtfs-rt/vehicle-positions", response_class=Response, responses=_PROTO)
+def vehicle_positions(request: Request, _: RiderApp) -> Response:
+    """GTFS-Realtime VehiclePositions of the buses (protobuf), for journey planners: one
+    trip per bus and night, ``nachtbus-<bus>-<date>``."""
+    return _realtime(request, realtime.vehicle_positions)
 
 
 @router.get("/gtfs-rt/trip-updates", response_class=Response, responses=_PROTO)
 def trip_updates(request: Request, _: RiderApp) -> Response:
     """GTFS-Realtime TripUpdates (protobuf): each bus's planned stops in order with their
     expected times (no addresses)."""
-    r = rt(request)
-    state = r.service.snapshot()
-    clock = r.service.clock
-    body = realtime.trip_updates(
-        state,
-        lambda t: int(to_datetime(clock, t).timestamp()),
-        flex.ROUTE_ID,
-        _night(r),
-        clock.now(),
-    )
-    return Response(body, media_type=PROTOBUF)
+    return _realtime(request, realtime.trip_updates)
 
 
 @router.get(
