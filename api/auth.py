@@ -33,6 +33,7 @@ class Principal:
     role: Role
     subject: str
     key_id: str = ""  # a fingerprint of the key (not the key): what limits count per key
+    name: str = ""  # a dispatcher's name, recorded with their actions
 
     @property
     def scope(self) -> str:
@@ -50,7 +51,17 @@ class KeyRing:
                 (k, Principal(Role.DRIVER, vid))
                 for k, vid in settings.resolved_driver_keys().items()
             ),
-            *((k, Principal(Role.DISPATCHER, "")) for k in settings.dispatcher_keys),
+            *(
+                (
+                    k,
+                    Principal(
+                        Role.DISPATCHER,
+                        "",
+                        name=settings.dispatcher_names.get(k, f"dispatcher-{i + 1}"),
+                    ),
+                )
+                for i, k in enumerate(settings.dispatcher_keys)
+            ),
         ]
         self._keys = [(k, replace(who, key_id=key_id(k))) for k, who in keys]
 

@@ -364,9 +364,67 @@ def _rejections(r: Runtime, count: int = 50) -> list[dict[str, Any]]:
 
 @dispatcher_router.get("/fleet", response_model=s.FleetOut)
 def fleet(request: Request, _: Dispatcher) -> s.FleetOut:
-    """Every bus (position, plan, path, lateness), tonight's bookings and recent rejections."""
+    """Every bus (position, plan, path, lateness), tonight's bookings, recent rejections and
+    where new bookings are paused."""
     r = rt(request)
-    return r.views.fleet(r.service.snapshot(), _rejections(r))
+    out = r.views.fleet(r.service.snapshot(), _rejections(r))
+    return out.model_copy(update={"pauses": r.service.pauses()})
+
+
+@dispatcher_router.post("/fleet/bookings/{id}/move", response_model=s.BookingOut)
+def move_booking(
+    id: str, body: s.MoveIn, request: Request, who: Dispatcher, idempotency_key: IdemKey = None
+) -> JSONResponse:
+    """Put a booking not yet picked up on another bus with its promised window and ride
+    limit, every other promise kept; else a 409 ``move_refused`` naming the rule. Recorded as
+    ``booking.moved`` with the dispatcher's name."""
+    r = rt(request)
+
+    def run() -> tuple[int, s.BookingOut]:
+        b = r.service.move_booking(id, body.vehicle_id, who.name)
+        return 200, r.views.booking(r.service.snapshot(), b)
+
+    return idempotent(r.service.store, request, who, idempotency_key, body.model_dump_json(), run)
+
+
+@dispatcher_router.post("/fleet/bookings/{id}/cancel", response_model=s.BookingOut)
+def cancel_for_rider(
+    id: str, body: s.CancelIn, request: Request, who: Dispatcher, idempotency_key: IdemKey = None
+) -> JSONResponse:
+    """Cancel a booking on the rider's behalf (before pickup), refunded in full; the event
+    ``booking.cancelled`` carries who and why."""
+    r = rt(request)
+
+    def run() -> tuple[int, s.BookingOut]:
+        b = r.service.cancel_for_rider(id, who.name, body.reason)
+        return 200, r.views.booking(r.service.snapshot(), b)
+
+    return idempotent(r.service.store, request, who, idempotency_key, body.model_dump_json(), run)
+
+
+@dispatcher_router.get("/fleet/pauses", response_model=s.PausesOut)
+def pauses(request: Request, _: Dispatcher) -> s.PausesOut:
+    """Where new bookings are paused, and the districts a pause can name."""
+    r = rt(request)
+    return s.PausesOut(pauses=r.service.pauses(), districts=sorted(r.service.districts()))
+
+
+@dispatcher_router.post("/fleet/pauses", response_model=s.PausesOut)
+def pause_area(body: s.PauseIn, request: Request, who: Dispatcher) -> s.PausesOut:
+    """Pause new bookings from or to a district (``*``: everywhere), e.g. for black ice:
+    inquiries there answer no offer with ``rejection.reason`` ``area_paused`` and this
+    reason; bookings made stand. Recorded as ``area.paused`` with the dispatcher's name."""
+    r = rt(request)
+    found = r.service.pause(body.district, body.reason, who.name)
+    return s.PausesOut(pauses=found, districts=sorted(r.service.districts()))
+
+
+@dispatcher_router.delete("/fleet/pauses/{district}", response_model=s.PausesOut)
+def resume_area(district: str, request: Request, who: Dispatcher) -> s.PausesOut:
+    """Take a pause back (``area.resumed``)."""
+    r = rt(request)
+    found = r.service.resume(district, who.name)
+    return s.PausesOut(pauses=found, districts=sorted(r.service.districts()))
 
 
 @dispatcher_router.get("/network", response_model=s.NetworkOut)

@@ -93,8 +93,7 @@ class Inquiry(Schema):
     from_: Coordinates | None = Field(
         default=None,
         alias="from",
-        description="Where the riders want to be picked up (not needed from a train: the "
-        "station).",
+        description="Where the riders want to be picked up (not needed from a train: the station).",
     )
     to: Coordinates | None = Field(
         default=None, description="Where they want to go (not needed to a train: the station)."
@@ -469,6 +468,9 @@ class FleetOut(Schema):
     rejections: list[dict[str, Any]] = Field(
         description="Recent rejected requests: time, reason and message, newest first."
     )
+    pauses: dict[str, dict[str, Any]] = Field(
+        default={}, description="Where new bookings are paused, with the reason."
+    )
 
 
 class NetworkOut(Schema):
@@ -581,3 +583,31 @@ class TrainDelaysOut(Schema):
         description="What the delays did: booking.connection_delayed (new pickup window), "
         "booking.connection_at_risk, booking.connection_missed (cancelled and refunded)."
     )
+
+
+class MoveIn(Schema):
+    vehicle_id: str = Field(min_length=1, max_length=40, description="The bus to put it on.")
+
+
+class CancelIn(Schema):
+    reason: str = Field(
+        min_length=1,
+        max_length=300,
+        description="Why, for the morning report (the rider asked, ...).",
+    )
+
+
+class PauseIn(Schema):
+    district: str = Field(
+        min_length=1, max_length=120, description="A district (Ortsteil) name, or * for all."
+    )
+    reason: str = Field(
+        min_length=3, max_length=300, description="What riders are told, e.g. black ice."
+    )
+
+
+class PausesOut(Schema):
+    pauses: dict[str, dict[str, Any]] = Field(
+        description="District -> reason, by, sinceS: where new bookings are paused."
+    )
+    districts: list[str] = Field(description="The districts a pause can name.")

@@ -177,6 +177,7 @@ def build_service(
         pricer=pricer,
         nights=nights,
         timetable=timetable_from_settings(settings, world),
+        districts=districts,
     )
     service.start()
     dispatcher.warm_up()

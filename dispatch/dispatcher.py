@@ -12,7 +12,7 @@ the independent checker). Riders on board stay on their bus.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -34,6 +34,7 @@ from nachtbus.domain import (
 )
 from nachtbus.errors import (
     BookingStateError,
+    MoveRefused,
     NotArrived,
     StopNotInPlan,
     TooEarly,
@@ -208,10 +209,12 @@ class Dispatcher:
         w: RequestWindows,
         direct: int,
         offer_id: str | None,
+        vehicles: Sequence[str] | None = None,
     ) -> Offer | Rejection:
         snap = self.problems.snapshot(state, (request, w))
         new_r = len(snap.problem.requests) - 1
-        result = self.problems.inserter(snap).best(snap.routes, new_r)
+        only = None if vehicles is None else [snap.vehicle_ids.index(v) for v in vehicles]
+        result = self.problems.inserter(snap).best(snap.routes, new_r, only)
         if not isinstance(result, Insertion):
             fail = result.main_reason
             return Rejection(request.request_id, _FAIL_REASON[fail], _FAIL_TEXT[fail])
@@ -293,10 +296,12 @@ class Dispatcher:
         booking_id: str,
         request: BookingRequest,
         window: tuple[int, int],
+        vehicles: Sequence[str] | None = None,
     ) -> FleetState | Rejection:
-        """Give a booking not yet picked up a new pickup window (its train is late): its stops
-        leave the plan and it is inserted again, on any bus, with the new window and its ride
-        limit, keeping every other promise; a Rejection if no bus can take it so."""
+        """Give a booking not yet picked up a new pickup window (its train is late) or bus:
+        its stops leave the plan and it is inserted again, on any bus (or one of
+        ``vehicles``), with the window and its ride limit, keeping every other promise; a
+        Rejection (the rule that fails) if no such bus can take it so."""
         b = self.booking(state, booking_id)
         if b.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
             raise BookingStateError(
@@ -307,7 +312,7 @@ class Dispatcher:
         without = self._drop_booking(state, b, BookingStatus.CANCELLED)
         dwell = self.policy.dwell(request.wheelchairs)
         w = RequestWindows(window[0], window[1], b.max_ride_s, dwell, dwell, True)
-        found = self._insert(without, request, w, b.direct_time_s, None)
+        found = self._insert(without, request, w, b.direct_time_s, None, vehicles)
         if isinstance(found, Rejection):
             return found
         plans = dict(without.plans)
@@ -330,6 +335,31 @@ class Dispatcher:
         )
         new = state.evolve(plans=plans, bookings=bookings)
         return self.refresh_etas(new, sorted({found.vehicle_id, b.vehicle_id or found.vehicle_id}))
+
+    def move(self, state: FleetState, booking_id: str, vehicle_id: str) -> FleetState:
+        """A dispatcher puts a booking not yet picked up on bus ``vehicle_id``, with its
+        promised window and ride limit, every other promise kept: the cheapest place in that
+        bus's plan the insertion rules allow. MoveRefused names the rule that fails."""
+        b = self.booking(state, booking_id)
+        self.check_vehicle(state, vehicle_id)
+        if b.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
+            raise BookingStateError(
+                f"booking {booking_id} is {b.status}; only a booking not yet picked up can move",
+                field="booking_id",
+            )
+        if b.vehicle_id == vehicle_id:
+            raise MoveRefused(f"booking {booking_id} is on {vehicle_id} already", field="vehicleId")
+        v = state.vehicles[vehicle_id]
+        if v.shift_end_s <= state.now_s:
+            raise MoveRefused(f"{vehicle_id} is off shift", field="vehicleId")
+        answer = self.rewindow(state, booking_id, b.request, b.pickup_window, [vehicle_id])
+        if isinstance(answer, Rejection):
+            raise MoveRefused(
+                f"{vehicle_id} cannot take it and keep every promise ({answer.reason.value}): "
+                f"{answer.message}",
+                field="vehicleId",
+            )
+        return answer
 
     def set_status(self, state: FleetState, booking_id: str, status: BookingStatus) -> FleetState:
         """Move a booking between PENDING and CONFIRMED (the API's commit step)."""

@@ -8,6 +8,7 @@ state). A decision is therefore either stored whole, or not at all.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
@@ -82,6 +83,15 @@ def booking_event(kind: str, b: Booking, at_s: int) -> Event:
     )
 
 
+class DistrictLookup(Protocol):
+    """The districts (Ortsteile) of the area: which one a point is in, and their names."""
+
+    @property
+    def names(self) -> list[str]: ...
+
+    def name_at(self, lat: float, lon: float) -> str | None: ...
+
+
 class Nights(Protocol):
     """Where each service day's state is kept and which buses drive that night."""
 
@@ -125,6 +135,7 @@ class DispatchService:
         nights: Nights | None = None,
         offer_ids: Callable[[], str] | None = None,
         timetable: Timetable | None = None,
+        districts: DistrictLookup | None = None,
     ) -> None:
         """``offer_ids`` makes the ids of offers (and so of bookings); default random ones,
         which nobody can guess. The simulator numbers them, so that a night's bookings sort
@@ -143,6 +154,7 @@ class DispatchService:
         self._offer_ids = offer_ids or (lambda: uuid.uuid4().hex)
         self._forecast: tuple[date, CellForecast | None] | None = None
         self.timetable = timetable
+        self.district_map = districts
         self._lock = threading.Lock()
         self._last_reopt: tuple[date, int] | None = None
 
@@ -253,6 +265,10 @@ class DispatchService:
         self, request: BookingRequest, arrive_by_s: int | None, *, alternatives: bool
     ) -> tuple[Offer | Rejection, list[Offer]]:
         state = self.snapshot()
+        paused = self._paused(request)
+        if paused is not None:
+            self._record_rejection(paused, state.now_s)
+            return paused, []
         late: Rejection | None = None
         if arrive_by_s is not None and arrive_by_s <= state.now_s:
             raise RejectedInput(
@@ -315,7 +331,10 @@ class DispatchService:
             call = tt.call(day, trip_id, stop_id, field="connection.tripId")
         elif stop_id and time_s is not None:
             call = tt.at(
-                day, stop_id, time_s, arriving=kind == ConnectionKind.FROM_TRAIN,
+                day,
+                stop_id,
+                time_s,
+                arriving=kind == ConnectionKind.FROM_TRAIN,
                 field="connection.time",
             )
         else:
@@ -326,20 +345,28 @@ class DispatchService:
             )
         if kind == ConnectionKind.FROM_TRAIN and call.first:
             raise RejectedInput(
-                "invalid_input", f"train {call.trip_id} starts here; nobody arrives on it",
+                "invalid_input",
+                f"train {call.trip_id} starts here; nobody arrives on it",
                 field="connection.tripId",
             )
         if kind == ConnectionKind.TO_TRAIN and call.last:
             raise RejectedInput(
-                "invalid_input", f"train {call.trip_id} ends here; nobody leaves on it",
+                "invalid_input",
+                f"train {call.trip_id} ends here; nobody leaves on it",
                 field="connection.tripId",
             )
         station = tt.station(call.stop_id, field="connection.stopId")
         place = self.locator.place(station.lat, station.lon, "connection.stopId")
         scheduled = call.arrival_s if kind == ConnectionKind.FROM_TRAIN else call.departure_s
         conn = Connection(
-            kind, call.trip_id, call.stop_id, station.name, call.route, call.headsign,
-            scheduled, self.train_delay(call.trip_id),
+            kind,
+            call.trip_id,
+            call.stop_id,
+            station.name,
+            call.route,
+            call.headsign,
+            scheduled,
+            self.train_delay(call.trip_id),
         )
         return conn, replace(place, label=station.name)
 
@@ -414,11 +441,19 @@ class DispatchService:
                         moved
                     )
                     kind = "connection_at_risk" if risk else "connection_delayed"
-                    events.append(Event(f"booking.{kind}", state.now_s, {
-                        **about, "vehicle_id": nb.vehicle_id, "status": nb.status.value,
-                        "dropoff_eta_s": nb.dropoff_eta_s,
-                        "departure_s": moved.expected_s,
-                    }))
+                    events.append(
+                        Event(
+                            f"booking.{kind}",
+                            state.now_s,
+                            {
+                                **about,
+                                "vehicle_id": nb.vehicle_id,
+                                "status": nb.status.value,
+                                "dropoff_eta_s": nb.dropoff_eta_s,
+                                "departure_s": moved.expected_s,
+                            },
+                        )
+                    )
                     continue
                 reason = ""
                 if moved.delay_s > policy.train_wait_max_s:
@@ -436,11 +471,19 @@ class DispatchService:
                     else:
                         new = answer
                         nb = new.bookings[b.booking_id]
-                        events.append(Event("booking.connection_delayed", state.now_s, {
-                            **about, "vehicle_id": nb.vehicle_id, "status": nb.status.value,
-                            "pickup_window": list(nb.pickup_window),
-                            "pickup_eta_s": nb.pickup_eta_s,
-                        }))
+                        events.append(
+                            Event(
+                                "booking.connection_delayed",
+                                state.now_s,
+                                {
+                                    **about,
+                                    "vehicle_id": nb.vehicle_id,
+                                    "status": nb.status.value,
+                                    "pickup_window": list(nb.pickup_window),
+                                    "pickup_eta_s": nb.pickup_eta_s,
+                                },
+                            )
+                        )
                         continue
                 new, more = self._cancel_for_train(new, b, reason, about)
                 events.extend(more)
@@ -455,13 +498,126 @@ class DispatchService:
         not the rider's doing)."""
         new = self.dispatcher.cancel(state, b.booking_id)
         nb = new.bookings[b.booking_id]
-        events = [Event("booking.connection_missed", state.now_s, {
-            **about, "vehicle_id": b.vehicle_id, "status": nb.status.value, "reason": reason,
-        })]
+        events = [
+            Event(
+                "booking.connection_missed",
+                state.now_s,
+                {
+                    **about,
+                    "vehicle_id": b.vehicle_id,
+                    "status": nb.status.value,
+                    "reason": reason,
+                },
+            )
+        ]
         if b.status == BookingStatus.CONFIRMED and b.fare is not None:
             entry = billing.refund(billing.charge(b, b.fare, b.updated_s), state.now_s)
             events.append(Event("ledger.refund", state.now_s, entry.to_json(), "ledger"))
         return new, events
+
+    # ------------------------------------------------------------------ the dispatcher's hand
+    def move_booking(self, booking_id: str, vehicle_id: str, by: str) -> Booking:
+        """Put a booking not yet picked up on another bus, its promise kept (or MoveRefused
+        naming the rule); event ``booking.moved`` with who did it."""
+
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], Booking]:
+            before = self.dispatcher.booking(state, booking_id)
+            new = self.dispatcher.move(state, booking_id, vehicle_id)
+            nb = new.bookings[booking_id]
+            data = {
+                "booking_id": booking_id,
+                "from_vehicle_id": before.vehicle_id,
+                "vehicle_id": vehicle_id,
+                "status": nb.status.value,
+                "by": by,
+            }
+            events = [Event("booking.moved", state.now_s, data)]
+            if before.vehicle_id:  # the bus it left sees the change too
+                events.append(
+                    Event("plans.changed", state.now_s, {"vehicle_id": before.vehicle_id, "by": by})
+                )
+            return new, events, nb
+
+        return self._change(decide)[1]
+
+    def cancel_for_rider(self, booking_id: str, by: str, reason: str) -> Booking:
+        """A dispatcher cancels a booking on the rider's behalf (a call, a mistake): the
+        stops leave the plan, the fare is refunded in full, the event names who and why."""
+
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], Booking]:
+            b = self.dispatcher.booking(state, booking_id)
+            if b.status == BookingStatus.CANCELLED:
+                return state, [], b
+            new = self.dispatcher.cancel(state, booking_id)
+            nb = new.bookings[booking_id]
+            event = booking_event("cancelled", nb, state.now_s)
+            event.data.update({"by": by, "reason": reason})
+            events = [event]
+            if b.status == BookingStatus.CONFIRMED and b.fare is not None:
+                entry = billing.refund(billing.charge(b, b.fare, b.updated_s), state.now_s)
+                events.append(Event("ledger.refund", state.now_s, entry.to_json(), "ledger"))
+            return new, events, nb
+
+        return self._change(decide)[1]
+
+    PAUSES = "pauses"
+    ALL_AREAS = "*"
+
+    def pauses(self) -> dict[str, dict[str, object]]:
+        """Where new bookings are paused now: district (or ``*``, everywhere) -> reason, who,
+        since when (night seconds)."""
+        raw = self.store.recall(self.PAUSES)
+        return dict(json.loads(raw)) if raw else {}
+
+    def pause(self, district: str, reason: str, by: str) -> dict[str, dict[str, object]]:
+        """Pause new bookings from or to a district (``*``: the whole area), with the reason
+        riders are told; bookings made stand. Event ``area.paused``."""
+        known = self.districts()
+        if district != self.ALL_AREAS and district not in known:
+            raise RejectedInput(
+                "invalid_input",
+                f"unknown district {district!r}; one of {sorted(known)} or '*' for all",
+                field="district",
+            )
+        now = self.clock.now_s()
+        found = self.pauses()
+        found[district] = {"reason": reason, "by": by, "since_s": now}
+        self.store.remember(self.PAUSES, json.dumps(found), 16 * 3600)
+        self.store.append_events(
+            [Event("area.paused", now, {"district": district, "reason": reason, "by": by})]
+        )
+        return found
+
+    def resume(self, district: str, by: str) -> dict[str, dict[str, object]]:
+        """Take a pause back (event ``area.resumed``); resuming an unpaused district is no
+        change."""
+        found = self.pauses()
+        if found.pop(district, None) is not None:
+            self.store.remember(self.PAUSES, json.dumps(found), 16 * 3600)
+            self.store.append_events(
+                [Event("area.resumed", self.clock.now_s(), {"district": district, "by": by})]
+            )
+        return found
+
+    def districts(self) -> set[str]:
+        """The district names pauses can name (from the districts file)."""
+        return set(self.district_map.names) if self.district_map else set()
+
+    def _paused(self, request: BookingRequest) -> Rejection | None:
+        found = self.pauses()
+        if not found:
+            return None
+        for end in (request.origin, request.destination):
+            where = self.district_map.name_at(end.lat, end.lon) if self.district_map else None
+            for key in (self.ALL_AREAS, where):
+                if key is not None and key in found:
+                    name = "the service area" if key == self.ALL_AREAS else key
+                    return Rejection(
+                        request.request_id,
+                        RejectionReason.AREA_PAUSED,
+                        f"new bookings in {name} are paused: {found[key]['reason']}",
+                    )
+        return None
 
     def _priced(self, offer: Offer) -> Offer:
         if self.pricer is None:
@@ -781,9 +937,7 @@ class DispatchService:
         node = self.locator.place(lat, lon, "position", in_area=False).node
 
         def decide(state: FleetState) -> tuple[FleetState, list[Event], None]:
-            at, legs = self._odometer(
-                state, vehicle_id, node, free_at_s, reposition=reposition
-            )
+            at, legs = self._odometer(state, vehicle_id, node, free_at_s, reposition=reposition)
             new = self.dispatcher.heading(state, vehicle_id, node, free_at_s, lat, lon)
             new = self._at_odometer(new, vehicle_id, at)
             data = {"vehicle_id": vehicle_id, "lat": lat, "lon": lon}

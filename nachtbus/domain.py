@@ -53,6 +53,7 @@ class RejectionReason(StrEnum):
     SHIFT_ENDS = "shift_ends"
     NO_VEHICLE_ON_SHIFT = "no_vehicle_on_shift"
     OFFER_OUTDATED = "offer_outdated"
+    AREA_PAUSED = "area_paused"  # a dispatcher paused new bookings there (e.g. black ice)
 
 
 #: Rejections caused by what was asked (not by how full the buses are): bad input for the API

@@ -131,6 +131,12 @@ class StopNotInPlan(Conflict):
     code = "stop_not_in_plan"
 
 
+class MoveRefused(Conflict):
+    """A dispatcher's move of a booking to another bus would break a rule or a promise."""
+
+    code = "move_refused"
+
+
 class VehicleBusy(Conflict):
     """The bus still has riders to pick up or drop off."""
 

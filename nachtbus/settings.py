@@ -170,6 +170,11 @@ class Settings(BaseSettings):
     dispatcher_keys: list[str] = Field(
         default=["dev-dispatcher-key"], description="API keys of the dispatchers."
     )
+    dispatcher_names: dict[str, str] = Field(
+        default={"dev-dispatcher-key": "dev-dispatcher"},
+        description="Dispatcher API key -> the name their actions are recorded under (moves, "
+        "cancellations, pauses); a key without one is recorded as dispatcher-<n>.",
+    )
     pending_ttl_s: int = Field(
         default=300, ge=1, description="A PENDING booking not committed within this expires."
     )

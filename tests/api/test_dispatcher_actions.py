@@ -1,0 +1,136 @@
+"""The dispatcher acts: move a booking to another bus, cancel on a rider's behalf, pause new
+bookings for an area; each recorded with who did it; refused for rider and driver keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import DISPATCHER, RIDER, Api, driver
+from tests.helpers import AMPEN, MARKT, OSTOENNEN
+
+
+def _events(api: Api, kind: str) -> list[dict]:
+    return [e.data for _, e in api.store.recent_events(500) if e.type == kind]
+
+
+def test_a_booking_moves_to_another_bus_with_its_promise(api: Api) -> None:
+    """The booking lands on the named bus, its window unchanged, and the stream records the
+    move with the dispatcher's name; the old bus's plan no longer has it."""
+    b = api.booked(MARKT, OSTOENNEN)
+    old = b["vehicle"]["vehicleId"]
+    target = next(v for v in ("bus-1", "bus-2", "bus-3") if v != old)
+    r = api.client.post(
+        f"/v1/fleet/bookings/{b['id']}/move", json={"vehicleId": target}, headers=DISPATCHER
+    )
+    assert r.status_code == 200, r.text
+    moved = r.json()
+    assert moved["vehicle"]["vehicleId"] == target
+    assert moved["pickup"]["windowStart"] == b["pickup"]["windowStart"]
+    assert moved["pickup"]["windowEnd"] == b["pickup"]["windowEnd"]
+    plan_old = api.client.get(f"/v1/vehicles/{old}/plan", headers=driver(old)).json()
+    assert all(st["bookingId"] != b["id"] for st in plan_old["stops"])
+    plan_new = api.client.get(f"/v1/vehicles/{target}/plan", headers=driver(target)).json()
+    assert {st["type"] for st in plan_new["stops"] if st["bookingId"] == b["id"]} == {
+        "pickup",
+        "dropoff",
+    }
+    (event,) = _events(api, "booking.moved")
+    assert event == {
+        "booking_id": b["id"],
+        "from_vehicle_id": old,
+        "vehicle_id": target,
+        "status": "CONFIRMED",
+        "by": "dev-dispatcher",
+    }
+
+
+def test_a_move_that_would_break_a_promise_is_refused_with_the_rule(api: Api) -> None:
+    """Six riders fill most of one bus to Ostönnen; three more wanting the same trip at the
+    same time cannot join them (8 seats) and keep their window: 409 move_refused naming the
+    failed rule; nothing changes. A move onto the same bus and to an unknown bus are
+    refused too."""
+    full = api.booked(MARKT, OSTOENNEN, nrOfTravelers=6)
+    bus_full = full["vehicle"]["vehicleId"]
+    near = api.booked(MARKT, OSTOENNEN, nrOfTravelers=3)
+    if near["vehicle"]["vehicleId"] == bus_full:
+        pytest.skip("both on one bus; the fleet chose differently")
+    version = api.client.get("/v1/fleet", headers=DISPATCHER).json()["version"]
+    r = api.client.post(
+        f"/v1/fleet/bookings/{near['id']}/move", json={"vehicleId": bus_full}, headers=DISPATCHER
+    )
+    assert r.status_code == 409, r.text
+    err = r.json()
+    assert err["code"] == "move_refused" and err["field"] == "vehicleId"
+    assert "keep every promise" in err["message"] and "(" in err["message"]
+    assert api.client.get("/v1/fleet", headers=DISPATCHER).json()["version"] == version
+    same = api.client.post(
+        f"/v1/fleet/bookings/{near['id']}/move",
+        json={"vehicleId": near["vehicle"]["vehicleId"]},
+        headers=DISPATCHER,
+    )
+    assert same.status_code == 409
+    unknown = api.client.post(
+        f"/v1/fleet/bookings/{near['id']}/move", json={"vehicleId": "bus-9"}, headers=DISPATCHER
+    )
+    assert unknown.status_code == 404 and unknown.json()["field"] == "vehicle_id"
+
+
+def test_a_cancellation_for_the_rider_is_refunded_and_recorded(api: Api) -> None:
+    b = api.booked(MARKT, AMPEN)
+    r = api.client.post(
+        f"/v1/fleet/bookings/{b['id']}/cancel",
+        json={"reason": "the rider called: not needed"},
+        headers=DISPATCHER,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "CANCELLED"
+    ledger = api.client.get("/v1/ledger", headers=DISPATCHER).json()["totals"]
+    assert ledger["balanceCents"] == 0 and ledger["refundsCents"] == b["fare"]["totalCents"]
+    (event,) = _events(api, "booking.cancelled")
+    assert event["by"] == "dev-dispatcher" and event["reason"] == "the rider called: not needed"
+
+
+def test_a_paused_area_gets_no_new_bookings_with_the_reason(api: Api) -> None:
+    """Pausing the whole area (``*``; a district needs the districts file): an inquiry gets
+    no offer, the rejection says why; bookings made stand; after resuming, offers again."""
+    b = api.booked(MARKT, AMPEN)
+    r = api.client.post(
+        "/v1/fleet/pauses", json={"district": "*", "reason": "black ice"}, headers=DISPATCHER
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["pauses"]["*"]["by"] == "dev-dispatcher"
+    answer = api.inquire(MARKT, OSTOENNEN).json()
+    assert answer["options"] == []
+    assert answer["rejection"]["reason"] == "area_paused"
+    assert "black ice" in answer["rejection"]["message"]
+    assert api.client.get(f"/v1/bookings/{b['id']}", headers=RIDER).json()["state"] == "CONFIRMED"
+    fleet = api.client.get("/v1/fleet", headers=DISPATCHER).json()
+    assert fleet["pauses"]["*"]["reason"] == "black ice"
+    bad = api.client.post(
+        "/v1/fleet/pauses", json={"district": "Atlantis", "reason": "flood"}, headers=DISPATCHER
+    )
+    assert bad.status_code == 422 and bad.json()["field"] == "district"
+    r = api.client.delete("/v1/fleet/pauses/*", headers=DISPATCHER)
+    assert r.status_code == 200 and r.json()["pauses"] == {}
+    assert api.inquire(MARKT, OSTOENNEN).json()["options"]
+    kinds = [e.type for _, e in api.store.recent_events(500) if e.type.startswith("area.")]
+    assert kinds == ["area.resumed", "area.paused"]  # newest first
+
+
+@pytest.mark.parametrize("key", [RIDER, driver("bus-1")])
+def test_every_dispatcher_action_is_refused_for_rider_and_driver_keys(
+    api: Api, key: dict[str, str]
+) -> None:
+    b = api.booked(MARKT, AMPEN)
+    calls = [
+        ("post", f"/v1/fleet/bookings/{b['id']}/move", {"vehicleId": "bus-2"}),
+        ("post", f"/v1/fleet/bookings/{b['id']}/cancel", {"reason": "x"}),
+        ("post", "/v1/fleet/pauses", {"district": "*", "reason": "black ice"}),
+        ("delete", "/v1/fleet/pauses/*", None),
+        ("get", "/v1/fleet/pauses", None),
+    ]
+    for method, path, body in calls:
+        kwargs = {"json": body} if body is not None else {}
+        r = getattr(api.client, method)(path, headers=key, **kwargs)
+        assert r.status_code == 403, (path, r.text)
+    assert api.client.get(f"/v1/bookings/{b['id']}", headers=RIDER).json()["state"] == "CONFIRMED"
