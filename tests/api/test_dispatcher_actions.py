@@ -134,3 +134,44 @@ def test_every_dispatcher_action_is_refused_for_rider_and_driver_keys(
         r = getattr(api.client, method)(path, headers=key, **kwargs)
         assert r.status_code == 403, (path, r.text)
     assert api.client.get(f"/v1/bookings/{b['id']}", headers=RIDER).json()["state"] == "CONFIRMED"
+
+
+def test_the_page_moves_a_booking_and_pauses_an_area(api: Api, served: str) -> None:
+    """In headless Chromium: the move button puts the booking on the chosen bus (the stream
+    records it with the dispatcher's name), a refused move shows the rule, the pause button
+    pauses the area and the resume button takes it back."""
+    import os
+    from pathlib import Path
+
+    from tests.api.test_driver_page import CHROMIUM, FLAGS
+
+    if not Path(CHROMIUM).exists() and os.environ.get("NACHTBUS_SKIP_BROWSER") == "1":
+        pytest.skip("no chromium and NACHTBUS_SKIP_BROWSER=1")
+    from playwright.sync_api import sync_playwright
+
+    b = api.booked(MARKT, OSTOENNEN)
+    old = b["vehicle"]["vehicleId"]
+    target = next(v for v in ("bus-1", "bus-2", "bus-3") if v != old)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 900})
+        page.goto(f"{served}/dispatcher?key=dev-dispatcher-key")
+        page.wait_for_selector(f"button[data-move='{b['id']}']", timeout=30_000)
+        page.select_option(f"select[data-move-to='{b['id']}']", target)
+        page.click(f"button[data-move='{b['id']}']")
+        page.wait_for_function("(document.body.dataset.actMsg || '').startsWith('moved')")
+        page.wait_for_function(
+            f"[...document.querySelectorAll('#bookings tr[data-booking=\"{b['id']}\"] td')]"
+            f".some(td => td.textContent === '{target}')",
+            timeout=10_000,
+        )
+        page.fill("#pauseReason", "black ice")
+        page.click("#pauseGo")
+        page.wait_for_selector("#pauseList [data-paused='*']", timeout=10_000)
+        page.click("#pauseList button[data-resume='*']")
+        page.wait_for_function("document.querySelectorAll('#pauseList [data-paused]').length === 0")
+        browser.close()
+    (moved,) = _events(api, "booking.moved")
+    assert moved["vehicle_id"] == target and moved["by"] == "dev-dispatcher"
+    assert [e["reason"] for e in _events(api, "area.paused")] == ["black ice"]
+    assert len(_events(api, "area.resumed")) == 1
