@@ -276,9 +276,10 @@ def vehicle_event(
     """A driver's report; the answer is the bus's plan after it.
 
     POSITION (lat, lon), ARRIVED (bookingId, stop), BOARDED, NO_SHOW, ALIGHTED (bookingId),
-    SHIFT_START, SHIFT_END (only with no stop left), BREAKDOWN (an alert for the control
-    room with the bus's last position and its riders; ``note`` optional). A stop not in the
-    bus's plan is a 409 (``stop_not_in_plan``) and changes nothing.
+    SHIFT_START, SHIFT_END (only with no stop left), BREAKDOWN (``note`` optional: the bus is
+    out of service, its riders not yet on board go to other buses or are cancelled and
+    refunded, the control room is alerted; see ``/fleet/vehicles/{id}/out-of-service``). A
+    stop not in the bus's plan is a 409 (``stop_not_in_plan``) and changes nothing.
     """
     _own_bus(who, vehicle_id)
     r = rt(request)
@@ -299,7 +300,8 @@ def vehicle_event(
         elif event.type == t.NO_SHOW:
             svc.no_show(vehicle_id, bid)
         elif event.type == t.BREAKDOWN:
-            svc.report_breakdown(vehicle_id, event.note or "")
+            note = f"breakdown: {event.note}" if event.note else "breakdown"
+            svc.take_out(vehicle_id, note, f"driver of {vehicle_id}")
         else:
             svc.shift(vehicle_id, start=event.type == t.SHIFT_START)
         return 200, r.views.plan(svc.snapshot(), vehicle_id)
@@ -400,6 +402,30 @@ def cancel_for_rider(
         return 200, r.views.booking(r.service.snapshot(), b)
 
     return idempotent(r.service.store, request, who, idempotency_key, body.model_dump_json(), run)
+
+
+@dispatcher_router.post(
+    "/fleet/vehicles/{vehicle_id}/out-of-service", response_model=s.OutOfServiceOut
+)
+def take_out(
+    vehicle_id: str, body: s.CancelIn, request: Request, who: Dispatcher
+) -> s.OutOfServiceOut:
+    """Take a bus out of service (a breakdown): its riders not yet on board are re-planned on
+    the other buses with their promises where possible, else cancelled with a full refund and
+    given new offers; the riders on board and the bus's last position are in the answer and
+    the alert ``vehicle.out_of_service``. A 409 if it is out already."""
+    r = rt(request)
+    return s.OutOfServiceOut.model_validate(r.service.take_out(vehicle_id, body.reason, who.name))
+
+
+@dispatcher_router.post("/fleet/vehicles/{vehicle_id}/in-service", status_code=204)
+def back_in_service(vehicle_id: str, request: Request, who: Dispatcher) -> Response:
+    """The bus takes trips again (``vehicle.in_service``); repeating it changes nothing."""
+    r = rt(request)
+    if vehicle_id not in r.service.snapshot().vehicles:
+        raise UnknownVehicle(f"no bus {vehicle_id!r}", field="vehicle_id")
+    r.service.back_in_service(vehicle_id, who.name)
+    return Response(status_code=204)
 
 
 @dispatcher_router.get("/fleet/pauses", response_model=s.PausesOut)

@@ -453,6 +453,9 @@ class FleetVehicleOut(Schema):
     )
     late_s: int = Field(description="Worst forecast lateness over its stops, seconds.")
     shift_end: datetime
+    out_of_service: str | None = Field(
+        default=None, description="Why the bus is out of service (null: in service)."
+    )
     waiting_for_train: ConnectionOut | None = Field(
         default=None,
         description="The train the bus's next stop waits for: its next pickup is a rider off "
@@ -611,3 +614,18 @@ class PausesOut(Schema):
         description="District -> reason, by, sinceS: where new bookings are paused."
     )
     districts: list[str] = Field(description="The districts a pause can name.")
+
+
+class OutOfServiceOut(Schema):
+    """What taking a bus out of service did."""
+
+    vehicle_id: str
+    reason: str
+    by: str
+    lat: float | None = Field(description="The bus's last reported position.")
+    lon: float | None
+    on_board: list[str] = Field(description="Bookings whose riders are on the broken bus.")
+    replanned: list[str] = Field(description="Bookings put on other buses, promises kept.")
+    cancelled: list[str] = Field(
+        description="Bookings no bus could take: cancelled, refunded, given new offers."
+    )

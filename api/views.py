@@ -363,6 +363,7 @@ class Views:
                     late_s=late,
                     shift_end=self.t(v.shift_end_s),
                     waiting_for_train=self.waiting_for_train(state, plan),
+                    out_of_service=v.out_of_service,
                 )
             )
         return s.FleetOut(

@@ -176,7 +176,11 @@ class Dispatcher:
         return pickup_is_far(self.times, self.policy, depots, request.origin.node)
 
     def _precheck(self, state: FleetState, request: BookingRequest) -> Rejection | None:
-        on_shift = [v for v in state.vehicles.values() if v.shift_end_s > state.now_s]
+        on_shift = [
+            v
+            for v in state.vehicles.values()
+            if v.shift_end_s > state.now_s and v.out_of_service is None
+        ]
         if not on_shift:
             return Rejection(
                 request.request_id,
@@ -213,7 +217,9 @@ class Dispatcher:
     ) -> Offer | Rejection:
         snap = self.problems.snapshot(state, (request, w))
         new_r = len(snap.problem.requests) - 1
-        only = None if vehicles is None else [snap.vehicle_ids.index(v) for v in vehicles]
+        if vehicles is None:  # every bus in service
+            vehicles = [vid for vid, v in state.vehicles.items() if v.out_of_service is None]
+        only = [snap.vehicle_ids.index(v) for v in vehicles]
         result = self.problems.inserter(snap).best(snap.routes, new_r, only)
         if not isinstance(result, Insertion):
             fail = result.main_reason
@@ -360,6 +366,58 @@ class Dispatcher:
                 field="vehicleId",
             )
         return answer
+
+    def take_out(
+        self, state: FleetState, vehicle_id: str, reason: str
+    ) -> tuple[FleetState, list[str], list[str]]:
+        """A bus out of service (a breakdown): each of its riders not yet on board is put on
+        another bus in service with the promised window and ride limit, every other promise
+        kept, where one can take them; the others are cancelled. The riders on board stay on
+        it (the control room sees them). Returns the state, the bookings re-planned and the
+        bookings cancelled."""
+        self.check_vehicle(state, vehicle_id)
+        v = state.vehicles[vehicle_id]
+        vehicles = dict(state.vehicles)
+        vehicles[vehicle_id] = replace(v, out_of_service=reason or "out of service")
+        new = state.evolve(vehicles=vehicles)
+        others = [
+            vid
+            for vid, w in new.vehicles.items()
+            if w.out_of_service is None and w.shift_end_s > new.now_s
+        ]
+        moved, cancelled = [], []
+        waiting = sorted(
+            (
+                b
+                for b in new.bookings.values()
+                if b.vehicle_id == vehicle_id
+                and b.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED)
+            ),
+            key=lambda b: (b.pickup_window[0], b.booking_id),
+        )
+        for b in waiting:
+            answer = (
+                self.rewindow(new, b.booking_id, b.request, b.pickup_window, others)
+                if others
+                else None
+            )
+            if isinstance(answer, FleetState):
+                new = answer
+                moved.append(b.booking_id)
+            else:
+                new = self._drop_booking(new, new.bookings[b.booking_id], BookingStatus.CANCELLED)
+                cancelled.append(b.booking_id)
+        return new, moved, cancelled
+
+    def back_in_service(self, state: FleetState, vehicle_id: str) -> FleetState:
+        """The bus takes trips again (from where it last reported)."""
+        self.check_vehicle(state, vehicle_id)
+        v = state.vehicles[vehicle_id]
+        if v.out_of_service is None:
+            return state
+        vehicles = dict(state.vehicles)
+        vehicles[vehicle_id] = replace(v, out_of_service=None)
+        return state.evolve(vehicles=vehicles)
 
     def set_status(self, state: FleetState, booking_id: str, status: BookingStatus) -> FleetState:
         """Move a booking between PENDING and CONFIRMED (the API's commit step)."""

@@ -79,6 +79,7 @@ def idle_buses(state: FleetState, horizon_s: int) -> list[str]:
         vid
         for vid, plan in state.plans.items()
         if not plan.stops
+        and state.vehicles[vid].out_of_service is None
         and state.vehicles[vid].shift_start_s <= state.now_s
         and state.vehicles[vid].shift_end_s - state.now_s >= horizon_s
     )

@@ -231,6 +231,7 @@ def vehicle_to(v: Vehicle) -> Json:
         "shift_start_s": v.shift_start_s,
         "shift_end_s": v.shift_end_s,
         "planned_end_s": v.planned_end_s,
+        "out_of_service": v.out_of_service,
     }
 
 
@@ -243,6 +244,7 @@ def vehicle_from(d: Json) -> Vehicle:
         shift_start_s=int(d["shift_start_s"]),
         shift_end_s=int(d["shift_end_s"]),
         planned_end_s=d.get("planned_end_s"),
+        out_of_service=d.get("out_of_service"),
     )
 
 

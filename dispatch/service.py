@@ -1016,33 +1016,104 @@ class DispatchService:
 
         self._change(decide)
 
-    def report_breakdown(self, vehicle_id: str, note: str = "") -> Event:
-        """A driver reports a breakdown: an alert for the dispatcher (event
-        ``vehicle.breakdown``) with the bus's last position, the riders on board and those
-        still to be picked up. The plan is not changed by the report itself: the control
-        room decides."""
-        state = self.snapshot()
-        self.dispatcher.check_vehicle(state, vehicle_id)
-        st = state.states[vehicle_id]
-        mine = [b for b in state.bookings.values() if b.vehicle_id == vehicle_id]
-        event = Event(
-            "vehicle.breakdown",
-            state.now_s,
-            {
+    def take_out(self, vehicle_id: str, reason: str, by: str) -> dict[str, object]:
+        """A bus out of service (a driver's breakdown report, or the control room): its riders
+        not yet on board go to other buses with their promises where one can take them
+        (``booking.moved``); the others are cancelled with a full refund
+        (``booking.cancelled``, reason) and get new offers for the same trip from now
+        (``booking.new_offers``: offer ids the rider app can book, if any). The riders on
+        board stay with the bus: the alert ``vehicle.out_of_service`` has them and its last
+        position. Returns what that event says."""
+
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], dict[str, object]]:
+            self.dispatcher.check_vehicle(state, vehicle_id)
+            if state.vehicles[vehicle_id].out_of_service is not None:
+                raise BookingStateError(
+                    f"{vehicle_id} is out of service already", field="vehicle_id"
+                )
+            new, moved, cancelled = self.dispatcher.take_out(state, vehicle_id, reason)
+            st = state.states[vehicle_id]
+            summary: dict[str, object] = {
                 "vehicle_id": vehicle_id,
+                "reason": reason,
+                "by": by,
                 "lat": st.lat,
                 "lon": st.lon,
-                "note": note,
-                "on_board": sorted(b.booking_id for b in mine if b.status == BookingStatus.STARTED),
-                "to_pick_up": sorted(
+                "on_board": sorted(
                     b.booking_id
-                    for b in mine
-                    if b.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED)
+                    for b in state.bookings.values()
+                    if b.vehicle_id == vehicle_id and b.status == BookingStatus.STARTED
                 ),
-            },
-        )
-        self.store.append_events([event])
-        return event
+                "replanned": moved,
+                "cancelled": cancelled,
+            }
+            events = [Event("vehicle.out_of_service", state.now_s, summary)]
+            for bid in moved:
+                events.append(
+                    Event(
+                        "booking.moved",
+                        state.now_s,
+                        {
+                            "booking_id": bid,
+                            "from_vehicle_id": vehicle_id,
+                            "vehicle_id": new.bookings[bid].vehicle_id,
+                            "status": new.bookings[bid].status.value,
+                            "by": by,
+                            "reason": reason,
+                        },
+                    )
+                )
+            for bid in cancelled:
+                b = state.bookings[bid]
+                event = booking_event("cancelled", new.bookings[bid], state.now_s)
+                event.data.update({"by": by, "reason": f"bus out of service: {reason}"})
+                events.append(event)
+                if b.status == BookingStatus.CONFIRMED and b.fare is not None:
+                    entry = billing.refund(billing.charge(b, b.fare, b.updated_s), state.now_s)
+                    events.append(Event("ledger.refund", state.now_s, entry.to_json(), "ledger"))
+            return new, events, summary
+
+        _, summary = self._change(decide)
+        state = self.snapshot()
+        for bid in summary["cancelled"]:  # type: ignore[attr-defined]
+            b = state.bookings[bid]
+            again = replace(
+                b.request,
+                request_id=f"{b.request.request_id}-again",
+                requested_at_s=state.now_s,
+                pickup_at_s=None if b.pickup_window[0] <= state.now_s else b.pickup_window[0],
+            )
+            try:
+                offers, _ = self.options(again)
+            except NachtbusError:
+                offers = []
+            self.store.append_events(
+                [
+                    Event(
+                        "booking.new_offers",
+                        state.now_s,
+                        {
+                            "booking_id": bid,
+                            "vehicle_id": vehicle_id,
+                            "offers": [o.offer_id for o in offers],
+                            "windows": [list(o.pickup_window) for o in offers],
+                        },
+                    )
+                ]
+            )
+        return summary
+
+    def back_in_service(self, vehicle_id: str, by: str) -> None:
+        """The bus takes trips again (``vehicle.in_service``)."""
+
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], None]:
+            new = self.dispatcher.back_in_service(state, vehicle_id)
+            if new is state:
+                return state, [], None
+            data = {"vehicle_id": vehicle_id, "by": by}
+            return new, [Event("vehicle.in_service", state.now_s, data)], None
+
+        self._change(decide)
 
     # ------------------------------------------------------------------ background
     def reoptimise(self, only_if_changed: bool = False) -> bool:

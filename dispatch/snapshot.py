@@ -203,15 +203,23 @@ class ProblemBuilder:
         out = []
         for vid, route in zip(vehicle_ids, routes, strict=True):
             v, s, plan = state.vehicles[vid], state.states[vid], state.plans[vid]
+            start_s = self.free_from(state, vid)
+            end_latest, fixed = v.shift_end_s, route[: plan.fixed]
+            if v.out_of_service is not None:
+                # out of service: only the riders on board, in the order planned, and no time
+                # for anything else (no search or insertion can give it another trip)
+                home = int(self.times.times_s([s.node, v.depot.node])[0, 1])
+                end_latest = max(plan.end_s or 0, start_s + home)
+                fixed = route
             out.append(
                 VehicleSpec(
                     start=node_index[s.node],
-                    start_s=self.free_from(state, vid),
+                    start_s=start_s,
                     seats=v.seats,
                     wheelchairs=v.wheelchair_places,
                     end=node_index[v.depot.node],
-                    end_latest_s=v.shift_end_s,
-                    fixed=route[: plan.fixed],
+                    end_latest_s=end_latest,
+                    fixed=fixed,
                     key=vid,
                 )
             )

@@ -209,6 +209,9 @@ class Vehicle:
     shift_start_s: int
     shift_end_s: int
     planned_end_s: int | None = None  # set when the driver ended the shift early (undoable)
+    #: why the bus is out of service (a breakdown): it takes no trip and keeps only the
+    #: riders already on board; None in service
+    out_of_service: str | None = None
 
     def __post_init__(self) -> None:
         if self.seats < 1 or self.wheelchair_places < 0:

@@ -128,6 +128,8 @@ def test_every_dispatcher_action_is_refused_for_rider_and_driver_keys(
         ("post", "/v1/fleet/pauses", {"district": "*", "reason": "black ice"}),
         ("delete", "/v1/fleet/pauses/*", None),
         ("get", "/v1/fleet/pauses", None),
+        ("post", "/v1/fleet/vehicles/bus-1/out-of-service", {"reason": "x"}),
+        ("post", "/v1/fleet/vehicles/bus-1/in-service", {}),
     ]
     for method, path, body in calls:
         kwargs = {"json": body} if body is not None else {}
@@ -136,10 +138,11 @@ def test_every_dispatcher_action_is_refused_for_rider_and_driver_keys(
     assert api.client.get(f"/v1/bookings/{b['id']}", headers=RIDER).json()["state"] == "CONFIRMED"
 
 
-def test_the_page_moves_a_booking_and_pauses_an_area(api: Api, served: str) -> None:
+def test_the_page_moves_a_booking_takes_a_bus_out_and_pauses_an_area(api: Api, served: str) -> None:
     """In headless Chromium: the move button puts the booking on the chosen bus (the stream
-    records it with the dispatcher's name), a refused move shows the rule, the pause button
-    pauses the area and the resume button takes it back."""
+    records it with the dispatcher's name); taking that bus out hands the rider on and
+    shows the alert, and it comes back in; the pause button pauses the area and the resume
+    button takes it back."""
     import os
     from pathlib import Path
 
@@ -165,13 +168,116 @@ def test_the_page_moves_a_booking_and_pauses_an_area(api: Api, served: str) -> N
             f".some(td => td.textContent === '{target}')",
             timeout=10_000,
         )
+        # take the booking's (new) bus out: its rider goes to another bus, the alert shows
+        page.once("dialog", lambda d: d.accept("flat tyre"))
+        page.click(f"button[data-take-out='{target}']")
+        page.wait_for_selector("#alerts [data-alert]", timeout=10_000)
+        alert_text = page.locator("#alerts [data-alert]").first.inner_text()
+        page.wait_for_selector(f"button[data-in-service='{target}']", timeout=10_000)
+        page.click(f"button[data-in-service='{target}']")
+        page.wait_for_selector(f"button[data-take-out='{target}']", timeout=10_000)
         page.fill("#pauseReason", "black ice")
         page.click("#pauseGo")
         page.wait_for_selector("#pauseList [data-paused='*']", timeout=10_000)
         page.click("#pauseList button[data-resume='*']")
         page.wait_for_function("document.querySelectorAll('#pauseList [data-paused]').length === 0")
         browser.close()
-    (moved,) = _events(api, "booking.moved")
+    moved = _events(api, "booking.moved")[-1]  # the first: the page's move
     assert moved["vehicle_id"] == target and moved["by"] == "dev-dispatcher"
     assert [e["reason"] for e in _events(api, "area.paused")] == ["black ice"]
     assert len(_events(api, "area.resumed")) == 1
+    assert f"{target} out of service (flat tyre, by dev-dispatcher)" in alert_text
+    (out,) = _events(api, "vehicle.out_of_service")
+    assert out["replanned"] == [b["id"]] or out["cancelled"] == [b["id"]]
+    assert [e["vehicle_id"] for e in _events(api, "vehicle.in_service")] == [target]
+
+
+def _bus_of(api: Api, bid: str) -> str:
+    return str(
+        api.client.get(f"/v1/bookings/{bid}", headers=DISPATCHER).json()["vehicle"]["vehicleId"]
+    )
+
+
+def test_a_bus_out_of_service_hands_its_riders_on(api: Api) -> None:
+    """Bus X has a rider on board and one to pick up: out of service, the waiting rider is
+    on another bus with the same window, the one on board stays (listed with the bus's last
+    position), X gets no new trip; back in service it does again."""
+    a = api.booked(MARKT, OSTOENNEN)
+    bus = a["vehicle"]["vehicleId"]
+    api.clock.advance(120)
+    assert api.at_stop(bus, a["id"], "pickup").status_code == 200
+    waiting = None
+    for _ in range(6):
+        c = api.booked(MARKT, AMPEN)
+        if c["vehicle"]["vehicleId"] == bus:
+            waiting = c
+            break
+    assert waiting is not None, "no second booking on the same bus"
+    r = api.client.post(
+        f"/v1/fleet/vehicles/{bus}/out-of-service", json={"reason": "flat tyre"}, headers=DISPATCHER
+    )
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["onBoard"] == [a["id"]] and out["replanned"] == [waiting["id"]]
+    assert out["cancelled"] == [] and out["lat"] is not None
+    moved = api.client.get(f"/v1/bookings/{waiting['id']}", headers=DISPATCHER).json()
+    assert moved["vehicle"]["vehicleId"] != bus
+    assert moved["pickup"]["windowEnd"] == waiting["pickup"]["windowEnd"]
+    plan = api.client.get(f"/v1/vehicles/{bus}/plan", headers=driver(bus)).json()
+    assert [(s["bookingId"], s["type"]) for s in plan["stops"]] == [(a["id"], "dropoff")]
+    fleet = api.client.get("/v1/fleet", headers=DISPATCHER).json()
+    assert (
+        next(v for v in fleet["vehicles"] if v["vehicleId"] == bus)["outOfService"] == "flat tyre"
+    )
+    for _ in range(4):  # new trips go to the other buses
+        assert api.booked(MARKT, AMPEN)["vehicle"]["vehicleId"] != bus
+    # nor does a re-optimisation give it any
+    assert api.client.post("/v1/fleet/reoptimise", headers=DISPATCHER).status_code == 200
+    plan = api.client.get(f"/v1/vehicles/{bus}/plan", headers=driver(bus)).json()
+    assert [(s["bookingId"], s["type"]) for s in plan["stops"]] == [(a["id"], "dropoff")]
+    again = api.client.post(
+        f"/v1/fleet/vehicles/{bus}/out-of-service", json={"reason": "x"}, headers=DISPATCHER
+    )
+    assert again.status_code == 409
+    assert (
+        api.client.post(f"/v1/fleet/vehicles/{bus}/in-service", headers=DISPATCHER).status_code
+        == 204
+    )
+    fleet = api.client.get("/v1/fleet", headers=DISPATCHER).json()
+    assert next(v for v in fleet["vehicles"] if v["vehicleId"] == bus)["outOfService"] is None
+    (alert,) = _events(api, "vehicle.out_of_service")
+    assert alert["by"] == "dev-dispatcher" and alert["on_board"] == [a["id"]]
+
+
+def test_riders_no_bus_can_take_are_cancelled_refunded_and_offered_again(api: Api) -> None:
+    """Every bus out, one by one (the last by its driver's BREAKDOWN report): the last bus's
+    riders have nowhere to go: cancelled with a full refund (ledger = receipts), a
+    booking.new_offers event for each (none: no bus in service), the alert names them."""
+    booked = [api.booked(MARKT, OSTOENNEN) for _ in range(3)]
+    for bus in ("bus-1", "bus-2"):
+        r = api.client.post(
+            f"/v1/fleet/vehicles/{bus}/out-of-service", json={"reason": "test"}, headers=DISPATCHER
+        )
+        assert r.status_code == 200, r.text
+    last = "bus-3"
+    r = api.vehicle_event(last, type="BREAKDOWN", note="engine")
+    assert r.status_code == 200, r.text
+    alert = _events(api, "vehicle.out_of_service")[0]  # newest first
+    assert alert["vehicle_id"] == last and alert["reason"] == "breakdown: engine"
+    assert alert["by"] == f"driver of {last}"
+    states = {
+        b["id"]: api.client.get(f"/v1/bookings/{b['id']}", headers=RIDER).json() for b in booked
+    }
+    assert all(s["state"] == "CANCELLED" for s in states.values())
+    ledger = api.client.get("/v1/ledger", headers=DISPATCHER).json()["totals"]
+    assert ledger["balanceCents"] == 0
+    assert ledger["refundsCents"] == sum(b["fare"]["totalCents"] for b in booked)
+    for b in booked:
+        receipt = api.client.get(f"/v1/bookings/{b['id']}/receipt", headers=RIDER).json()
+        assert receipt["paidCents"] == 0
+    offered = {e["booking_id"]: e for e in _events(api, "booking.new_offers")}
+    assert set(offered) == {b["id"] for b in booked}
+    assert set(alert["cancelled"]) <= set(offered) and alert["cancelled"]
+    assert all(offered[bid]["offers"] == [] for bid in alert["cancelled"])  # no bus left
+    answer = api.inquire(MARKT, AMPEN).json()
+    assert answer["options"] == [] and answer["rejection"]["reason"] == "no_vehicle_on_shift"
