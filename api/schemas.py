@@ -207,6 +207,15 @@ class ConnectionOut(Schema):
     )
 
 
+class LateNoticeOut(Schema):
+    """The rider was told the promise cannot be kept: which stop, the new expected time."""
+
+    stop: str = Field(description="pickup or dropoff.")
+    told_at: datetime
+    expected_time: datetime = Field(description="The expected time when the rider was told.")
+    reason: str = Field(default="the bus is delayed on the road", description="Why, for people.")
+
+
 class OfferOut(Schema):
     offer_id: str = Field(description="Book it with POST /v1/bookings before validUntil.")
     valid_until: datetime
@@ -293,6 +302,11 @@ class BookingOut(Schema):
         default=None,
         description="The train this trip meets, its delay, and whether the connection is at "
         "risk; a late train moves the pickup window above.",
+    )
+    late_notice: LateNoticeOut | None = Field(
+        default=None,
+        description="Set when the bus is delayed so that the promised window (or latest "
+        "arrival) cannot be kept: the new expected time, told at once.",
     )
 
 
@@ -439,6 +453,7 @@ class FleetBookingOut(Schema):
     from_: StopPoint = Field(alias="from")
     to: StopPoint
     connection: ConnectionOut | None = Field(default=None, description="The train it meets.")
+    late_notice: LateNoticeOut | None = Field(default=None, description="A delay told.")
 
 
 class FleetVehicleOut(Schema):

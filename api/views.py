@@ -137,6 +137,12 @@ class Views:
             at_risk=at_risk,
         )
 
+    def late_notice(self, b: Booking) -> s.LateNoticeOut | None:
+        if b.late_notice is None:
+            return None
+        told, expected, stop = b.late_notice
+        return s.LateNoticeOut(stop=stop, told_at=self.t(told), expected_time=self.t(expected))
+
     def waiting_for_train(self, state: FleetState, plan: Plan) -> s.ConnectionOut | None:
         """The train a bus's next stop waits for (a pickup of a rider off a train not yet in)."""
         if not plan.stops or plan.stops[0].type != StopType.PICKUP:
@@ -175,6 +181,7 @@ class Views:
             dropped_off_at=self.opt(b.dropped_off_s),
             fare=fare_view(b.fare),
             connection=self.connection(r.connection, b.dropoff_eta_s),
+            late_notice=self.late_notice(b),
         )
 
     # ------------------------------------------------------------------ billing
@@ -385,6 +392,7 @@ class Views:
                     **{"from": s.StopPoint(**self.point(b.request.origin))},
                     to=s.StopPoint(**self.point(b.request.destination)),
                     connection=self.connection(b.request.connection, b.dropoff_eta_s),
+                    late_notice=self.late_notice(b),
                 )
                 for b in bookings
             ],

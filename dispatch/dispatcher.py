@@ -31,6 +31,7 @@ from nachtbus.domain import (
     Rejection,
     RejectionReason,
     StopType,
+    latest_dropoff_s,
 )
 from nachtbus.errors import (
     BookingStateError,
@@ -275,7 +276,7 @@ class Dispatcher:
                 )
             plan, vehicle_id = again.plan, again.vehicle_id
             pick, drop = again.pickup_eta_s, again.dropoff_eta_s
-        stops = tuple(replace(s, booking_id=bid) if s.booking_id == NEW else s for s in plan.stops)
+        stops = _promised(plan.stops, bid, offer.pickup_window, offer.latest_dropoff_s)
         booking = Booking(
             booking_id=bid,
             request=offer.request,
@@ -324,9 +325,8 @@ class Dispatcher:
         plans = dict(without.plans)
         plans[found.vehicle_id] = replace(
             found.plan,
-            stops=tuple(
-                replace(s, booking_id=booking_id) if s.booking_id == NEW else s
-                for s in found.plan.stops
+            stops=_promised(
+                found.plan.stops, booking_id, window, latest_dropoff_s(window, b.max_ride_s)
             ),
         )
         bookings = dict(without.bookings)
@@ -784,6 +784,20 @@ class Dispatcher:
             )
             _copy_etas(bookings, plans[vid])
         return state.evolve(plans=plans, bookings=bookings)
+
+
+def _promised(
+    stops: tuple[PlannedStop, ...], booking_id: str, pickup: tuple[int, int], latest_s: int
+) -> tuple[PlannedStop, ...]:
+    """The new booking's stops under its id, with the windows promised to the rider (the
+    plan was made inside them, by the buffer)."""
+    out = []
+    for st in stops:
+        if st.booking_id == NEW:
+            window = pickup if st.type == StopType.PICKUP else (pickup[0], latest_s)
+            st = replace(st, booking_id=booking_id, window=window)
+        out.append(st)
+    return tuple(out)
 
 
 def _copy_etas(bookings: dict[str, Booking], plan: Plan) -> None:

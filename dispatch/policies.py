@@ -53,6 +53,9 @@ class ServicePolicy:
     offer_ttl_s: int = 120  # an offer not booked within this expires
     no_show_wait_s: int = 180  # the bus waits this long at a pickup before a NO_SHOW counts
     unserved_penalty: int = 100_000  # re-optimisation: cost of dropping an unconfirmed request
+    # plans keep this slack inside every promise (latest pickup, latest arrival) for the road
+    # being slower than the model; the promise told to the rider is the full window
+    plan_buffer_s: int = 180
     # no village left behind: a pickup at least ``far_pickup_s`` by road from the nearest
     # depot (the Ortsteile, in Soest) may be asked with ``far_max_wait_s`` instead of
     # ``max_wait_s`` (the longer of the two; a bus that far out needs longer to come);
@@ -72,7 +75,7 @@ class ServicePolicy:
     # ``train_wait_max_s`` of delay; a rider to a train is at the station ``train_buffer_s``
     # before it leaves
     train_walk_s: int = 3 * 60
-    train_window_s: int = 6 * 60
+    train_window_s: int = 8 * 60
     train_wait_max_s: int = 20 * 60
     train_buffer_s: int = 5 * 60
     #: set by :meth:`for_night`: the wall-clock service hours the night's seconds came from
@@ -106,6 +109,7 @@ class ServicePolicy:
                 0 <= self.alternative_shift_max_s <= 3 * 3600,
                 "must be 0 to 10800",
             ),
+            ("plan_buffer_s", 0 <= self.plan_buffer_s <= 900, "must be 0 to 900"),
             ("train_walk_s", 0 <= self.train_walk_s <= 1800, "must be 0 to 1800"),
             ("train_window_s", 60 <= self.train_window_s <= 3600, "must be 60 to 3600"),
             ("train_wait_max_s", 0 <= self.train_wait_max_s <= 3600, "must be 0 to 3600"),

@@ -154,6 +154,7 @@ def booking_to(b: Booking) -> Json:
         "updated_s": b.updated_s,
         "fare": fare_to(b.fare),
         "direct_distance_m": b.direct_distance_m,
+        "late_notice": None if b.late_notice is None else list(b.late_notice),
     }
 
 
@@ -173,6 +174,9 @@ def booking_from(d: Json) -> Booking:
         updated_s=int(d["updated_s"]),
         fare=fare_from(d.get("fare")),
         direct_distance_m=int(d.get("direct_distance_m", 0)),
+        late_notice=None
+        if d.get("late_notice") is None
+        else (int(d["late_notice"][0]), int(d["late_notice"][1]), str(d["late_notice"][2])),
     )
 
 

@@ -862,6 +862,99 @@ class DispatchService:
             data = {"vehicle_id": vehicle_id, "lat": lat, "lon": lon}
             return new, [Event("vehicle.position", state.now_s, data)], None
 
+        return self._recover_if_late(self._change(decide)[0], vehicle_id)
+
+    @staticmethod
+    def _late(b: Booking) -> str | None:
+        """Which promise of a booking the forecast no longer keeps: "pickup", "dropoff" or
+        None."""
+        if (
+            b.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED)
+            and b.pickup_eta_s is not None
+            and b.pickup_eta_s > b.pickup_window[1]
+        ):
+            return "pickup"
+        if b.status.open and b.dropoff_eta_s is not None and b.dropoff_eta_s > b.latest_dropoff_s:
+            return "dropoff"
+        return None
+
+    def recover(self, vehicle_id: str) -> FleetState:
+        """A bus's forecast breaks a promise (it is late): each rider it has not picked up
+        whose promise it cannot keep is put on another bus that keeps it
+        (``booking.moved`` by "re-planning"); whoever is still late is told at once
+        (``booking.late_notice``: the new expected time and why; the booking's
+        ``late_notice``), again when the expected time slips by more than 5 min."""
+
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], None]:
+            new, events = state, []
+            others = [
+                vid
+                for vid, v in state.vehicles.items()
+                if vid != vehicle_id and v.out_of_service is None and v.shift_end_s > state.now_s
+            ]
+            for st in state.plans[vehicle_id].stops:
+                b = new.bookings[st.booking_id]
+                if st.type != StopType.PICKUP or self._late(b) != "pickup" or not others:
+                    continue
+                answer = self.dispatcher.rewindow(
+                    new, b.booking_id, b.request, b.pickup_window, others
+                )
+                if isinstance(answer, FleetState):
+                    new = answer
+                    nb = new.bookings[b.booking_id]
+                    events.append(
+                        Event(
+                            "booking.moved",
+                            state.now_s,
+                            {
+                                "booking_id": b.booking_id,
+                                "from_vehicle_id": vehicle_id,
+                                "vehicle_id": nb.vehicle_id,
+                                "status": nb.status.value,
+                                "by": "re-planning",
+                                "reason": f"{vehicle_id} is late",
+                            },
+                        )
+                    )
+            bookings = dict(new.bookings)
+            for st in new.plans[vehicle_id].stops:
+                b = bookings[st.booking_id]
+                which = self._late(b)
+                if which is None:
+                    continue
+                expected = b.pickup_eta_s if which == "pickup" else b.dropoff_eta_s
+                assert expected is not None
+                told = b.late_notice
+                if told is not None and told[2] == which and expected - told[1] < 300:
+                    continue  # told already, and it has not slipped much since
+                bookings[b.booking_id] = replace(b, late_notice=(state.now_s, expected, which))
+                promised = b.pickup_window[1] if which == "pickup" else b.latest_dropoff_s
+                events.append(
+                    Event(
+                        "booking.late_notice",
+                        state.now_s,
+                        {
+                            "booking_id": b.booking_id,
+                            "vehicle_id": vehicle_id,
+                            "status": b.status.value,
+                            "stop": which,
+                            "expected_s": expected,
+                            "promised_s": promised,
+                            "late_s": expected - promised,
+                            "reason": "the bus is delayed on the road",
+                        },
+                    )
+                )
+            if new is state and not events:
+                return state, [], None
+            if bookings != dict(new.bookings):
+                new = (
+                    new.evolve(bookings=bookings)
+                    if new is state
+                    else new.with_derived(bookings=bookings)
+                )
+            return new, events, None
+
         return self._change(decide)[0]
 
     def rebalance(self, forecast: DemandForecast, params: RebalanceParams) -> int:
@@ -975,7 +1068,15 @@ class DispatchService:
             b = new.bookings[booking_id]
             return new, [*legs, booking_event(kind, b, state.now_s)], b
 
-        return self._change(decide)[1]
+        new, booking = self._change(decide)
+        self._recover_if_late(new, vehicle_id)
+        return booking
+
+    def _recover_if_late(self, state: FleetState, vehicle_id: str) -> FleetState:
+        """After a report that moved the bus's forecast: recover and tell if it is late."""
+        if any(self._late(state.bookings[st.booking_id]) for st in state.plans[vehicle_id].stops):
+            return self.recover(vehicle_id)
+        return state
 
     def no_show(self, vehicle_id: str, booking_id: str) -> Booking:
         def decide(state: FleetState) -> tuple[FleetState, list[Event], Booking]:

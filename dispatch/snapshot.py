@@ -85,16 +85,23 @@ class _Base:
 
 
 def request_spec(
-    request: BookingRequest, w: RequestWindows, pickup: int, dropoff: int, penalty: int, key: str
+    request: BookingRequest,
+    w: RequestWindows,
+    pickup: int,
+    dropoff: int,
+    penalty: int,
+    key: str,
+    buffer_s: int = 0,
 ) -> RequestSpec:
     """An optional request (left out at ``penalty``) with the windows the policy gave it, at
-    problem locations ``pickup`` and ``dropoff``."""
+    problem locations ``pickup`` and ``dropoff``; planned to be ``buffer_s`` inside the ends
+    of its promise (the plan's slack for the road, see ``ServicePolicy.plan_buffer_s``)."""
     window = (w.pickup_earliest_s, w.pickup_latest_s)
     return RequestSpec(
         pickup=pickup,
         dropoff=dropoff,
-        pickup_window=window,
-        dropoff_window=(0, latest_dropoff_s(window, w.max_ride_s)),
+        pickup_window=(window[0], max(window[0], window[1] - buffer_s)),
+        dropoff_window=(0, latest_dropoff_s(window, w.max_ride_s) - buffer_s),
         seats=request.seats,
         wheelchairs=request.wheelchairs,
         pickup_service_s=w.pickup_dwell_s,
@@ -141,12 +148,22 @@ class ProblemBuilder:
             r = b.request
             dwell = p.dwell(r.wheelchairs)
             onboard = b.status == BookingStatus.STARTED
+            # planned with the buffer inside the promise, unless the plan already goes
+            # later (then no later than it does, and never past the promise)
+            buf = p.plan_buffer_s
+            lo, hi = b.pickup_window
+            pick_hi = max(lo, hi - buf)
+            if b.pickup_eta_s is not None and b.pickup_eta_s > pick_hi:
+                pick_hi = min(hi, b.pickup_eta_s)
+            drop_hi = b.latest_dropoff_s - buf
+            if b.dropoff_eta_s is not None and b.dropoff_eta_s > drop_hi:
+                drop_hi = min(b.latest_dropoff_s, b.dropoff_eta_s)
             requests.append(
                 RequestSpec(
                     pickup=loc(r.origin.node),
                     dropoff=loc(r.destination.node),
-                    pickup_window=b.pickup_window,
-                    dropoff_window=(0, b.latest_dropoff_s),
+                    pickup_window=(lo, pick_hi),
+                    dropoff_window=(0, drop_hi),
                     seats=r.seats,
                     wheelchairs=r.wheelchairs,
                     pickup_service_s=dwell,
@@ -253,6 +270,7 @@ class ProblemBuilder:
             node_index[r.destination.node],
             self.policy.unserved_penalty,
             NEW,
+            self.policy.plan_buffer_s,
         )
         problem = RoutingProblem(t, vehicles, (*base.requests, spec))
         return Snapshot(
@@ -296,12 +314,20 @@ class ProblemBuilder:
         for (r, kind), eta in zip(route, times, strict=True):
             bid = snap.booking_ids[r]
             req = extra if bid == NEW and extra is not None else state.bookings[bid].request
-            spec = snap.problem.requests[r]
-            window = (
-                spec.pickup_window
-                if kind == StopKind.PICKUP
-                else (spec.pickup_window[0], spec.dropoff_window[1])
-            )
+            if bid == NEW:  # the planned window; confirming writes the promise in
+                spec = snap.problem.requests[r]
+                window = (
+                    spec.pickup_window
+                    if kind == StopKind.PICKUP
+                    else (spec.pickup_window[0], spec.dropoff_window[1])
+                )
+            else:  # the promise (the plan keeps its buffer inside it)
+                b = state.bookings[bid]
+                window = (
+                    b.pickup_window
+                    if kind == StopKind.PICKUP
+                    else (b.pickup_window[0], b.latest_dropoff_s)
+                )
             stops.append(
                 PlannedStop(
                     booking_id=bid,

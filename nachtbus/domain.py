@@ -279,6 +279,9 @@ class Booking:
     updated_s: int = 0
     fare: Fare | None = None
     direct_distance_m: int = 0
+    #: the rider was told the promise cannot be kept: (when told, the expected time then,
+    #: "pickup" or "dropoff"); None: no such notice
+    late_notice: tuple[int, int, str] | None = None
 
     @property
     def latest_dropoff_s(self) -> int:

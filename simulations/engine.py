@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import random
 import tempfile
 import uuid
@@ -40,6 +41,7 @@ from nachtbus.clock import ManualClock
 from nachtbus.domain import BookingRequest, ConnectionKind, StopType, Vehicle
 from nachtbus.errors import BookingRejected, NachtbusError
 from nachtbus.transit.timetable import Timetable
+from nachtbus.units import parse_clock
 from routing.solver import SolveParams
 from routing.world import RoadWorld
 from simulations.demand import Trip
@@ -60,6 +62,7 @@ class TripOutcome:
     shift_s: int = 0
     offered: bool = False
     connection_missed: bool = False  # cancelled by the service: the train was too late
+    bus_at_pickup_s: int | None = None  # when the bus got to the pickup (punctuality)
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ def _policy(scenario: Scenario) -> ServicePolicy:
         "alternative_shift_max_s",
         "far_pickup_s",
         "far_max_wait_s",
+        "plan_buffer_s",
     ):
         if getattr(d, name) is not None:
             changes[name] = getattr(d, name)
@@ -185,6 +189,9 @@ class Simulation:
         self._waiting: dict[str, tuple[str, int | None]] = {}
         self._waits_checked = -1  # the fleet version the no-show waits were last checked on
         self._ticks: set[tuple[str, int]] = set()
+        self._legs_driven = 0
+        self._leg_id: dict[str, int] = {}
+        self._broken: set[str] = set()
         #: where a bus is driving: (booking of its next stop, that stop's node, arrival)
         self._driving: dict[str, tuple[str, int, int]] = {}
         self.timelines: dict[str, list[BusPoint]] = {
@@ -202,6 +209,8 @@ class Simulation:
         for trip in self.trips:
             self._push(trip.ask_s, "ask", trip)
         self._push_delays()
+        for bd in self.scenario.faults.breakdowns:
+            self._push(parse_clock(bd.at), "breakdown", bd.bus)
         rounds = commits = events = 0
         d = self.scenario.dispatching
         if d.reoptimise:
@@ -249,6 +258,10 @@ class Simulation:
                 self._busy[data[0]] = False
             elif kind == "delay":
                 self._train_late(*data)
+            elif kind == "report":
+                self._report(*data)
+            elif kind == "breakdown":
+                self._break_down(data[0])
             self._dispatch_idle()
         self._end_shifts()
         return SimResult(
@@ -426,8 +439,10 @@ class Simulation:
             self.service.position(vid, float(net.node_lat[node]), float(net.node_lon[node]))
             self.timelines[vid].append(BusPoint(now, node, self._onboard(vid), "depart"))
             self._busy[vid] = True
-            self._driving[vid] = (first.booking_id, first.place.node, now + travel)
-            self._push(now + travel, "arrive", vid, first.booking_id, first.type, first.place.node)
+            actual = self._drive_s(vid, node, first.place.node, travel, now)
+            self._driving[vid] = (first.booking_id, first.place.node, now + actual)
+            self._push(now + actual, "arrive", vid, first.booking_id, first.type, first.place.node)
+            self._leg_reports(vid, node, first.place.node, now, actual)
 
     def _hop(self, vid: str, target: int) -> None:
         """One stretch (about ``rebalance_hop_s`` of driving) of a repositioning bus along the
@@ -456,6 +471,77 @@ class Simulation:
         self._busy[vid] = True
         self._push(now + travel, "wake", vid)
 
+    # ------------------------------------------------------------------ the real night
+    def _drive_s(self, vid: str, a: int, b: int, travel: int, now: int) -> int:
+        """How long the drive a -> b really takes: the model's time with the scenario's noise
+        (a lognormal factor, heavier in a spell of heavy noise) and closed roads."""
+        n = self.scenario.noise
+        if not n.enabled and not self.scenario.faults.closures:
+            return travel
+        self._legs_driven += 1
+        rng = random.Random(f"{self.seed}:{vid}:{self._legs_driven}:drive")
+        bias, sigma = n.drive_bias, n.drive_sigma
+        for h in self.scenario.faults.heavy_noise:
+            if parse_clock(h.start) <= now < parse_clock(h.end):
+                bias, sigma = h.drive_bias, h.drive_sigma
+        factor = bias * math.exp(rng.gauss(0.0, sigma)) if n.enabled else 1.0
+        for c in self.scenario.faults.closures:
+            if parse_clock(c.start) <= now < parse_clock(c.end) and self._passes(a, b, c):
+                factor *= c.factor
+        return max(0, round(travel * factor))
+
+    def _passes(self, a: int, b: int, c: Any) -> bool:
+        net = self.world.network
+        path = self.world.times.route(a, b).nodes if a != b else (a,)
+        k = math.cos(math.radians(c.lat))
+        for node in path:
+            dy = (float(net.node_lat[node]) - c.lat) * 111_320
+            dx = (float(net.node_lon[node]) - c.lon) * 111_320 * k
+            if dx * dx + dy * dy <= c.radius_m**2:
+                return True
+        return False
+
+    def _slow_rider_s(self, booking_id: str) -> int:
+        n = self.scenario.noise
+        if not n.enabled or n.slow_rider_mean_s <= 0:
+            return 0
+        rng = random.Random(f"{self.seed}:{booking_id}:slow")
+        if rng.random() >= n.slow_rider_share:
+            return 0
+        return round(rng.expovariate(1.0 / n.slow_rider_mean_s))
+
+    def _leg_reports(self, vid: str, a: int, b: int, now: int, actual: int) -> None:
+        """A driving bus reports where it is every ``noise.report_s`` (with noise on)."""
+        n = self.scenario.noise
+        if not n.enabled or actual <= n.report_s or a == b:
+            return
+        self._leg_id[vid] = self._leg_id.get(vid, 0) + 1
+        for t in range(now + n.report_s, now + actual, n.report_s):
+            self._push(t, "report", vid, self._leg_id[vid], a, b, now, actual)
+
+    def _report(self, vid: str, leg: int, a: int, b: int, start: int, actual: int) -> None:
+        if self._leg_id.get(vid) != leg or vid not in self._driving:
+            return  # that drive ended or changed
+        route = self.world.times.route(a, b)
+        net = self.world.network
+        share = (self.clock.now_s() - start) / actual
+        goal, spent, node = share * route.travel_time_s * 1000, 0, route.nodes[0]
+        for u, v in itertools.pairwise(route.nodes):
+            spent += int(net.time_ms[net.edge_index(u, v)])
+            if spent > goal:
+                break
+            node = v
+        self.service.position(vid, float(net.node_lat[node]), float(net.node_lon[node]))
+
+    def _break_down(self, vid: str) -> None:
+        """A breakdown: the bus is out of service; it still brings its riders on board home
+        (as a replacement would), then goes to the depot."""
+        try:
+            self.service.take_out(vid, "breakdown", "simulator")
+        except NachtbusError:
+            return  # out already, or no such bus
+        self._broken.add(vid)
+
     def _arrive(self, vid: str, booking_id: str, stop: StopType, node: int) -> None:
         now = self.clock.now_s()
         self._driving.pop(vid, None)
@@ -470,7 +556,8 @@ class Simulation:
         b = self.service.snapshot().bookings[booking_id]
         if stop == StopType.PICKUP:
             out = self._by_booking[booking_id]
-            start = max(now, b.pickup_window[0])
+            out.bus_at_pickup_s = now
+            start = max(now, b.pickup_window[0]) + self._slow_rider_s(booking_id)
             if out.trip.no_show:  # the driver waits as long as the rules let the bus wait
                 due = self.dispatcher.no_show_due_s(self.service.snapshot(), vid, booking_id)
                 self._waiting[vid] = (booking_id, due)

@@ -112,7 +112,13 @@ def build(
             continue
         specs.append(
             request_spec(
-                r, w, loc(r.origin.node), loc(r.destination.node), policy.unserved_penalty, hr.key
+                r,
+                w,
+                loc(r.origin.node),
+                loc(r.destination.node),
+                policy.unserved_penalty,
+                hr.key,
+                policy.plan_buffer_s,
             )
         )
         kept.append(hr)

@@ -249,6 +249,7 @@ def compute(
     districts = {}
     for name in sorted({r.district for r in records}):
         districts[name] = _block([r for r in records if r.district == name])
+    overall.update(punctuality(result))
     trains = train_kpis(result)
     if trains is not None:
         overall.update({f"train_{k}": v for k, v in _train_summary(trains).items()})
@@ -261,6 +262,44 @@ def compute(
         "villages": villages(districts),
         "districts": districts,
         "vehicles": buses,
+    }
+
+
+def punctuality(result: SimResult) -> dict[str, Any]:
+    """Whether the buses came when promised: the share of pickups the bus reached by the
+    window's end (an early bus waits), lateness past it (s, p50 / p95 over all pickups), the
+    late notices riders got and how long before the bus came (p50), and the buses taken
+    out of service with their riders re-planned or cancelled."""
+    state = result.service.snapshot()
+    late: list[float] = []
+    arrived: dict[str, int] = {}
+    for o in result.outcomes:
+        if o.booking_id is None or o.bus_at_pickup_s is None:
+            continue
+        b = state.bookings[o.booking_id]
+        if b.picked_up_s is None:
+            continue
+        arrived[o.booking_id] = o.bus_at_pickup_s
+        late.append(float(max(0, o.bus_at_pickup_s - b.pickup_window[1])))
+    store = result.service.store
+    notices = [e for _, e in store.recent_events(100_000, ("booking.late_notice",))]
+    leads = [
+        float(arrived[e.data["booking_id"]] - e.at_s)
+        for e in notices
+        if e.data.get("stop") == "pickup" and e.data["booking_id"] in arrived
+    ]
+    outs = [e.data for _, e in store.recent_events(1000, ("vehicle.out_of_service",))]
+    return {
+        "pickups": len(late),
+        "punctual_share": sum(1 for x in late if x == 0) / len(late) if late else None,
+        "lateness_p50_s": _pct(late, 50),
+        "lateness_p95_s": _pct(late, 95),
+        "late_pickups": sum(1 for x in late if x > 0),
+        "late_notices": len(notices),
+        "notice_lead_p50_s": _pct(leads, 50),
+        "breakdowns": len(outs),
+        "breakdown_replanned": sum(len(d["replanned"]) for d in outs),
+        "breakdown_cancelled": sum(len(d["cancelled"]) for d in outs),
     }
 
 
@@ -304,7 +343,6 @@ def train_kpis(result: SimResult) -> dict[str, Any] | None:
             )
             block["cancelled_late_train"] = sum(1 for o in mine if o.connection_missed)
         else:
-
             leaves = {o.booking_id: o.trip.train_at_s + o.trip.train_delay_s for o in mine}
 
             def made_it(b: Booking, spare: int, leaves: dict[str | None, int] = leaves) -> bool:
@@ -373,6 +411,13 @@ SUMMARY: tuple[tuple[str, str, str], ...] = (
     ("bus CO2", "bus_kg_co2", "kg"),
     ("CO2 saved vs one car per booking", "co2_saved_kg", "kg"),
     ("CO2 saved vs what riders would do", "co2_saved_counterfactual_kg", "kg"),
+    ("pickups by the promised window's end", "punctual_share", "%"),
+    ("  lateness p95 (past the window)", "lateness_p95_s", "min"),
+    ("  late notices sent", "late_notices", ""),
+    ("  notice lead p50 (before the bus came)", "notice_lead_p50_s", "min"),
+    ("promises broken", "promises_broken", ""),
+    ("breakdowns: riders re-planned", "breakdown_replanned", ""),
+    ("breakdowns: riders cancelled", "breakdown_cancelled", ""),
     ("train riders (from and to trains)", "train_requests", ""),
     ("  train riders served", "train_served_share", "%"),
     ("  wait after the train p50", "train_wait_p50_s", "min"),

@@ -134,6 +134,10 @@ class Dispatching(_Model):
         "depot may wait far_max_wait_s (0: the same wait everywhere).",
     )
     far_max_wait_s: int | None = Field(default=None, description="Override the far wait.")
+    plan_buffer_s: int | None = Field(
+        default=None,
+        description="Override the policy's slack that plans keep inside every promise.",
+    )
     alternative_shift_max_s: int | None = Field(
         default=None, description="Override how far a counter-offer may be from the wish."
     )
@@ -179,6 +183,71 @@ class Trains(_Model):
         return self.feed.lower() != "none"
 
 
+class Noise(_Model):
+    """How the real night differs from the model (off unless ``enabled``; the values are the
+    documented defaults, assumptions to be replaced by measured ones): each leg's drive takes
+    the modelled time x a lognormal factor with median ``drive_bias`` and log-sd
+    ``drive_sigma`` (seeded per bus and leg); a ``slow_rider_share`` of riders take an
+    exponential extra time with mean ``slow_rider_mean_s`` to board (the dwell's tail); the
+    bus reports its position every ``report_s`` while driving, as a tablet would."""
+
+    enabled: bool = False
+    drive_bias: float = Field(default=1.05, gt=0.5, lt=2.0, description="Median factor.")
+    drive_sigma: float = Field(default=0.12, ge=0, le=1.0, description="Log-sd of the factor.")
+    slow_rider_share: float = Field(default=0.15, ge=0, le=1)
+    slow_rider_mean_s: float = Field(default=60.0, ge=0, le=1800)
+    report_s: int = Field(default=30, ge=5, le=600, description="Position report interval.")
+
+
+class Breakdown(_Model):
+    bus: str = Field(description="Which bus, e.g. bus-2.")
+    at: str = Field(description="When (HH:MM): it is taken out of service then.")
+
+    @model_validator(mode="after")
+    def _check(self) -> Breakdown:
+        check_clocks(self, "at")
+        return self
+
+
+class Closure(_Model):
+    """A road closed or jammed: drives whose path comes within ``radius_m`` of the point
+    between ``start`` and ``end`` take ``factor`` times as long (the planner does not know)."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    radius_m: float = Field(default=300.0, gt=0, le=5000)
+    start: str
+    end: str
+    factor: float = Field(default=3.0, ge=1.0, le=20.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> Closure:
+        check_clocks(self, "start", "end")
+        return self
+
+
+class HeavyNoise(_Model):
+    """A spell of heavy noise (fog, an event): ``drive_sigma`` and ``drive_bias`` there."""
+
+    start: str
+    end: str
+    drive_sigma: float = Field(default=0.35, ge=0, le=1.5)
+    drive_bias: float = Field(default=1.25, gt=0.5, lt=3.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> HeavyNoise:
+        check_clocks(self, "start", "end")
+        return self
+
+
+class Faults(_Model):
+    """What goes wrong on the night: breakdowns, closed roads, spells of heavy noise."""
+
+    breakdowns: tuple[Breakdown, ...] = ()
+    closures: tuple[Closure, ...] = ()
+    heavy_noise: tuple[HeavyNoise, ...] = ()
+
+
 class Scenario(_Model):
     name: str = "scenario"
     night: Literal["weekday", "weekend"] = "weekday"
@@ -189,6 +258,8 @@ class Scenario(_Model):
     demand: Demand = Demand()
     dispatching: Dispatching = Dispatching()
     trains: Trains = Trains()
+    noise: Noise = Noise()
+    faults: Faults = Faults()
     sweep: dict[str, tuple[Any, ...]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -270,4 +341,5 @@ SWEEPABLE: dict[str, tuple[str, str]] = {
     "detour_alpha": ("dispatching", "detour_alpha"),
     "max_alternatives": ("dispatching", "max_alternatives"),
     "far_pickup_s": ("dispatching", "far_pickup_s"),
+    "plan_buffer_s": ("dispatching", "plan_buffer_s"),
 }

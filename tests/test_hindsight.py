@@ -16,7 +16,9 @@ from tests.helpers import bus, grid_town, request
 
 NOW = 21 * 3600
 TIMES = grid_town()
-POLICY = ServicePolicy(max_wait_s=300, prebook_window_s=300, detour_alpha=1.3, detour_beta_s=60)
+POLICY = ServicePolicy(
+    max_wait_s=300, prebook_window_s=300, detour_alpha=1.3, detour_beta_s=60, plan_buffer_s=0
+)
 
 
 def _orders(reqs: list[int]) -> list[tuple[tuple[int, StopKind], ...]]:

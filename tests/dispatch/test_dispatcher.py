@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from dispatch.dispatcher import Dispatcher
@@ -21,9 +23,10 @@ from routing.solver import SolveParams
 from tests.helpers import bus, grid_town, request
 
 NOW = 21 * 3600  # 21:00
-POLICY = ServicePolicy(dwell_s=30, wheelchair_dwell_s=120, max_wait_s=900)
+# hand-sized nights: the plans keep no buffer unless a test says so
+POLICY = ServicePolicy(dwell_s=30, wheelchair_dwell_s=120, max_wait_s=900, plan_buffer_s=0)
 # 5 minutes of wait leave no time for a second run of the bus: capacity tests use it.
-TIGHT = ServicePolicy(max_wait_s=300)
+TIGHT = ServicePolicy(max_wait_s=300, plan_buffer_s=0)
 #: OR-Tools stops after 50 solutions (the time limit is only a safety cap)
 REOPT = SolveParams(ortools=OrToolsParams(time_limit_s=30.0, solution_limit=50))
 
@@ -295,7 +298,9 @@ def test_live_reoptimisation_moves_a_confirmed_rider_to_a_better_bus(times) -> N
 def test_a_no_show_wait_gives_way_to_the_next_riders_promise(times) -> None:
     """The bus waits for a no-show rider no_show_wait_s, unless that would make it miss the
     next rider's window: then the no-show is due as soon as leaving still keeps it."""
-    policy = ServicePolicy(dwell_s=30, wheelchair_dwell_s=120, max_wait_s=300, no_show_wait_s=600)
+    policy = ServicePolicy(
+        dwell_s=30, wheelchair_dwell_s=120, max_wait_s=300, no_show_wait_s=600, plan_buffer_s=0
+    )
     d = Dispatcher(times, policy, reopt=REOPT)
     state = FleetState.create(NOW, [bus("A")])
     state, b1 = book(d, state, "r1", 1, 2)
@@ -329,3 +334,23 @@ def test_a_far_pickup_may_wait_longer_so_the_villages_are_served(times) -> None:
         state, request("far", 24, 20, NOW)
     )
     assert isinstance(off, Offer) and off.pickup_window == (NOW, NOW + 900)
+
+
+def test_plans_keep_the_buffer_inside_the_promise(times) -> None:
+    """With a 120 s buffer a 300 s window is planned as 180 s: a pickup 240 s away is
+    refused (without the buffer: offered); one 120 s away is offered with the full window as
+    the promise, and the plan's stops carry the promise, not the planned window."""
+    near = ServicePolicy(max_wait_s=300, plan_buffer_s=120)
+    d = Dispatcher(times, near)
+    state = FleetState.create(NOW, [bus("A")])
+    offer = d.offer(state, request("r1", 12, 14, NOW))  # 240 s to the pickup, 60 s spare
+    assert isinstance(offer, Offer) is False  # 240 > 300 - 120
+    d0 = Dispatcher(times, replace(near, plan_buffer_s=0))
+    assert isinstance(d0.offer(state, request("r1", 12, 14, NOW)), Offer)
+    close = d.offer(state, request("r2", 6, 8, NOW))  # 2 blocks: 120 s
+    assert isinstance(close, Offer)
+    assert close.pickup_window == (NOW, NOW + 300)  # the promise: the full window
+    new, booking = d.confirm(state, close)  # type: ignore[misc]
+    pickup = new.plans["A"].stops[0]
+    assert pickup.window == (NOW, NOW + 300)
+    assert new.plans["A"].stops[1].window[1] == booking.latest_dropoff_s
