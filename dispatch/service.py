@@ -510,9 +510,7 @@ class DispatchService:
                 },
             )
         ]
-        if b.status == BookingStatus.CONFIRMED and b.fare is not None:
-            entry = billing.refund(billing.charge(b, b.fare, b.updated_s), state.now_s)
-            events.append(Event("ledger.refund", state.now_s, entry.to_json(), "ledger"))
+        events.extend(_refund(b, state.now_s))
         return new, events
 
     # ------------------------------------------------------------------ the dispatcher's hand
@@ -543,22 +541,7 @@ class DispatchService:
     def cancel_for_rider(self, booking_id: str, by: str, reason: str) -> Booking:
         """A dispatcher cancels a booking on the rider's behalf (a call, a mistake): the
         stops leave the plan, the fare is refunded in full, the event names who and why."""
-
-        def decide(state: FleetState) -> tuple[FleetState, list[Event], Booking]:
-            b = self.dispatcher.booking(state, booking_id)
-            if b.status == BookingStatus.CANCELLED:
-                return state, [], b
-            new = self.dispatcher.cancel(state, booking_id)
-            nb = new.bookings[booking_id]
-            event = booking_event("cancelled", nb, state.now_s)
-            event.data.update({"by": by, "reason": reason})
-            events = [event]
-            if b.status == BookingStatus.CONFIRMED and b.fare is not None:
-                entry = billing.refund(billing.charge(b, b.fare, b.updated_s), state.now_s)
-                events.append(Event("ledger.refund", state.now_s, entry.to_json(), "ledger"))
-            return new, events, nb
-
-        return self._change(decide)[1]
+        return self.cancel(booking_id, by, reason)
 
     PAUSES = "pauses"
     ALL_AREAS = "*"
@@ -722,8 +705,10 @@ class DispatchService:
             )
         return booking
 
-    def cancel(self, booking_id: str) -> Booking:
-        """Cancel before pickup; cancelling a cancelled booking again changes nothing."""
+    def cancel(self, booking_id: str, by: str | None = None, reason: str = "") -> Booking:
+        """Cancel before pickup; cancelling a cancelled booking again changes nothing. The
+        rider's own cancellation is refunded as the tariff says; one made for the rider by a
+        dispatcher (``by``, ``reason`` in the event) is refunded in full."""
 
         def decide(state: FleetState) -> tuple[FleetState, list[Event], Booking]:
             b = self.dispatcher.booking(state, booking_id)
@@ -731,16 +716,14 @@ class DispatchService:
                 return state, [], b
             new = self.dispatcher.cancel(state, booking_id)
             nb = new.bookings[booking_id]
-            events = [booking_event("cancelled", nb, state.now_s)]
-            if (
-                b.status == BookingStatus.CONFIRMED
-                and b.fare is not None
-                and self.pricer is not None
+            event = booking_event("cancelled", nb, state.now_s)
+            if by is not None:
+                event.data.update({"by": by, "reason": reason})
+            refundable = by is not None or (
+                self.pricer is not None
                 and self.pricer.tariff.refundable(b.pickup_window[0], state.now_s)
-            ):
-                entry = billing.refund(billing.charge(b, b.fare, b.updated_s), state.now_s)
-                events.append(Event("ledger.refund", state.now_s, entry.to_json(), "ledger"))
-            return new, events, nb
+            )
+            return new, [event, *(_refund(b, state.now_s) if refundable else [])], nb
 
         return self._change(decide)[1]
 
@@ -1169,9 +1152,7 @@ class DispatchService:
                 event = booking_event("cancelled", new.bookings[bid], state.now_s)
                 event.data.update({"by": by, "reason": f"bus out of service: {reason}"})
                 events.append(event)
-                if b.status == BookingStatus.CONFIRMED and b.fare is not None:
-                    entry = billing.refund(billing.charge(b, b.fare, b.updated_s), state.now_s)
-                    events.append(Event("ledger.refund", state.now_s, entry.to_json(), "ledger"))
+                events.extend(_refund(b, state.now_s))
             return new, events, summary
 
         _, summary = self._change(decide)
@@ -1239,6 +1220,14 @@ class DispatchService:
             return False
         self._last_reopt = (night.day, new.version)  # its own commit is no reason for another
         return True
+
+
+def _refund(b: Booking, at_s: int) -> list[Event]:
+    """The full refund of a confirmed booking's fare (none for a booking never charged)."""
+    if b.status != BookingStatus.CONFIRMED or b.fare is None:
+        return []
+    entry = billing.refund(billing.charge(b, b.fare, b.updated_s), at_s)
+    return [Event("ledger.refund", at_s, entry.to_json(), "ledger")]
 
 
 def owner_of(request: BookingRequest) -> str:
