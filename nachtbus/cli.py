@@ -340,6 +340,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     key = settings.dispatcher_keys[0] if settings.environment == "development" else "<key>"
     print(f"nachtbus: {settings.buses} buses on {world.network.n_nodes} road nodes")
     print(f"nachtbus: dispatcher page  {base}/dispatcher?key={key}")
+    drivers = settings.resolved_driver_keys()
+    driver_key = next(iter(drivers), "<key>") if settings.environment == "development" else "<key>"
+    print(f"nachtbus: driver page      {base}/driver?key={driver_key}")
     print(f"nachtbus: API docs         {base}/docs", flush=True)
     if args.workers <= 1:
         rt = build_runtime(settings, world)
