@@ -177,11 +177,7 @@ class Dispatcher:
         return pickup_is_far(self.times, self.policy, depots, request.origin.node)
 
     def _precheck(self, state: FleetState, request: BookingRequest) -> Rejection | None:
-        on_shift = [
-            v
-            for v in state.vehicles.values()
-            if v.shift_end_s > state.now_s and v.out_of_service is None
-        ]
+        on_shift = [state.vehicles[vid] for vid in self.serving(state)]
         if not on_shift:
             return Rejection(
                 request.request_id,
@@ -380,11 +376,7 @@ class Dispatcher:
         vehicles = dict(state.vehicles)
         vehicles[vehicle_id] = replace(v, out_of_service=reason or "out of service")
         new = state.evolve(vehicles=vehicles)
-        others = [
-            vid
-            for vid, w in new.vehicles.items()
-            if w.out_of_service is None and w.shift_end_s > new.now_s
-        ]
+        others = self.serving(new)
         moved, cancelled = [], []
         waiting = sorted(
             (
@@ -408,6 +400,15 @@ class Dispatcher:
                 new = self._drop_booking(new, new.bookings[b.booking_id], BookingStatus.CANCELLED)
                 cancelled.append(b.booking_id)
         return new, moved, cancelled
+
+    @staticmethod
+    def serving(state: FleetState, but: str | None = None) -> list[str]:
+        """The buses that can take a trip now: on shift and in service (all but ``but``)."""
+        return [
+            vid
+            for vid, v in state.vehicles.items()
+            if vid != but and v.out_of_service is None and v.shift_end_s > state.now_s
+        ]
 
     def back_in_service(self, state: FleetState, vehicle_id: str) -> FleetState:
         """The bus takes trips again (from where it last reported)."""
@@ -760,9 +761,7 @@ class Dispatcher:
         snap = self.problems.snapshot(state)
         return snap, solution_from_routes(self.problems.inserter(snap), snap.routes)
 
-    def reoptimise(
-        self, state: FleetState, params: SolveParams | None = None
-    ) -> FleetState | None:
+    def reoptimise(self, state: FleetState, params: SolveParams | None = None) -> FleetState | None:
         """Improve all open plans with the searches of ``params`` (default ``self.reopt``); the
         new plans replace the old ones only if the checker finds every promise kept and the
         total drive time falls. None: no change."""

@@ -522,14 +522,7 @@ class DispatchService:
             before = self.dispatcher.booking(state, booking_id)
             new = self.dispatcher.move(state, booking_id, vehicle_id)
             nb = new.bookings[booking_id]
-            data = {
-                "booking_id": booking_id,
-                "from_vehicle_id": before.vehicle_id,
-                "vehicle_id": vehicle_id,
-                "status": nb.status.value,
-                "by": by,
-            }
-            events = [Event("booking.moved", state.now_s, data)]
+            events = [moved_event(nb, before.vehicle_id, by, state.now_s)]
             if before.vehicle_id:  # the bus it left sees the change too
                 events.append(
                     Event("plans.changed", state.now_s, {"vehicle_id": before.vehicle_id, "by": by})
@@ -870,11 +863,7 @@ class DispatchService:
 
         def decide(state: FleetState) -> tuple[FleetState, list[Event], None]:
             new, events = state, []
-            others = [
-                vid
-                for vid, v in state.vehicles.items()
-                if vid != vehicle_id and v.out_of_service is None and v.shift_end_s > state.now_s
-            ]
+            others = self.dispatcher.serving(state, but=vehicle_id)
             for st in state.plans[vehicle_id].stops:
                 b = new.bookings[st.booking_id]
                 if st.type != StopType.PICKUP or self._late(b) != "pickup" or not others:
@@ -884,22 +873,16 @@ class DispatchService:
                 )
                 if isinstance(answer, FleetState):
                     new = answer
-                    nb = new.bookings[b.booking_id]
                     events.append(
-                        Event(
-                            "booking.moved",
+                        moved_event(
+                            new.bookings[b.booking_id],
+                            vehicle_id,
+                            "re-planning",
                             state.now_s,
-                            {
-                                "booking_id": b.booking_id,
-                                "from_vehicle_id": vehicle_id,
-                                "vehicle_id": nb.vehicle_id,
-                                "status": nb.status.value,
-                                "by": "re-planning",
-                                "reason": f"{vehicle_id} is late",
-                            },
+                            f"{vehicle_id} is late",
                         )
                     )
-            bookings = dict(new.bookings)
+            bookings, told_now = dict(new.bookings), False
             for st in new.plans[vehicle_id].stops:
                 b = bookings[st.booking_id]
                 which = self._late(b)
@@ -911,6 +894,7 @@ class DispatchService:
                 if told is not None and told[2] == which and expected - told[1] < 300:
                     continue  # told already, and it has not slipped much since
                 bookings[b.booking_id] = replace(b, late_notice=(state.now_s, expected, which))
+                told_now = True
                 promised = b.pickup_window[1] if which == "pickup" else b.latest_dropoff_s
                 events.append(
                     Event(
@@ -930,7 +914,7 @@ class DispatchService:
                 )
             if new is state and not events:
                 return state, [], None
-            if bookings != dict(new.bookings):
+            if told_now:
                 new = (
                     new.evolve(bookings=bookings)
                     if new is state
@@ -1132,21 +1116,9 @@ class DispatchService:
                 "cancelled": cancelled,
             }
             events = [Event("vehicle.out_of_service", state.now_s, summary)]
-            for bid in moved:
-                events.append(
-                    Event(
-                        "booking.moved",
-                        state.now_s,
-                        {
-                            "booking_id": bid,
-                            "from_vehicle_id": vehicle_id,
-                            "vehicle_id": new.bookings[bid].vehicle_id,
-                            "status": new.bookings[bid].status.value,
-                            "by": by,
-                            "reason": reason,
-                        },
-                    )
-                )
+            events.extend(
+                moved_event(new.bookings[bid], vehicle_id, by, state.now_s, reason) for bid in moved
+            )
             for bid in cancelled:
                 b = state.bookings[bid]
                 event = booking_event("cancelled", new.bookings[bid], state.now_s)
@@ -1220,6 +1192,22 @@ class DispatchService:
             return False
         self._last_reopt = (night.day, new.version)  # its own commit is no reason for another
         return True
+
+
+def moved_event(
+    b: Booking, from_vehicle_id: str | None, by: str, at_s: int, reason: str | None = None
+) -> Event:
+    """``booking.moved``: a booking put on another bus (``b`` as it is now), by whom, why."""
+    data: dict[str, object] = {
+        "booking_id": b.booking_id,
+        "from_vehicle_id": from_vehicle_id,
+        "vehicle_id": b.vehicle_id,
+        "status": b.status.value,
+        "by": by,
+    }
+    if reason is not None:
+        data["reason"] = reason
+    return Event("booking.moved", at_s, data)
 
 
 def _refund(b: Booking, at_s: int) -> list[Event]:
