@@ -19,6 +19,7 @@ Every ``reopt_interval_s`` the service re-optimises, as the live background does
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import math
@@ -191,7 +192,6 @@ class Simulation:
         self._ticks: set[tuple[str, int]] = set()
         self._legs_driven = 0
         self._leg_id: dict[str, int] = {}
-        self._broken: set[str] = set()
         #: where a bus is driving: (booking of its next stop, that stop's node, arrival)
         self._driving: dict[str, tuple[str, int, int]] = {}
         self.timelines: dict[str, list[BusPoint]] = {
@@ -511,26 +511,29 @@ class Simulation:
         return round(rng.expovariate(1.0 / n.slow_rider_mean_s))
 
     def _leg_reports(self, vid: str, a: int, b: int, now: int, actual: int) -> None:
-        """A driving bus reports where it is every ``noise.report_s`` (with noise on)."""
+        """A driving bus reports where it is every ``noise.report_s`` (with noise on): at
+        each report the node it has reached along the fastest path, in proportion to the
+        drive's real time (the path is found once per drive)."""
         n = self.scenario.noise
         if not n.enabled or actual <= n.report_s or a == b:
             return
         self._leg_id[vid] = self._leg_id.get(vid, 0) + 1
-        for t in range(now + n.report_s, now + actual, n.report_s):
-            self._push(t, "report", vid, self._leg_id[vid], a, b, now, actual)
-
-    def _report(self, vid: str, leg: int, a: int, b: int, start: int, actual: int) -> None:
-        if self._leg_id.get(vid) != leg or vid not in self._driving:
-            return  # that drive ended or changed
         route = self.world.times.route(a, b)
         net = self.world.network
-        share = (self.clock.now_s() - start) / actual
-        goal, spent, node = share * route.travel_time_s * 1000, 0, route.nodes[0]
-        for u, v in itertools.pairwise(route.nodes):
-            spent += int(net.time_ms[net.edge_index(u, v)])
-            if spent > goal:
-                break
-            node = v
+        reached = list(
+            itertools.accumulate(
+                int(net.time_ms[net.edge_index(u, v)]) for u, v in itertools.pairwise(route.nodes)
+            )
+        )
+        for t in range(now + n.report_s, now + actual, n.report_s):
+            goal = (t - now) / actual * route.travel_time_s * 1000
+            k = bisect.bisect_right(reached, goal)  # edges fully driven by then
+            self._push(t, "report", vid, self._leg_id[vid], route.nodes[k])
+
+    def _report(self, vid: str, leg: int, node: int) -> None:
+        if self._leg_id.get(vid) != leg or vid not in self._driving:
+            return  # that drive ended or changed
+        net = self.world.network
         self.service.position(vid, float(net.node_lat[node]), float(net.node_lon[node]))
 
     def _break_down(self, vid: str) -> None:
@@ -540,7 +543,6 @@ class Simulation:
             self.service.take_out(vid, "breakdown", "simulator")
         except NachtbusError:
             return  # out already, or no such bus
-        self._broken.add(vid)
 
     def _arrive(self, vid: str, booking_id: str, stop: StopType, node: int) -> None:
         now = self.clock.now_s()
