@@ -71,8 +71,9 @@ class _Base:
     booking_ids: tuple[str, ...]
     vehicle_ids: tuple[str, ...]
     routes: tuple[tuple[Stop, ...], ...]
-    nodes: tuple[int, ...]
+    nodes: tuple[int, ...]  # problem location -> road node (the depots' ends last)
     node_index: dict[int, int]
+    ends: dict[int, int]  # depot node -> the location where a shift ends there
     inserter: Inserter  # over the open bookings' problem (requests and times below)
 
     @property
@@ -82,6 +83,23 @@ class _Base:
     @property
     def time_s(self) -> NDArray[np.int64]:
         return self.inserter.problem.time_s
+
+    @property
+    def cost(self) -> NDArray[np.int64] | None:
+        return self.inserter.problem.cost
+
+
+def _free_return(t: NDArray[np.int64], ends: dict[int, int]) -> NDArray[np.int64]:
+    """The arc costs of a live snapshot: the travel times, but the drive to where a shift
+    ends costs nothing. During the night a bus waits where it set its last rider down; it
+    drives home only at the end of its shift, whatever it did before. The return stays in
+    the times, so a plan must still bring the bus home by its shift's end; but a plan whose
+    last stop lies far from the depot gets no rebate for it (with the return as a cost, a
+    trip added at the end of a plan costs ``t(last, o) + t(o, d) + t(d, depot) - t(last,
+    depot)``: buses far from home look cheap, whether or not they are near the rider)."""
+    cost = t.copy()
+    cost[:, list(ends.values())] = 0
+    return cost
 
 
 def request_spec(
@@ -190,12 +208,15 @@ class ProblemBuilder:
                     for st in state.plans[vid].stops
                 )
             )
-        nodes = tuple(node_index)
+        depots = sorted({v.depot.node for v in state.vehicles.values()})
+        ends = {node: len(node_index) + k for k, node in enumerate(depots)}
+        nodes = (*node_index, *depots)
         t = np.asarray(self.times.times_s(list(nodes)), dtype=np.int64)
         problem = RoutingProblem(
             time_s=t,
-            vehicles=self.vehicles(state, vehicle_ids, node_index, routes),
+            vehicles=self.vehicles(state, vehicle_ids, node_index, routes, ends),
             requests=tuple(requests),
+            cost=_free_return(t, ends),
         )
         base = _Base(
             key=key,
@@ -204,6 +225,7 @@ class ProblemBuilder:
             routes=tuple(routes),
             nodes=nodes,
             node_index=node_index,
+            ends=ends,
             inserter=Inserter(problem, wait_weight_pct=self.wait_weight_pct),
         )
         self._last_base = base
@@ -215,8 +237,10 @@ class ProblemBuilder:
         vehicle_ids: tuple[str, ...],
         node_index: dict[int, int],
         routes: list[tuple[Stop, ...]] | tuple[tuple[Stop, ...], ...],
+        ends: dict[int, int],
     ) -> tuple[VehicleSpec, ...]:
-        """The buses as the solvers see them now (where and from when each one is free)."""
+        """The buses as the solvers see them now (where and from when each one is free, and
+        where their shifts end: ``ends``, see :func:`_free_return`)."""
         out = []
         for vid, route in zip(vehicle_ids, routes, strict=True):
             v, s, plan = state.vehicles[vid], state.states[vid], state.plans[vid]
@@ -234,7 +258,7 @@ class ProblemBuilder:
                     start_s=start_s,
                     seats=v.seats,
                     wheelchairs=v.wheelchair_places,
-                    end=node_index[v.depot.node],
+                    end=ends[v.depot.node],
                     end_latest_s=end_latest,
                     fixed=fixed,
                     key=vid,
@@ -246,23 +270,25 @@ class ProblemBuilder:
         self, state: FleetState, extra: tuple[BookingRequest, RequestWindows] | None = None
     ) -> Snapshot:
         base = self.base(state)
-        vehicles = self.vehicles(state, base.vehicle_ids, base.node_index, base.routes)
+        vehicles = self.vehicles(state, base.vehicle_ids, base.node_index, base.routes, base.ends)
         if extra is None:
-            problem = RoutingProblem(base.time_s, vehicles, base.requests)
+            problem = RoutingProblem(base.time_s, vehicles, base.requests, base.cost)
             return Snapshot(problem, base.booking_ids, base.vehicle_ids, base.routes, base.inserter)
         r, w = extra
-        node_index, t = base.node_index, base.time_s
+        node_index, t, cost = base.node_index, base.time_s, base.cost
         new_nodes = [
             n for n in dict.fromkeys((r.origin.node, r.destination.node)) if n not in node_index
         ]
         if new_nodes:
-            node_index = {**node_index, **{n: len(node_index) + k for k, n in enumerate(new_nodes)}}
-            n_old, n_all = len(base.nodes), len(node_index)
+            n_old = len(base.nodes)
+            node_index = {**node_index, **{n: n_old + k for k, n in enumerate(new_nodes)}}
+            n_all = n_old + len(new_nodes)
             all_nodes = [*base.nodes, *new_nodes]
             t = np.empty((n_all, n_all), dtype=np.int64)
             t[:n_old, :n_old] = base.time_s
             t[n_old:, :] = self.times.times_between(new_nodes, all_nodes)
             t[:n_old, n_old:] = self.times.times_between(list(base.nodes), new_nodes)
+            cost = _free_return(t, base.ends)
         spec = request_spec(
             r,
             w,
@@ -272,7 +298,7 @@ class ProblemBuilder:
             NEW,
             self.policy.plan_buffer_s,
         )
-        problem = RoutingProblem(t, vehicles, (*base.requests, spec))
+        problem = RoutingProblem(t, vehicles, (*base.requests, spec), cost)
         return Snapshot(
             problem, (*base.booking_ids, NEW), base.vehicle_ids, base.routes, base.inserter
         )
