@@ -45,8 +45,13 @@ from nachtbus.errors import (
 )
 from routing.checker import violations
 from routing.insertion import Fail, Inserter, Insertion, solution_from_routes
-from routing.problem import RequestSpec, RoutingProblem, Solution, VehicleSpec
+from routing.lns import LnsParams, improve
+from routing.lns import warm_up as lns_warm_up
+from routing.problem import RequestSpec, RoutingProblem, Solution, StopKind, VehicleSpec
 from routing.solver import SolveParams, solve
+
+#: in a rescue, a trip left out costs this many average arcs: the search is there to take it
+RESCUE_MISS = 50.0
 
 _FAIL_REASON = {
     Fail.WINDOW: RejectionReason.NO_VEHICLE_IN_TIME,
@@ -113,6 +118,8 @@ class Dispatcher:
         rider after a start does not wait for them (seconds on a town's network)."""
         self.times.warm_up()
         self.times.distance_m(0, 0)
+        if self.policy.rescue_steps:
+            lns_warm_up()
         tiny = RoutingProblem(
             np.zeros((1, 1), dtype=np.int64), (VehicleSpec(0, 0, 1),), (RequestSpec(0, 0, (0, 0)),)
         )
@@ -130,7 +137,7 @@ class Dispatcher:
         w = self.policy.windows(request, direct, state.now_s, far=self.is_far(state, request))
         if isinstance(w, Rejection):
             return w
-        return self._insert(state, request, w, direct, offer_id)
+        return self._insert(state, request, w, direct, offer_id, rescue=True)
 
     def alternatives(
         self,
@@ -211,35 +218,93 @@ class Dispatcher:
         direct: int,
         offer_id: str | None,
         vehicles: Sequence[str] | None = None,
+        *,
+        rescue: bool = False,
     ) -> Offer | Rejection:
+        """The cheapest insertion of the trip into the plans of ``vehicles`` (default: every
+        bus in service); with ``rescue``, where there is none, the open trips re-planned
+        with it (:meth:`_rescue`), the other buses' new plans in the offer's ``moves``."""
         snap = self.problems.snapshot(state, (request, w))
         new_r = len(snap.problem.requests) - 1
         if vehicles is None:  # every bus in service
             vehicles = [vid for vid, v in state.vehicles.items() if v.out_of_service is None]
         only = [snap.vehicle_ids.index(v) for v in vehicles]
         result = self.problems.inserter(snap).best(snap.routes, new_r, only)
-        if not isinstance(result, Insertion):
-            fail = result.main_reason
-            return Rejection(request.request_id, _FAIL_REASON[fail], _FAIL_TEXT[fail])
-        v = result.vehicle
+        moves: tuple[Plan, ...] = ()
+        if isinstance(result, Insertion):
+            v, route, times, end_s = result.vehicle, result.route, result.times, result.end_s
+            pickup_s, dropoff_s = result.pickup_s, result.dropoff_s
+        else:
+            sol = self._rescue(snap, new_r, only) if rescue else None
+            if sol is None:
+                fail = result.main_reason
+                return Rejection(request.request_id, _FAIL_REASON[fail], _FAIL_TEXT[fail])
+            v = next(u for u, r in enumerate(sol.routes) if (new_r, StopKind.PICKUP) in r)
+            route, times, end_s = sol.routes[v], sol.times[v], sol.end_times[v]
+            pickup_s = times[route.index((new_r, StopKind.PICKUP))]
+            dropoff_s = times[route.index((new_r, StopKind.DROPOFF))]
+            moves = tuple(
+                self.problems.plan(
+                    snap, state, u, sol.routes[u], sol.times[u], plan.fixed, sol.end_times[u]
+                )
+                for u, (vid, plan) in enumerate((vid, state.plans[vid]) for vid in snap.vehicle_ids)
+                if u != v and sol.routes[u] != snap.routes[u]
+            )
         old = state.plans[snap.vehicle_ids[v]]
-        plan = self.problems.plan(
-            snap, state, v, result.route, result.times, old.fixed, result.end_s, extra=request
-        )
+        plan = self.problems.plan(snap, state, v, route, times, old.fixed, end_s, extra=request)
         return Offer(
             offer_id=offer_id or f"{request.request_id}@{state.version}",
             request=request,
             vehicle_id=snap.vehicle_ids[v],
             pickup_window=(w.pickup_earliest_s, w.pickup_latest_s),
-            pickup_eta_s=result.pickup_s,
-            dropoff_eta_s=result.dropoff_s,
+            pickup_eta_s=pickup_s,
+            dropoff_eta_s=dropoff_s,
             direct_time_s=direct,
             max_ride_s=w.max_ride_s,
             fleet_version=state.version,
             plan=plan,
             expires_s=state.now_s + self.policy.offer_ttl_s,
             direct_distance_m=self.times.distance_m(request.origin.node, request.destination.node),
+            moves=moves,
         )
+
+    def _rescue(self, snap: Snapshot, new_r: int, only: list[int]) -> Solution | None:
+        """The open trips re-planned with request ``new_r``, which no bus can take as its
+        plan stands: ruin and recreate from the current plans for ``policy.rescue_steps``
+        steps, at most ``policy.rescue_time_ms`` (seeded: with the step limit alone the same
+        fleet gives the same answer when the offer is booked; a rescued offer is kept with
+        its plans, see ``RedisStore.put_offer``).
+        Riders may change bus, the fixed first stops stay, every promise is kept (the
+        checker decides). None: off, nothing to re-plan, hopeless, or not found.
+
+        Hopeless, and not searched: no bus of ``only`` could take the trip even if it gave
+        up every trip it may give up (all but its fixed stops and its riders on board)."""
+        steps = self.policy.rescue_steps
+        if steps == 0 or not any(snap.routes):
+            return None
+        problem = snap.problem
+        inserter = self.problems.inserter(snap)
+        kept = []
+        for v, route in enumerate(snap.routes):
+            fixed = problem.vehicles[v].fixed
+            bound = {r for r, _ in fixed} | set(problem.onboard(v))
+            kept.append(tuple(st for st in route if st[0] in bound))
+        if not isinstance(inserter.best(tuple(kept), new_r, only), Insertion):
+            return None
+        start = solution_from_routes(inserter, snap.routes, (new_r,))
+        if violations(problem, start):  # the plans themselves are off (a late bus)
+            return None
+        ms = self.policy.rescue_time_ms
+        params = LnsParams(
+            time_limit_s=ms / 1000 if ms else None,
+            max_steps=steps,
+            seed=0,
+            miss_factor=RESCUE_MISS,
+        )
+        found = improve(problem, start, params)
+        if found.unserved or violations(problem, found):
+            return None
+        return found
 
     def confirm(
         self,
@@ -258,19 +323,21 @@ class Dispatcher:
         if state.now_s > offer.expires_s:
             return Rejection(rid, RejectionReason.OFFER_OUTDATED, "the offer has expired")
         if offer.fleet_version == state.version and offer.plan.stops:
-            plan, vehicle_id = offer.plan, offer.vehicle_id
+            plan, vehicle_id, moves = offer.plan, offer.vehicle_id, offer.moves
             pick, drop = offer.pickup_eta_s, offer.dropoff_eta_s
         else:
             dwell = self.policy.dwell(offer.request.wheelchairs)
             w = RequestWindows(*offer.pickup_window, offer.max_ride_s, dwell, dwell, False)
-            again = self._insert(state, offer.request, w, offer.direct_time_s, offer.offer_id)
+            again = self._insert(
+                state, offer.request, w, offer.direct_time_s, offer.offer_id, rescue=True
+            )
             if isinstance(again, Rejection):
                 return Rejection(
                     rid,
                     RejectionReason.OFFER_OUTDATED,
                     f"the offer can no longer be kept: {again.message}",
                 )
-            plan, vehicle_id = again.plan, again.vehicle_id
+            plan, vehicle_id, moves = again.plan, again.vehicle_id, again.moves
             pick, drop = again.pickup_eta_s, again.dropoff_eta_s
         stops = _promised(plan.stops, bid, offer.pickup_window, offer.latest_dropoff_s)
         booking = Booking(
@@ -291,6 +358,9 @@ class Dispatcher:
         plans[vehicle_id] = replace(plan, stops=stops)
         bookings = dict(state.bookings)
         bookings[bid] = booking
+        for moved in moves:  # a rescue's re-planned buses
+            plans[moved.vehicle_id] = moved
+            _copy_etas(bookings, moved)
         return state.evolve(plans=plans, bookings=bookings), booking
 
     def rewindow(

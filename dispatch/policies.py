@@ -68,6 +68,13 @@ class ServicePolicy:
     max_alternatives: int = 3
     alternative_step_s: int = 5 * 60
     alternative_shift_max_s: int = 30 * 60
+    # a rescue before "no": when no bus can take a trip as its plan stands, ruin and recreate
+    # re-plans every open trip with the new one for this many steps (riders may change bus,
+    # every promise is kept, the checker decides); 0: insertion alone decides. The live
+    # service also stops it after ``rescue_time_ms`` (0: the step limit alone, reproducible:
+    # the simulator), so that a quote stays fast
+    rescue_steps: int = 300
+    rescue_time_ms: int = 5
     # trains (a booking with a connection, see nachtbus.transit): a rider off a train is
     # picked up at the station from the train's arrival + ``train_walk_s`` for
     # ``train_window_s``, also after the service hours if the train is due within them (the
@@ -110,6 +117,8 @@ class ServicePolicy:
                 "must be 0 to 10800",
             ),
             ("plan_buffer_s", 0 <= self.plan_buffer_s <= 900, "must be 0 to 900"),
+            ("rescue_steps", 0 <= self.rescue_steps <= 100_000, "must be 0 to 100000"),
+            ("rescue_time_ms", 0 <= self.rescue_time_ms <= 10_000, "must be 0 to 10000"),
             ("train_walk_s", 0 <= self.train_walk_s <= 1800, "must be 0 to 1800"),
             ("train_window_s", 60 <= self.train_window_s <= 3600, "must be 60 to 3600"),
             ("train_wait_max_s", 0 <= self.train_wait_max_s <= 3600, "must be 0 to 3600"),

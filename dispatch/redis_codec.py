@@ -294,6 +294,7 @@ def offer_to(o: Offer) -> Json:
         "fare": fare_to(o.fare),
         "direct_distance_m": o.direct_distance_m,
         "shift_s": o.shift_s,
+        "moves": [plan_to(m) for m in o.moves],
     }
 
 
@@ -313,4 +314,5 @@ def offer_from(d: Json) -> Offer:
         fare=fare_from(d.get("fare")),
         direct_distance_m=int(d.get("direct_distance_m", 0)),
         shift_s=int(d.get("shift_s", 0)),
+        moves=tuple(plan_from(m) for m in d.get("moves", ())),
     )

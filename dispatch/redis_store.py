@@ -489,8 +489,10 @@ class RedisStore:
     # ------------------------------------------------------------------ offers, idempotency
     def put_offer(self, offer: Offer, ttl_s: int) -> None:
         """Keep an offer without the plan behind it (a compact record: booking it inserts the
-        trip again with the same promised window, see Dispatcher.confirm)."""
-        compact = replace(offer, plan=Plan(offer.vehicle_id))
+        trip again with the same promised window, see Dispatcher.confirm). A rescued offer,
+        which re-planned other buses (``moves``), is kept whole: booking it on the same
+        fleet applies those plans and does not search again."""
+        compact = offer if offer.moves else replace(offer, plan=Plan(offer.vehicle_id))
         record = codec.dumps(codec.offer_to(compact))
         self.r.set(self._k(f"offer:{offer.offer_id}"), record, ex=ttl_s)
 

@@ -309,6 +309,10 @@ class Offer:
     #: a counter-offer: its pickup window is this many seconds later (negative: earlier) than
     #: the wished one, which could not be kept; 0: the offer keeps the wish
     shift_s: int = 0
+    #: the other buses' new plans that this offer needs (a rescue re-planned them: their
+    #: riders keep their promises, some on another bus); booking it applies them with
+    #: ``plan``
+    moves: tuple[Plan, ...] = ()
 
     @property
     def latest_dropoff_s(self) -> int:

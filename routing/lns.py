@@ -77,7 +77,8 @@ class LnsParams:
     - ``seed``: the random seed;
     - ``remove``: how many requests a step takes out (at least, at most); None: 2 to 15, or
       5 to 30 when buses are minimised (few long routes need bigger steps to change);
-    - ``batch``: steps per numba call (with a time limit the later calls aim at 0.05 s);
+    - ``batch``: steps per numba call (with a time limit the later calls aim at 0.05 s, or
+      a tenth of a shorter limit);
     - ``miss_factor``: while searching, a request left out costs this many average arcs;
     - ``temp_start``: the starting temperature, in average arcs (it falls 150-fold);
     - ``blink``: chance to pass over a candidate position when recreating;
@@ -747,7 +748,8 @@ def improve(
     limit = _Limit(started + time_s, steps)
     emptied = 0
     kw: dict[str, Any] = {
-        "blink": params.blink, "k_min": k_min, "k_max": k_max, "lmax": lmax, "batch_s": 0.05,
+        "blink": params.blink, "k_min": k_min, "k_max": k_max, "lmax": lmax,
+        "batch_s": min(0.05, time_s / 10),  # a short limit is not overrun by one call
     }  # fmt: skip
     if vehicle_cost > 0:
         share = params.elim_share

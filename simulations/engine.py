@@ -94,6 +94,8 @@ def _policy(scenario: Scenario) -> ServicePolicy:
     changes: dict[str, Any] = {
         "service_start_s": scenario.start_s,
         "service_end_s": scenario.end_s,
+        # the rescue on its step limit alone: a night plays the same on any machine
+        "rescue_time_ms": 0,
     }
     for name in (
         "max_wait_s",
@@ -104,6 +106,7 @@ def _policy(scenario: Scenario) -> ServicePolicy:
         "far_pickup_s",
         "far_max_wait_s",
         "plan_buffer_s",
+        "rescue_steps",
     ):
         if getattr(d, name) is not None:
             changes[name] = getattr(d, name)

@@ -141,6 +141,11 @@ class Dispatching(_Model):
     alternative_shift_max_s: int | None = Field(
         default=None, description="Override how far a counter-offer may be from the wish."
     )
+    rescue_steps: int | None = Field(
+        default=None,
+        description="Override the policy's rescue: ruin-and-recreate steps that re-plan the "
+        "open trips when no bus can take a new one as its plan stands (0: none).",
+    )
 
 
 class Trains(_Model):
@@ -342,4 +347,5 @@ SWEEPABLE: dict[str, tuple[str, str]] = {
     "max_alternatives": ("dispatching", "max_alternatives"),
     "far_pickup_s": ("dispatching", "far_pickup_s"),
     "plan_buffer_s": ("dispatching", "plan_buffer_s"),
+    "rescue_steps": ("dispatching", "rescue_steps"),
 }

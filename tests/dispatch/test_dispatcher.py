@@ -354,3 +354,54 @@ def test_plans_keep_the_buffer_inside_the_promise(times) -> None:
     pickup = new.plans["A"].stops[0]
     assert pickup.window == (NOW, NOW + 300)
     assert new.plans["A"].stops[1].window[1] == booking.latest_dropoff_s
+
+
+def _rescue_night(d: Dispatcher) -> FleetState:
+    """One-seat buses A (depot 0) and B (depot 24): A took r1 (12 -> 14, both buses 4
+    blocks away) while B was not yet on the road."""
+    alone = FleetState.create(NOW, [bus("A", seats=1, wheelchairs=0)])
+    alone, _ = book(d, alone, "r1", 12, 14)
+    both = FleetState.create(
+        NOW, [bus("A", seats=1, wheelchairs=0), bus("B", seats=1, wheelchairs=0, depot=24)]
+    )
+    return both.evolve(
+        plans={"A": alone.plans["A"], "B": both.plans["B"]}, bookings=dict(alone.bookings)
+    )
+
+
+def test_a_rescue_gives_a_rider_to_another_bus_to_take_a_trip_insertion_cannot() -> None:
+    """r2 at node 2 must be picked up within 5 minutes: only A (2 blocks) can, and A is
+    taken by r1 (serving both takes too long either way), B is 6 blocks from node 2.
+    Insertion alone says no; the rescue hands r1 to B, which keeps r1's promise, and A
+    takes r2. Booking applies both plans; the checker finds every promise kept."""
+    times = grid_town()
+    tight = replace(TIGHT, rescue_time_ms=0)
+    plain = Dispatcher(times, replace(tight, rescue_steps=0))
+    state = _rescue_night(plain)
+    refused = plain.offer(state, request("r2", 2, 1, NOW))
+    assert isinstance(refused, Rejection), refused
+    d = Dispatcher(times, tight)
+    offer = d.offer(state, request("r2", 2, 1, NOW))
+    assert isinstance(offer, Offer), offer
+    assert offer.vehicle_id == "A" and offer.pickup_eta_s <= NOW + 300
+    assert [m.vehicle_id for m in offer.moves] == ["B"]
+    assert {st.booking_id for st in offer.moves[0].stops} == {"b-r1"}
+    booked = d.confirm(state, offer)
+    assert not isinstance(booked, Rejection), booked
+    new, booking = booked
+    assert booking.vehicle_id == "A"
+    r1 = new.bookings["b-r1"]
+    assert r1.vehicle_id == "B"
+    assert (r1.pickup_window, r1.max_ride_s) == (
+        state.bookings["b-r1"].pickup_window,
+        state.bookings["b-r1"].max_ride_s,
+    )
+    assert r1.pickup_eta_s is not None
+    assert r1.pickup_window[0] <= r1.pickup_eta_s <= r1.pickup_window[1]
+    snap, sol = d.current_solution(new)
+    assert violations(snap.problem, sol) == []
+    # the offer kept without its plans (the fleet moved on): booking searches again
+    again = d.confirm(state, replace(offer, plan=replace(offer.plan, stops=()), moves=()))
+    assert not isinstance(again, Rejection)
+    assert again[0].bookings["b-r1"].vehicle_id == "B"
+    assert again[0].plans == new.plans

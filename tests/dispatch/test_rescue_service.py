@@ -1,0 +1,69 @@
+"""A rescue through the real DispatchService and an embedded Redis: the rescued offer is kept
+with the plans it needs, booking it moves the other rider to the other bus, and the stored
+fleet keeps every promise."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dispatch.dispatcher import Dispatcher
+from dispatch.policies import ServicePolicy
+from dispatch.redis_store import RedisStore, connect
+from dispatch.service import DispatchService
+from nachtbus.clock import ManualClock
+from nachtbus.domain import BookingStatus, Offer, Place
+from routing.checker import violations
+from tests.helpers import bus, grid_town, request
+
+NOW = 21 * 3600
+TIMES = grid_town()
+#: 5-minute waits, no buffer, the rescue on its step limit alone
+POLICY = ServicePolicy(max_wait_s=300, plan_buffer_s=0, rescue_time_ms=0)
+
+
+class GridLocator:
+    def place(self, lat: float, lon: float, field: str, *, in_area: bool = True) -> Place:
+        raise AssertionError("not used: nobody reports positions here")
+
+
+@pytest.fixture()
+def service(tmp_path: Path) -> Iterator[DispatchService]:
+    client = connect(None, tmp_path)
+    svc = DispatchService(
+        Dispatcher(TIMES, POLICY), RedisStore(client, "rescue"), ManualClock(NOW), GridLocator()
+    )
+    # B comes on shift a minute from now, so r1 goes to A, which is on the road already
+    svc.start(
+        [
+            bus("A", seats=1, wheelchairs=0),
+            bus("B", seats=1, wheelchairs=0, depot=24, shift=(NOW + 60, 29 * 3600)),
+        ]
+    )
+    yield svc
+    client.close()
+
+
+def test_a_rescued_offer_is_kept_with_its_plans_and_booked_whole(service) -> None:
+    first = service.quote(request("r1", 12, 14, NOW))
+    assert isinstance(first, Offer) and first.vehicle_id == "A" and not first.moves
+    r1 = service.commit(service.book(first.offer_id).booking_id)
+    # r2 at node 2 within 5 minutes: only A is near, and A has r1
+    offer = service.quote(request("r2", 2, 1, NOW))
+    assert isinstance(offer, Offer), offer
+    assert offer.vehicle_id == "A" and [m.vehicle_id for m in offer.moves] == ["B"]
+    kept = service.offer(offer.offer_id)
+    assert kept is not None and kept.moves == offer.moves and kept.plan == offer.plan
+    r2 = service.commit(service.book(offer.offer_id).booking_id)
+    state = service.snapshot()
+    assert state.bookings[r2.booking_id].vehicle_id == "A"
+    moved = state.bookings[r1.booking_id]
+    assert moved.vehicle_id == "B" and moved.status == BookingStatus.CONFIRMED
+    assert moved.pickup_window == r1.pickup_window and moved.max_ride_s == r1.max_ride_s
+    assert moved.pickup_eta_s is not None
+    assert moved.pickup_window[0] <= moved.pickup_eta_s <= moved.pickup_window[1]
+    assert [st.booking_id for st in state.plans["B"].stops] == [r1.booking_id] * 2
+    snap, sol = service.dispatcher.current_solution(state)
+    assert violations(snap.problem, sol) == []
