@@ -229,13 +229,14 @@ class Dispatcher:
         if vehicles is None:  # every bus in service
             vehicles = [vid for vid, v in state.vehicles.items() if v.out_of_service is None]
         only = [snap.vehicle_ids.index(v) for v in vehicles]
-        result = self.problems.inserter(snap).best(snap.routes, new_r, only)
+        inserter = self.problems.inserter(snap)
+        result = inserter.best(snap.routes, new_r, only)
         moves: tuple[Plan, ...] = ()
         if isinstance(result, Insertion):
             v, route, times, end_s = result.vehicle, result.route, result.times, result.end_s
             pickup_s, dropoff_s = result.pickup_s, result.dropoff_s
         else:
-            sol = self._rescue(snap, new_r, only) if rescue else None
+            sol = self._rescue(snap, inserter, new_r, only) if rescue else None
             if sol is None:
                 fail = result.main_reason
                 return Rejection(request.request_id, _FAIL_REASON[fail], _FAIL_TEXT[fail])
@@ -243,12 +244,18 @@ class Dispatcher:
             route, times, end_s = sol.routes[v], sol.times[v], sol.end_times[v]
             pickup_s = times[route.index((new_r, StopKind.PICKUP))]
             dropoff_s = times[route.index((new_r, StopKind.DROPOFF))]
+            changed = [u for u, r in enumerate(sol.routes) if u != v and r != snap.routes[u]]
             moves = tuple(
                 self.problems.plan(
-                    snap, state, u, sol.routes[u], sol.times[u], plan.fixed, sol.end_times[u]
+                    snap,
+                    state,
+                    u,
+                    sol.routes[u],
+                    sol.times[u],
+                    state.plans[snap.vehicle_ids[u]].fixed,
+                    sol.end_times[u],
                 )
-                for u, (vid, plan) in enumerate((vid, state.plans[vid]) for vid in snap.vehicle_ids)
-                if u != v and sol.routes[u] != snap.routes[u]
+                for u in changed
             )
         old = state.plans[snap.vehicle_ids[v]]
         plan = self.problems.plan(snap, state, v, route, times, old.fixed, end_s, extra=request)
@@ -268,12 +275,15 @@ class Dispatcher:
             moves=moves,
         )
 
-    def _rescue(self, snap: Snapshot, new_r: int, only: list[int]) -> Solution | None:
+    def _rescue(
+        self, snap: Snapshot, inserter: Inserter, new_r: int, only: list[int]
+    ) -> Solution | None:
         """The open trips re-planned with request ``new_r``, which no bus can take as its
-        plan stands: ruin and recreate from the current plans for ``policy.rescue_steps``
-        steps, at most ``policy.rescue_time_ms`` (seeded: with the step limit alone the same
-        fleet gives the same answer when the offer is booked; a rescued offer is kept with
-        its plans, see ``RedisStore.put_offer``).
+        plan stands (``inserter``: the snapshot's, which found no place for it): ruin and
+        recreate from the current plans for ``policy.rescue_steps`` steps, at most
+        ``policy.rescue_time_ms`` (seeded: with the step limit alone the same fleet gives
+        the same answer when the offer is booked; a rescued offer is kept with its plans,
+        see ``RedisStore.put_offer``).
         Riders may change bus, the fixed first stops stay, every promise is kept (the
         checker decides). None: off, nothing to re-plan, hopeless, or not found.
 
@@ -283,7 +293,6 @@ class Dispatcher:
         if steps == 0 or not any(snap.routes):
             return None
         problem = snap.problem
-        inserter = self.problems.inserter(snap)
         kept = []
         for v, route in enumerate(snap.routes):
             fixed = problem.vehicles[v].fixed

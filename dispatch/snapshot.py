@@ -197,8 +197,7 @@ class ProblemBuilder:
         rindex = {bid: i for i, bid in enumerate(booking_ids)}
         routes = []
         for vid in vehicle_ids:
-            loc(state.states[vid].node)
-            loc(state.vehicles[vid].depot.node)
+            loc(state.states[vid].node)  # the depots are the ends, added below
             routes.append(
                 tuple(
                     (
