@@ -32,13 +32,8 @@ def parse_coordinate(text: str, option: str) -> tuple[float, float]:
     return validate_coordinate(parts[0].strip(), parts[1].strip(), option)
 
 
-def _add_source_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--osm-file",
-        type=Path,
-        help="OSM XML road network (.osm/.osm.bz2); default: $NACHTBUS_OSM_FILE, else the Soest "
-        "file in ../shared, else the network of $NACHTBUS_PLACE downloaded with osmnx",
-    )
+def _add_area_options(p: argparse.ArgumentParser, cache: str) -> None:
+    """--service-area and --cache-dir (``cache``: what the cache holds for this command)."""
     p.add_argument(
         "--service-area",
         type=Path,
@@ -46,8 +41,18 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
         "else ../shared's Soest one",
     )
     p.add_argument(
-        "--cache-dir", type=Path, help="network cache folder; default: ~/.cache/nachtbus"
+        "--cache-dir", type=Path, help=f"cache folder ({cache}); default: ~/.cache/nachtbus"
     )
+
+
+def _add_source_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--osm-file",
+        type=Path,
+        help="OSM XML road network (.osm/.osm.bz2); default: $NACHTBUS_OSM_FILE, else the Soest "
+        "file in ../shared, else the network of $NACHTBUS_PLACE downloaded with osmnx",
+    )
+    _add_area_options(p, "the network")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,17 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     gflex.add_argument(
         "--days", type=int, default=365, help="days the calendar runs from today (365)"
     )
-    gflex.add_argument(
-        "--service-area",
-        type=Path,
-        help="GeoJSON service-area polygon; default: $NACHTBUS_SERVICE_AREA_FILE, "
-        "else ../shared's Soest one",
-    )
-    gflex.add_argument(
-        "--cache-dir",
-        type=Path,
-        help="cache folder (a downloaded area); default: ~/.cache/nachtbus",
-    )
+    _add_area_options(gflex, "a downloaded area")
     bench = sub.add_parser("bench", help="run a benchmark (see benchmarks/)")
     bsub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
     solver = bsub.add_parser(
