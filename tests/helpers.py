@@ -329,3 +329,10 @@ def write_town_area(path: Path) -> Path:
     }
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
     return path
+
+
+class NoLocator:
+    """A locator for services that nobody reports positions to (the grid town's tests)."""
+
+    def place(self, lat: float, lon: float, field: str, *, in_area: bool = True):
+        raise AssertionError("not used: nobody reports positions here")

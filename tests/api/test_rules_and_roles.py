@@ -105,7 +105,7 @@ def test_a_full_fleet_answers_with_counter_offers_that_can_be_booked(api: Api) -
 def test_no_counter_offers_when_the_policy_allows_none(world: RoadWorld, tmp_path: Path) -> None:
     """With ``max_alternatives = 0`` a full fleet is a plain answer: no options, the reason."""
     policy = tmp_path / "policy.toml"
-    policy.write_text("[policy]\nmax_alternatives = 0\n", encoding="utf-8")
+    policy.write_text("[policy]\nmax_alternatives = 0\nrescue_time_ms = 0\n", encoding="utf-8")
     api = open_api(world, tmp_path / "store", ManualClock(TEN_PM), policy_file=policy)
     try:
         with api.client:

@@ -27,18 +27,18 @@ def _hm(iso: str) -> str:
     return datetime.fromisoformat(iso).strftime("%H:%M")
 
 
-def _from_train(api: Api, trip: str, dest: tuple[float, float], **body: object) -> dict:
+def _train_inquiry(api: Api, direction: str, trip: str, **body: object) -> dict:
     r = api.client.post(
         "/v1/planning/inquiries",
-        json={
-            "to": {"lat": dest[0], "lon": dest[1]},
-            "connection": {"direction": "from_train", "tripId": trip},
-            **body,
-        },
+        json={"connection": {"direction": direction, "tripId": trip}, **body},
         headers=RIDER,
     )
     assert r.status_code == 200, r.text
     return dict(r.json())
+
+
+def _from_train(api: Api, trip: str, dest: tuple[float, float], **body: object) -> dict:
+    return _train_inquiry(api, "from_train", trip, to={"lat": dest[0], "lon": dest[1]}, **body)
 
 
 def _book(api: Api, offer_id: str) -> dict:
@@ -125,16 +125,8 @@ def test_a_train_later_than_the_bus_waits_cancels_with_a_refund(api: Api) -> Non
 def test_a_rider_to_a_train_arrives_with_the_buffer(api: Api) -> None:
     """To the train leaving at 23:03: the offer names the train and promises the station by
     22:58 (5 min buffer); the plan keeps it."""
-    r = api.client.post(
-        "/v1/planning/inquiries",
-        json={
-            "from": {"lat": AMPEN[0], "lon": AMPEN[1]},
-            "connection": {"direction": "to_train", "tripId": LEAVES_2302},
-        },
-        headers=RIDER,
-    )
-    assert r.status_code == 200, r.text
-    offer = r.json()["options"][0]
+    home = {"lat": AMPEN[0], "lon": AMPEN[1]}
+    offer = _train_inquiry(api, "to_train", LEAVES_2302, **{"from": home})["options"][0]
     assert offer["connection"]["route"] == "RE 1X"
     assert offer["connection"]["headsign"] == "Hamm (Westf)"
     assert offer["dropoff"]["latestTime"] <= offer["connection"]["scheduledTime"]

@@ -24,21 +24,16 @@ from dispatch.service import DispatchService
 from nachtbus.billing import ledger as billing
 from nachtbus.billing.fares import Pricer, Tariff
 from nachtbus.clock import ManualClock
-from nachtbus.domain import BookingStatus, Offer, Place, StopType
+from nachtbus.domain import BookingStatus, Offer, StopType
 from nachtbus.errors import NachtbusError
 from nachtbus.settings import EXAMPLE_TARIFF
-from tests.helpers import bus, grid_town, request
+from tests.helpers import NoLocator, bus, grid_town, request
 
 NOW = 21 * 3600
 TIMES = grid_town()
 POLICY = ServicePolicy(max_wait_s=900, detour_alpha=1.5, detour_beta_s=180)
 TARIFF = Tariff.load(EXAMPLE_TARIFF)
 AREAS = itertools.count()
-
-
-class GridLocator:
-    def place(self, lat: float, lon: float, field: str, *, in_area: bool = True) -> Place:
-        raise AssertionError("not used: nobody reports positions here")
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +74,7 @@ def test_ledger_balance_equals_sum_of_receipts(redis_client, actions) -> None:
     clock = ManualClock(NOW)
     store = RedisStore(redis_client, f"prop-{next(AREAS)}")
     service = DispatchService(
-        Dispatcher(TIMES, POLICY), store, clock, GridLocator(), pricer=Pricer(TARIFF)
+        Dispatcher(TIMES, POLICY), store, clock, NoLocator(), pricer=Pricer(TARIFF)
     )
     service.start([bus("bus-1", seats=6), bus("bus-2", seats=6)])
     booked: list[str] = []

@@ -14,9 +14,9 @@ from dispatch.policies import ServicePolicy
 from dispatch.redis_store import RedisStore, connect
 from dispatch.service import DispatchService
 from nachtbus.clock import ManualClock
-from nachtbus.domain import BookingStatus, Offer, Place
+from nachtbus.domain import BookingStatus, Offer
 from routing.checker import violations
-from tests.helpers import bus, grid_town, request
+from tests.helpers import NoLocator, bus, grid_town, request
 
 NOW = 21 * 3600
 TIMES = grid_town()
@@ -24,16 +24,11 @@ TIMES = grid_town()
 POLICY = ServicePolicy(max_wait_s=300, plan_buffer_s=0, rescue_time_ms=0)
 
 
-class GridLocator:
-    def place(self, lat: float, lon: float, field: str, *, in_area: bool = True) -> Place:
-        raise AssertionError("not used: nobody reports positions here")
-
-
 @pytest.fixture()
 def service(tmp_path: Path) -> Iterator[DispatchService]:
     client = connect(None, tmp_path)
     svc = DispatchService(
-        Dispatcher(TIMES, POLICY), RedisStore(client, "rescue"), ManualClock(NOW), GridLocator()
+        Dispatcher(TIMES, POLICY), RedisStore(client, "rescue"), ManualClock(NOW), NoLocator()
     )
     # B comes on shift a minute from now, so r1 goes to A, which is on the road already
     svc.start(
