@@ -214,35 +214,33 @@ class Breakdown(_Model):
         return self
 
 
-class Closure(_Model):
+class _Spell(_Model):
+    """A stretch of the night, ``start`` to ``end`` (HH:MM)."""
+
+    start: str
+    end: str
+
+    @model_validator(mode="after")
+    def _check(self) -> _Spell:
+        check_clocks(self, "start", "end")
+        return self
+
+
+class Closure(_Spell):
     """A road closed or jammed: drives whose path comes within ``radius_m`` of the point
     between ``start`` and ``end`` take ``factor`` times as long (the planner does not know)."""
 
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     radius_m: float = Field(default=300.0, gt=0, le=5000)
-    start: str
-    end: str
     factor: float = Field(default=3.0, ge=1.0, le=20.0)
 
-    @model_validator(mode="after")
-    def _check(self) -> Closure:
-        check_clocks(self, "start", "end")
-        return self
 
-
-class HeavyNoise(_Model):
+class HeavyNoise(_Spell):
     """A spell of heavy noise (fog, an event): ``drive_sigma`` and ``drive_bias`` there."""
 
-    start: str
-    end: str
     drive_sigma: float = Field(default=0.35, ge=0, le=1.5)
     drive_bias: float = Field(default=1.25, gt=0.5, lt=3.0)
-
-    @model_validator(mode="after")
-    def _check(self) -> HeavyNoise:
-        check_clocks(self, "start", "end")
-        return self
 
 
 class Faults(_Model):
