@@ -284,8 +284,9 @@ class Dispatcher:
         ``policy.rescue_time_ms`` (seeded: with the step limit alone the same fleet gives
         the same answer when the offer is booked; a rescued offer is kept with its plans,
         see ``RedisStore.put_offer``).
-        Riders may change bus, the fixed first stops stay, every promise is kept (the
-        checker decides). None: off, nothing to re-plan, hopeless, or not found.
+        Riders may change bus among ``only`` (the plans of the other buses stay as they
+        are), the fixed first stops stay, every promise is kept (the checker decides). None:
+        off, nothing to re-plan, hopeless, or not found.
 
         Hopeless, and not searched: no bus of ``only`` could take the trip even if it gave
         up every trip it may give up (all but its fixed stops and its riders on board)."""
@@ -313,6 +314,9 @@ class Dispatcher:
         found = improve(problem, start, params)
         if found.unserved or violations(problem, found):
             return None
+        allowed = set(only)
+        if any(u not in allowed and r != snap.routes[u] for u, r in enumerate(found.routes)):
+            return None  # it changed a bus it may not use (out of service, say)
         return found
 
     def confirm(
@@ -379,11 +383,17 @@ class Dispatcher:
         request: BookingRequest,
         window: tuple[int, int],
         vehicles: Sequence[str] | None = None,
+        *,
+        rescue: bool = True,
     ) -> FleetState | Rejection:
         """Give a booking not yet picked up a new pickup window (its train is late) or bus:
         its stops leave the plan and it is inserted again, on any bus (or one of
         ``vehicles``), with the window and its ride limit, keeping every other promise; a
-        Rejection (the rule that fails) if no such bus can take it so."""
+        Rejection (the rule that fails) if no such bus can take it so.
+
+        With ``rescue`` (not for a dispatcher's move to a chosen bus), where insertion finds
+        no bus the open trips are re-planned with it as for a new trip (:meth:`_rescue`):
+        other riders not yet picked up may change bus to make room, their promises kept."""
         b = self.booking(state, booking_id)
         if b.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
             raise BookingStateError(
@@ -394,7 +404,7 @@ class Dispatcher:
         without = self._drop_booking(state, b, BookingStatus.CANCELLED)
         dwell = self.policy.dwell(request.wheelchairs)
         w = RequestWindows(window[0], window[1], b.max_ride_s, dwell, dwell, True)
-        found = self._insert(without, request, w, b.direct_time_s, None, vehicles)
+        found = self._insert(without, request, w, b.direct_time_s, None, vehicles, rescue=rescue)
         if isinstance(found, Rejection):
             return found
         plans = dict(without.plans)
@@ -414,8 +424,12 @@ class Dispatcher:
             dropoff_eta_s=found.dropoff_eta_s,
             updated_s=state.now_s,
         )
+        for moved in found.moves:  # a rescue's re-planned buses
+            plans[moved.vehicle_id] = moved
+            _copy_etas(bookings, moved)
         new = state.evolve(plans=plans, bookings=bookings)
-        return self.refresh_etas(new, sorted({found.vehicle_id, b.vehicle_id or found.vehicle_id}))
+        touched = {found.vehicle_id, b.vehicle_id or found.vehicle_id}
+        return self.refresh_etas(new, sorted(touched | {m.vehicle_id for m in found.moves}))
 
     def move(self, state: FleetState, booking_id: str, vehicle_id: str) -> FleetState:
         """A dispatcher puts a booking not yet picked up on bus ``vehicle_id``, with its
@@ -433,7 +447,9 @@ class Dispatcher:
         v = state.vehicles[vehicle_id]
         if v.shift_end_s <= state.now_s:
             raise MoveRefused(f"{vehicle_id} is off shift", field="vehicleId")
-        answer = self.rewindow(state, booking_id, b.request, b.pickup_window, [vehicle_id])
+        answer = self.rewindow(
+            state, booking_id, b.request, b.pickup_window, [vehicle_id], rescue=False
+        )
         if isinstance(answer, Rejection):
             raise MoveRefused(
                 f"{vehicle_id} cannot take it and keep every promise ({answer.reason.value}): "

@@ -405,3 +405,35 @@ def test_a_rescue_gives_a_rider_to_another_bus_to_take_a_trip_insertion_cannot()
     assert not isinstance(again, Rejection)
     assert again[0].bookings["b-r1"].vehicle_id == "B"
     assert again[0].plans == new.plans
+
+
+def test_a_late_trains_new_window_uses_the_rescue_and_a_move_does_not() -> None:
+    """r2 (2 -> 1) was booked for half an hour later; its train comes early enough that it
+    wants a pickup within 5 minutes (the same squeeze as above). Insertion alone refuses
+    the new window; with the rescue r1 goes to B and A takes r2, every promise kept. A
+    dispatcher's move to a chosen bus never re-plans other riders."""
+    times = grid_town()
+    tight = replace(TIGHT, rescue_time_ms=0)
+    plain = Dispatcher(times, replace(tight, rescue_steps=0))
+    d = Dispatcher(times, tight)
+    state, r2 = book(plain, _rescue_night(plain), "r2", 2, 1, at=NOW + 1800)
+    r1_bus = state.bookings["b-r1"].vehicle_id
+    window = (NOW, NOW + 300)
+    refused = plain.rewindow(state, "b-r2", r2.request, window)
+    assert isinstance(refused, Rejection), refused
+    new = d.rewindow(state, "b-r2", r2.request, window)
+    assert isinstance(new, FleetState), new
+    moved, rider1 = new.bookings["b-r2"], new.bookings["b-r1"]
+    assert moved.pickup_window == window and moved.vehicle_id == "A"
+    assert moved.pickup_eta_s is not None and moved.pickup_eta_s <= NOW + 300
+    assert rider1.vehicle_id == "B" != r1_bus
+    assert rider1.pickup_window == state.bookings["b-r1"].pickup_window
+    assert {st.booking_id for st in new.plans["B"].stops} == {"b-r1"}
+    snap, sol = d.current_solution(new)
+    assert violations(snap.problem, sol) == []
+    # a move puts r2 on A only if A can take it as its plan stands: it cannot
+    squeezed = d.rewindow(state, "b-r2", r2.request, window, ["A"], rescue=False)
+    assert isinstance(squeezed, Rejection), squeezed
+    # nor may a rescue limited to A change B's plan (as for a bus out of service)
+    only_a = d.rewindow(state, "b-r2", r2.request, window, ["A"])
+    assert isinstance(only_a, Rejection), only_a
