@@ -371,10 +371,11 @@ class Dispatcher:
         plans[vehicle_id] = replace(plan, stops=stops)
         bookings = dict(state.bookings)
         bookings[bid] = booking
-        for moved in moves:  # a rescue's re-planned buses
-            plans[moved.vehicle_id] = moved
-            _copy_etas(bookings, moved)
-        return state.evolve(plans=plans, bookings=bookings), booking
+        if moves:  # a rescue: riders may have changed bus, onto this one too
+            for moved in (*moves, plans[vehicle_id]):
+                plans[moved.vehicle_id] = moved
+                _copy_etas(bookings, moved)
+        return state.evolve(plans=plans, bookings=bookings), bookings[bid]
 
     def rewindow(
         self,
@@ -424,9 +425,10 @@ class Dispatcher:
             dropoff_eta_s=found.dropoff_eta_s,
             updated_s=state.now_s,
         )
-        for moved in found.moves:  # a rescue's re-planned buses
-            plans[moved.vehicle_id] = moved
-            _copy_etas(bookings, moved)
+        if found.moves:  # a rescue: riders may have changed bus, onto this one too
+            for moved in (*found.moves, plans[found.vehicle_id]):
+                plans[moved.vehicle_id] = moved
+                _copy_etas(bookings, moved)
         new = state.evolve(plans=plans, bookings=bookings)
         touched = {found.vehicle_id, b.vehicle_id or found.vehicle_id}
         return self.refresh_etas(new, sorted(touched | {m.vehicle_id for m in found.moves}))

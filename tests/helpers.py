@@ -167,6 +167,24 @@ def request(
     return BookingRequest(rid, place(a), place(b), now, at, passengers, wheelchairs)
 
 
+def assert_plans_match_bookings(state) -> None:
+    """Every stop of every plan belongs to an open booking (pending, confirmed, on board)
+    that names that bus, and every open booking's stops are in its bus's plan."""
+    from nachtbus.domain import BookingStatus
+
+    open_ = (BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.STARTED)
+    seen: set[str] = set()
+    for vid, plan in state.plans.items():
+        for st in plan.stops:
+            b = state.bookings[st.booking_id]
+            assert b.vehicle_id == vid, f"{st.booking_id} is on {vid}, booked on {b.vehicle_id}"
+            assert b.status in open_, f"{st.booking_id} is in a plan but {b.status}"
+            seen.add(b.booking_id)
+    for b in state.bookings.values():
+        if b.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
+            assert b.booking_id in seen, f"{b.booking_id} is {b.status} but in no plan"
+
+
 def paired_requests(n: int, *, required: bool = True, spacing_s: int = 150):
     """n one-seat requests from location 2i to 2i + 1, windows ``spacing_s`` apart and 15 min
     wide, 30 s dwell, a 30 min ride limit; an optional one costs 100,000 to leave out."""

@@ -20,7 +20,7 @@ from nachtbus.errors import BookingStateError, NotArrived, StopNotInPlan, TooEar
 from routing.checker import violations
 from routing.ortools_pdp import OrToolsParams
 from routing.solver import SolveParams
-from tests.helpers import bus, grid_town, request
+from tests.helpers import assert_plans_match_bookings, bus, grid_town, request
 
 NOW = 21 * 3600  # 21:00
 # hand-sized nights: the plans keep no buffer unless a test says so
@@ -429,6 +429,7 @@ def test_a_late_trains_new_window_uses_the_rescue_and_a_move_does_not() -> None:
     assert rider1.vehicle_id == "B" != r1_bus
     assert rider1.pickup_window == state.bookings["b-r1"].pickup_window
     assert {st.booking_id for st in new.plans["B"].stops} == {"b-r1"}
+    assert_plans_match_bookings(new)
     snap, sol = d.current_solution(new)
     assert violations(snap.problem, sol) == []
     # a move puts r2 on A only if A can take it as its plan stands: it cannot

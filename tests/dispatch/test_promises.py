@@ -21,7 +21,7 @@ from nachtbus.domain import BookingRequest, BookingStatus, FleetState, Offer, Re
 from routing.checker import violations
 from routing.ortools_pdp import OrToolsParams
 from routing.solver import SolveParams
-from tests.helpers import bus, grid_town, request
+from tests.helpers import assert_plans_match_bookings, bus, grid_town, request
 
 NOW = 21 * 3600
 TIMES = grid_town()
@@ -196,7 +196,9 @@ def test_rescued_offers_keep_every_promise() -> None:
     ahead, all at one moment): every offer is booked, also those a rescue made (other
     riders re-planned, ``moves``); then the checker finds every plan keeping every rule,
     and each earlier rider has the same promise, with the expected pickup inside it.
-    Rescues must happen for this to say anything: at least five over the nights."""
+    Every stop is on the bus its booking names, also after a rescue, so that each booking
+    can be cancelled again without a trace. Rescues must happen for this to say anything:
+    at least five over the nights."""
     rng = np.random.default_rng(11)
     d = Dispatcher(TIMES, replace(POLICY, max_wait_s=300))
     rescued = 0
@@ -222,6 +224,13 @@ def test_rescued_offers_keep_every_promise() -> None:
                 assert (nb.pickup_window, nb.max_ride_s) == (old.pickup_window, old.max_ride_s)
                 assert nb.pickup_eta_s is not None
                 assert nb.pickup_window[0] <= nb.pickup_eta_s <= nb.pickup_window[1]
+            assert_plans_match_bookings(new)
             rescued += bool(offer.moves)
             state = new
+        # each booking can be cancelled again and leaves no stop behind (the bus a rescue
+        # put a rider on is the bus its booking names)
+        for bid in sorted(state.bookings):
+            state = d.cancel(state, bid)
+            assert_plans_match_bookings(state)
+        assert not any(p.stops for p in state.plans.values())
     assert rescued >= 5, rescued
