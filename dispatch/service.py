@@ -239,6 +239,10 @@ class DispatchService:
             new, events, result = decide(state)
             if new is state or new.version == loaded.version:
                 return loaded, result
+            errors = new.plan_errors()
+            if errors:  # a defect: never store it (every later decision would build on it)
+                log.error("change refused, plans and bookings disagree: %s", "; ".join(errors))
+                raise RuntimeError(f"plans and bookings would disagree: {errors[0]}")
             if store.commit(new, loaded.version, events):
                 return new, result
         raise Busy("the fleet changed too often while deciding; try again")

@@ -371,6 +371,27 @@ class FleetState:
             bookings=_frozen({}),
         )
 
+    def plan_errors(self) -> list[str]:
+        """Where plans and bookings disagree (empty: nowhere). Every planned stop belongs to
+        an open booking that names the stop's bus, and every open booking with a bus has a
+        stop in that bus's plan."""
+        errors = []
+        planned: set[tuple[str, str]] = set()
+        for vid, plan in self.plans.items():
+            for st in plan.stops:
+                b = self.bookings.get(st.booking_id)
+                planned.add((st.booking_id, vid))
+                if b is None:
+                    errors.append(f"{vid} plans unknown booking {st.booking_id}")
+                elif not b.status.open:
+                    errors.append(f"{vid} plans {st.booking_id}, which is {b.status}")
+                elif b.vehicle_id != vid:
+                    errors.append(f"{vid} plans {st.booking_id}, booked on {b.vehicle_id}")
+        for b in self.bookings.values():
+            if b.status.open and b.vehicle_id and (b.booking_id, b.vehicle_id) not in planned:
+                errors.append(f"{b.booking_id} is {b.status} on {b.vehicle_id}, not in its plan")
+        return errors
+
     def with_derived(self, **changes: Any) -> FleetState:
         """The same snapshot (same version) with derived data refreshed, e.g. ETAs."""
         new = self.evolve(**changes)

@@ -5,6 +5,7 @@ fleet keeps every promise."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,39 @@ def test_a_rescued_offer_is_kept_with_its_plans_and_booked_whole(service) -> Non
     assert moved.vehicle_id == "B" and moved.status == BookingStatus.CONFIRMED
     assert moved.pickup_window == r1.pickup_window and moved.max_ride_s == r1.max_ride_s
     assert moved.pickup_eta_s is not None
+    assert state.plan_errors() == []
     assert moved.pickup_window[0] <= moved.pickup_eta_s <= moved.pickup_window[1]
     assert [st.booking_id for st in state.plans["B"].stops] == [r1.booking_id] * 2
     snap, sol = service.dispatcher.current_solution(state)
     assert violations(snap.problem, sol) == []
+
+
+def test_a_change_that_parts_plans_from_bookings_is_never_stored(service) -> None:
+    """A defect that would name a rider's old bus in its booking while the stops are on the
+    new one (as booking a rescued offer once did) is refused before the store sees it: the
+    stored fleet stays as it was, and the error names the booking."""
+    offer = service.quote(request("r1", 12, 14, NOW))
+    assert isinstance(offer, Offer)
+    r1 = service.commit(service.book(offer.offer_id).booking_id)
+    before = service.snapshot()
+    assert before.plan_errors() == []
+
+    def wrong_bus(state):
+        bookings = dict(state.bookings)
+        bookings[r1.booking_id] = replace(bookings[r1.booking_id], vehicle_id="B")
+        return state.evolve(bookings=bookings), [], None
+
+    with pytest.raises(RuntimeError, match=f"{r1.booking_id}, booked on B"):
+        service._change(wrong_bus)
+    after = service.snapshot()
+    assert after.version == before.version
+    assert after.bookings[r1.booking_id].vehicle_id == "A"
+
+    def stale_stop(state):  # the booking cancelled, its stops left in the plan
+        bookings = dict(state.bookings)
+        bookings[r1.booking_id] = replace(bookings[r1.booking_id], status=BookingStatus.CANCELLED)
+        return state.evolve(bookings=bookings), [], None
+
+    with pytest.raises(RuntimeError, match="CANCELLED"):
+        service._change(stale_stop)
+    assert service.snapshot().bookings[r1.booking_id].status == BookingStatus.CONFIRMED
