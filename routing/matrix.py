@@ -4,7 +4,11 @@ For a town-sized network (up to ``apsp_max_nodes`` nodes) the dispatcher's looku
 all-pairs travel-time table built once on first use: for Soest's 6,384 nodes that is 6,384^2 int32
 = 163 MB, built in about 2 s on two cores. Bigger regions fall back to one-to-all rows computed on
 demand and kept in an LRU cache of ``row_cache_size`` rows (one row = 8 bytes per node).
-Distances are not tabled: they come with the rows, or from :meth:`TravelTimes.matrix`.
+Distances are not tabled: with the table, :meth:`TravelTimes.distance_m` searches the one pair
+(stopped at the target) and keeps the answers in a small LRU of ``PAIR_CACHE_SIZE`` pairs, so
+memory does not grow with every new place riders use (a cached row per source would reach
+``row_cache_size`` x 8 bytes per node: 200 MB for Soest); without it they come with the rows;
+and :meth:`TravelTimes.matrix` gives them in bulk.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from nachtbus.units import cm_to_m, ms_to_s
 from routing import _kernels
 
 INF = _kernels.INF
+#: pairs whose distance is kept when the all-pairs table is used (about 150 bytes each)
+PAIR_CACHE_SIZE = 65_536
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ class TravelTimes:
         self.row_cache_size = row_cache_size
         self._table: NDArray[np.int32] | None = None
         self._rows: OrderedDict[int, tuple[NDArray[np.int32], NDArray[np.int32]]] = OrderedDict()
+        self._pairs: OrderedDict[tuple[int, int], int] = OrderedDict()  # distance, m (table)
         self._lock = threading.Lock()
 
     @property
@@ -150,10 +157,29 @@ class TravelTimes:
         return np.stack([self.row(int(u))[0][tgt] for u in src])
 
     def distance_m(self, u: int, v: int) -> int:
-        """Length in metres of the fastest path u -> v (from a cached row)."""
-        d = int(self.row(u)[1][v])
-        if d < 0:
+        """Length in metres of the fastest path u -> v: with the table, from a search for
+        this pair (LRU-cached pairs); without it, from a cached row."""
+        if not self.uses_table:
+            d = int(self.row(u)[1][v])
+            if d < 0:
+                raise Unreachable(f"no road path from node {u} to node {v}")
+            return d
+        u = int(self._nodes(u, "source")[0])
+        v = int(self._nodes(v, "target")[0])
+        with self._lock:
+            hit = self._pairs.get((u, v))
+            if hit is not None:
+                self._pairs.move_to_end((u, v))
+                return hit
+        net = self.network
+        key, _ = _kernels.point_to_point(net.indptr, net.heads, net.weight, u, v)
+        if key == INF:
             raise Unreachable(f"no road path from node {u} to node {v}")
+        d = cm_to_m(int(key) & 0xFFFFFFFF)
+        with self._lock:
+            self._pairs[(u, v)] = d
+            while len(self._pairs) > PAIR_CACHE_SIZE:
+                self._pairs.popitem(last=False)
         return d
 
     def route(self, u: int, v: int) -> Route:

@@ -74,6 +74,26 @@ def test_row_cache_answers_like_the_table_and_stays_bounded() -> None:
         rows.all_pairs()
 
 
+def test_distances_with_the_table_match_the_rows_and_keep_few_pairs(monkeypatch) -> None:
+    """With the table, a distance is searched for its pair alone: the same metres as the
+    rows and the matrix give (the shorter of two equally fast paths, rounded half up), an
+    unreachable pair a typed error, and no more pairs kept than the cache's size."""
+    import routing.matrix as m
+
+    monkeypatch.setattr(m, "PAIR_CACHE_SIZE", 3)
+    table = _diamond()
+    rows = TravelTimes(table.network, apsp_max_nodes=0)
+    assert table.uses_table and not rows.uses_table
+    _, d = table.matrix(list(range(4)), list(range(4)))
+    for u in range(4):
+        for v in range(4):
+            assert table.distance_m(u, v) == rows.distance_m(u, v) == int(d[u, v])
+    assert table.distance_m(0, 3) == 600
+    assert len(table._pairs) == 3 and not table._rows
+    with pytest.raises(Unreachable):
+        table.distance_m(0, 4)
+
+
 def _nx_graph(tt: TravelTimes, attr: str) -> nx.DiGraph:
     net = tt.network
     g = nx.DiGraph()
@@ -86,7 +106,8 @@ def _nx_graph(tt: TravelTimes, attr: str) -> nx.DiGraph:
 
 @pytest.mark.soest
 def test_soest_matrix_equals_networkx_on_the_same_weights(soest_world) -> None:
-    """Random sources x random targets: time and distance equal networkx's Dijkstra exactly."""
+    """Random sources x random targets: time and distance equal networkx's Dijkstra exactly,
+    and the one-pair distance search gives the same metres."""
     tt = soest_world.times
     g_lex = _nx_graph(tt, "weight")
     g_time = _nx_graph(tt, "time_ms")
@@ -101,6 +122,8 @@ def test_soest_matrix_equals_networkx_on_the_same_weights(soest_world) -> None:
             k = lex[v]
             assert int(t[i, j]) == ((k >> 32) + 500) // 1000 == (fastest[v] + 500) // 1000
             assert int(d[i, j]) == ((k & 0xFFFFFFFF) + 50) // 100
+            if j < 4:  # the one-pair search behind distance_m
+                assert tt.distance_m(s, v) == int(d[i, j])
 
 
 @pytest.mark.soest
