@@ -241,8 +241,12 @@ class DispatchService:
                 return loaded, result
             errors = new.plan_errors()
             if errors:  # a defect: never store it (every later decision would build on it)
-                log.error("change refused, plans and bookings disagree: %s", "; ".join(errors))
-                raise RuntimeError(f"plans and bookings would disagree: {errors[0]}")
+                known = set(state.plan_errors())  # stored before (by older code, say)
+                fresh = [e for e in errors if e not in known]
+                if fresh:
+                    log.error("change refused, plans and bookings disagree: %s", "; ".join(fresh))
+                    raise RuntimeError(f"plans and bookings would disagree: {fresh[0]}")
+                log.warning("plans and bookings disagree in the store: %s", "; ".join(errors))
             if store.commit(new, loaded.version, events):
                 return new, result
         raise Busy("the fleet changed too often while deciding; try again")

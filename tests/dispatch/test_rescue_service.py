@@ -95,3 +95,22 @@ def test_a_change_that_parts_plans_from_bookings_is_never_stored(service) -> Non
     with pytest.raises(RuntimeError, match="CANCELLED"):
         service._change(stale_stop)
     assert service.snapshot().bookings[r1.booking_id].status == BookingStatus.CONFIRMED
+
+
+def test_a_disagreement_already_in_the_store_does_not_stop_the_service(service) -> None:
+    """A fleet stored with a stop on a bus its booking does not name (by older code, say)
+    still takes new bookings: only a change that adds a disagreement is refused."""
+    offer = service.quote(request("r1", 12, 14, NOW))
+    assert isinstance(offer, Offer)
+    r1 = service.commit(service.book(offer.offer_id).booking_id)
+    state = service.store.load()
+    assert state is not None
+    bookings = dict(state.bookings)
+    bookings[r1.booking_id] = replace(bookings[r1.booking_id], vehicle_id="B")
+    bad = state.evolve(bookings=bookings)
+    assert service.store.commit(bad, state.version, [])
+    assert service.snapshot().plan_errors()
+    later = service.quote(request("r2", 20, 22, NOW + 60))
+    assert isinstance(later, Offer), later
+    r2 = service.commit(service.book(later.offer_id).booking_id)
+    assert service.snapshot().bookings[r2.booking_id].status == BookingStatus.CONFIRMED
