@@ -371,10 +371,7 @@ class Dispatcher:
         plans[vehicle_id] = replace(plan, stops=stops)
         bookings = dict(state.bookings)
         bookings[bid] = booking
-        if moves:  # a rescue: riders may have changed bus, onto this one too
-            for moved in (*moves, plans[vehicle_id]):
-                plans[moved.vehicle_id] = moved
-                _copy_etas(bookings, moved)
+        _apply_moves(plans, bookings, moves, vehicle_id)
         return state.evolve(plans=plans, bookings=bookings), bookings[bid]
 
     def rewindow(
@@ -425,10 +422,7 @@ class Dispatcher:
             dropoff_eta_s=found.dropoff_eta_s,
             updated_s=state.now_s,
         )
-        if found.moves:  # a rescue: riders may have changed bus, onto this one too
-            for moved in (*found.moves, plans[found.vehicle_id]):
-                plans[moved.vehicle_id] = moved
-                _copy_etas(bookings, moved)
+        _apply_moves(plans, bookings, found.moves, found.vehicle_id)
         new = state.evolve(plans=plans, bookings=bookings)
         touched = {found.vehicle_id, b.vehicle_id or found.vehicle_id}
         return self.refresh_etas(new, sorted(touched | {m.vehicle_id for m in found.moves}))
@@ -894,6 +888,19 @@ def _promised(
             st = replace(st, booking_id=booking_id, window=window)
         out.append(st)
     return tuple(out)
+
+
+def _apply_moves(
+    plans: dict[str, Plan], bookings: dict[str, Booking], moves: tuple[Plan, ...], own: str
+) -> None:
+    """A rescue's re-planned buses (``moves``) into ``plans``; every rider on them, and on
+    bus ``own`` (the trip's, which may have taken riders from the others), gets its bus and
+    times in its booking."""
+    if not moves:
+        return
+    for plan in (*moves, plans[own]):
+        plans[plan.vehicle_id] = plan
+        _copy_etas(bookings, plan)
 
 
 def _copy_etas(bookings: dict[str, Booking], plan: Plan) -> None:
