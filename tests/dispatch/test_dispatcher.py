@@ -438,3 +438,32 @@ def test_a_late_trains_new_window_uses_the_rescue_and_a_move_does_not() -> None:
     # nor may a rescue limited to A change B's plan (as for a bus out of service)
     only_a = d.rewindow(state, "b-r2", r2.request, window, ["A"])
     assert isinstance(only_a, Rejection), only_a
+
+
+def test_a_breakdown_hands_a_rider_on_through_the_rescue() -> None:
+    """C (at node 2) has r2 (2 -> 1, pickup within 5 minutes) and breaks down. Only A is
+    near enough, and A has r1; B is far. Insertion alone must cancel r2; with the rescue r1
+    goes to B and A takes r2, every promise kept, and nothing is planned on C."""
+    times = grid_town()
+    tight = replace(TIGHT, rescue_time_ms=0)
+    seat = {"seats": 1, "wheelchairs": 0}
+    buses = [bus("A", **seat), bus("B", depot=24, **seat), bus("C", depot=2, **seat)]
+    plain = Dispatcher(times, replace(tight, rescue_steps=0))
+    a_alone, _ = book(plain, FleetState.create(NOW, [buses[0]]), "r1", 12, 14)
+    c_alone, _ = book(plain, FleetState.create(NOW, [buses[2]]), "r2", 2, 1)
+    fleet = FleetState.create(NOW, buses)
+    state = fleet.evolve(
+        plans={"A": a_alone.plans["A"], "B": fleet.plans["B"], "C": c_alone.plans["C"]},
+        bookings={**a_alone.bookings, **c_alone.bookings},
+    )
+    assert_plans_match_bookings(state)
+    _, moved, cancelled = plain.take_out(state, "C", "engine")
+    assert (moved, cancelled) == ([], ["b-r2"])
+    d = Dispatcher(times, tight)
+    new, moved, cancelled = d.take_out(state, "C", "engine")
+    assert (moved, cancelled) == (["b-r2"], [])
+    assert new.bookings["b-r2"].vehicle_id == "A" and new.bookings["b-r1"].vehicle_id == "B"
+    assert not new.plans["C"].stops
+    assert_plans_match_bookings(new)
+    snap, sol = d.current_solution(new)
+    assert violations(snap.problem, sol) == []
