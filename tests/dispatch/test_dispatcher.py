@@ -446,8 +446,7 @@ def test_a_breakdown_hands_a_rider_on_through_the_rescue() -> None:
     goes to B and A takes r2, every promise kept, and nothing is planned on C."""
     times = grid_town()
     tight = replace(TIGHT, rescue_time_ms=0)
-    seat = {"seats": 1, "wheelchairs": 0}
-    buses = [bus("A", **seat), bus("B", depot=24, **seat), bus("C", depot=2, **seat)]
+    buses = [bus(v, seats=1, wheelchairs=0, depot=at) for v, at in (("A", 0), ("B", 24), ("C", 2))]
     plain = Dispatcher(times, replace(tight, rescue_steps=0))
     a_alone, _ = book(plain, FleetState.create(NOW, [buses[0]]), "r1", 12, 14)
     c_alone, _ = book(plain, FleetState.create(NOW, [buses[2]]), "r2", 2, 1)
