@@ -18,6 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -30,6 +31,34 @@ from routing import _kernels
 INF = _kernels.INF
 #: pairs whose distance is kept when the all-pairs table is used (about 150 bytes each)
 PAIR_CACHE_SIZE = 65_536
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Lru(Generic[K, V]):
+    """A thread-safe LRU map of at most ``size`` entries."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -52,8 +81,8 @@ class TravelTimes:
         self.apsp_max_nodes = apsp_max_nodes
         self.row_cache_size = row_cache_size
         self._table: NDArray[np.int32] | None = None
-        self._rows: OrderedDict[int, tuple[NDArray[np.int32], NDArray[np.int32]]] = OrderedDict()
-        self._pairs: OrderedDict[tuple[int, int], int] = OrderedDict()  # distance, m (table)
+        self._rows: _Lru[int, tuple[NDArray[np.int32], NDArray[np.int32]]] = _Lru(row_cache_size)
+        self._pairs: _Lru[tuple[int, int], int] = _Lru(PAIR_CACHE_SIZE)  # distance, m (table)
         self._lock = threading.Lock()
 
     @property
@@ -118,19 +147,14 @@ class TravelTimes:
     def row(self, source: int) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
         """Time (s) and distance (m) from ``source`` to every node, LRU-cached."""
         source = int(self._nodes(source, "source")[0])
-        with self._lock:
-            hit = self._rows.get(source)
-            if hit is not None:
-                self._rows.move_to_end(source)
-                return hit
+        hit = self._rows.get(source)
+        if hit is not None:
+            return hit
         net = self.network
         row = _kernels.one_to_all(net.indptr, net.heads, net.weight, source)
         for a in row:
             a.setflags(write=False)
-        with self._lock:
-            self._rows[source] = row
-            while len(self._rows) > self.row_cache_size:
-                self._rows.popitem(last=False)
+        self._rows.put(source, row)
         return row
 
     def time_s(self, u: int, v: int) -> int:
@@ -166,20 +190,15 @@ class TravelTimes:
             return d
         u = int(self._nodes(u, "source")[0])
         v = int(self._nodes(v, "target")[0])
-        with self._lock:
-            hit = self._pairs.get((u, v))
-            if hit is not None:
-                self._pairs.move_to_end((u, v))
-                return hit
+        hit = self._pairs.get((u, v))
+        if hit is not None:
+            return hit
         net = self.network
         key, _ = _kernels.point_to_point(net.indptr, net.heads, net.weight, u, v)
         if key == INF:
             raise Unreachable(f"no road path from node {u} to node {v}")
         d = cm_to_m(int(key) & 0xFFFFFFFF)
-        with self._lock:
-            self._pairs[(u, v)] = d
-            while len(self._pairs) > PAIR_CACHE_SIZE:
-                self._pairs.popitem(last=False)
+        self._pairs.put((u, v), d)
         return d
 
     def route(self, u: int, v: int) -> Route:
