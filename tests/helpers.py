@@ -169,20 +169,14 @@ def request(
 
 def assert_plans_match_bookings(state) -> None:
     """Every stop of every plan belongs to an open booking (pending, confirmed, on board)
-    that names that bus, and every open booking's stops are in its bus's plan."""
+    that names that bus, and every open booking's stops are in its bus's plan (the
+    service's own check, ``FleetState.plan_errors``, and no booking waits without a bus)."""
     from nachtbus.domain import BookingStatus
 
-    open_ = (BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.STARTED)
-    seen: set[str] = set()
-    for vid, plan in state.plans.items():
-        for st in plan.stops:
-            b = state.bookings[st.booking_id]
-            assert b.vehicle_id == vid, f"{st.booking_id} is on {vid}, booked on {b.vehicle_id}"
-            assert b.status in open_, f"{st.booking_id} is in a plan but {b.status}"
-            seen.add(b.booking_id)
+    assert state.plan_errors() == []
+    waiting = (BookingStatus.PENDING, BookingStatus.CONFIRMED)
     for b in state.bookings.values():
-        if b.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
-            assert b.booking_id in seen, f"{b.booking_id} is {b.status} but in no plan"
+        assert b.status not in waiting or b.vehicle_id, f"{b.booking_id} is {b.status}, no bus"
 
 
 def paired_requests(n: int, *, required: bool = True, spacing_s: int = 150):
