@@ -20,7 +20,7 @@ from graphs.snapping import ServiceArea
 from nachtbus.billing.fares import Pricer, Tariff
 from nachtbus.clock import Clock, WallClock
 from nachtbus.domain import Vehicle
-from nachtbus.errors import ConfigError
+from nachtbus.errors import ConfigError, NoRoadNearby
 from nachtbus.settings import Settings
 from nachtbus.transit.flex import FlexService
 from nachtbus.transit.timetable import EXAMPLE_FEED, Timetable
@@ -88,7 +88,15 @@ def fleet_from_settings(
 ) -> list[Vehicle]:
     """The buses of the settings, each on shift from the first pickup until an hour after the
     last one (to drop its riders off), at the depot."""
-    depot = world.place(settings.depot_lat, settings.depot_lon, "depot", in_area=False)
+    try:
+        depot = world.place(settings.depot_lat, settings.depot_lon, "depot", in_area=False)
+    except NoRoadNearby as exc:
+        # the default depot is Soest station: another town's network needs its own
+        raise ConfigError(
+            f"the depot ({settings.depot_lat}, {settings.depot_lon}) is off this road network: "
+            f"{exc.message}; set NACHTBUS_DEPOT_LAT and NACHTBUS_DEPOT_LON to a place on it",
+            field="depot_lat",
+        ) from exc
     return [
         Vehicle(
             vid,
