@@ -12,8 +12,9 @@ the independent checker). Riders on board stay on their bus.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -52,6 +53,16 @@ from routing.solver import SolveParams, solve
 
 #: in a rescue, a trip left out costs this many average arcs: the search is there to take it
 RESCUE_MISS = 50.0
+
+
+@dataclass(frozen=True)
+class RescueRun:
+    """One rescue search: the steps it did (of ``policy.rescue_steps``; fewer when
+    ``rescue_time_ms`` stopped it), its seconds, and whether it found a plan."""
+
+    steps: int
+    seconds: float
+    found: bool
 
 _FAIL_REASON = {
     Fail.WINDOW: RejectionReason.NO_VEHICLE_IN_TIME,
@@ -105,6 +116,8 @@ class Dispatcher:
         self.reopt = reopt or SolveParams()
         self.wait_weight_pct = wait_weight_pct
         self.problems = ProblemBuilder(times, self.policy, wait_weight_pct)
+        #: the last rescue searches (how far the live time limit lets them go)
+        self.rescues: deque[RescueRun] = deque(maxlen=1000)
 
     def with_policy(self, policy: ServicePolicy) -> Dispatcher:
         """A dispatcher with other rules (e.g. a night's service hours), the same roads and
@@ -312,7 +325,11 @@ class Dispatcher:
             miss_factor=RESCUE_MISS,
         )
         found = improve(problem, start, params)
-        if found.unserved or violations(problem, found):
+        ok = not found.unserved and not violations(problem, found)
+        steps_done, seconds = found.info["lns_steps"], found.info["seconds"]
+        assert isinstance(steps_done, int) and isinstance(seconds, float)
+        self.rescues.append(RescueRun(steps_done, seconds, ok))
+        if not ok:
             return None
         allowed = set(only)
         if any(u not in allowed and r != snap.routes[u] for u, r in enumerate(found.routes)):

@@ -384,6 +384,9 @@ def test_a_rescue_gives_a_rider_to_another_bus_to_take_a_trip_insertion_cannot()
     offer = d.offer(state, request("r2", 2, 1, NOW))
     assert isinstance(offer, Offer), offer
     assert offer.vehicle_id == "A" and offer.pickup_eta_s <= NOW + 300
+    # the search is on record, with all its steps (no time limit here)
+    assert [(r.steps, r.found) for r in d.rescues] == [(tight.rescue_steps, True)]
+    assert not plain.rescues
     assert [m.vehicle_id for m in offer.moves] == ["B"]
     assert {st.booking_id for st in offer.moves[0].stops} == {"b-r1"}
     booked = d.confirm(state, offer)
