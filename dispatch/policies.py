@@ -72,9 +72,12 @@ class ServicePolicy:
     # re-plans every open trip with the new one for this many steps (riders may change bus,
     # every promise is kept, the checker decides); 0: insertion alone decides. The live
     # service also stops it after ``rescue_time_ms`` (0: the step limit alone, reproducible:
-    # the simulator), so that a quote stays fast
-    rescue_steps: int = 300
-    rescue_time_ms: int = 5
+    # the simulator), so that a quote stays fast. The two go together: on the reference
+    # machine (2 cores) 150 steps on a Friday peak's plans take 10 ms at the median, so the
+    # live service searches as far as the simulator in about nine rescues of ten
+    # (benchmarks/insertion.py measures both); 300 steps in 5 ms were cut to about 100
+    rescue_steps: int = 150
+    rescue_time_ms: int = 10
     # trains (a booking with a connection, see nachtbus.transit): a rider off a train is
     # picked up at the station from the train's arrival + ``train_walk_s`` for
     # ``train_window_s``, also after the service hours if the train is due within them (the
