@@ -36,6 +36,7 @@ from nachtbus.domain import BookingRequest, Vehicle
 from routing.lns import LnsParams
 from routing.problem import RequestSpec, RoutingProblem, Solution, Stop, StopKind, VehicleSpec
 from routing.solver import InsertionParams, SolveParams, solve
+from simulations.kpis import hour_of
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,11 @@ def kpis(
         c = by_district.setdefault(hr.district, Counter())
         c["requests"] += 1
         c["served"] += hr.key in served
+    by_hour: dict[str, Counter[str]] = {}
+    for hr in sorted(night.requests, key=lambda q: q.asked_s):
+        c = by_hour.setdefault(hour_of(hr.asked_s), Counter())
+        c["requests"] += 1
+        c["served"] += hr.key in served
     direct_km = sum(direct[k] for k in served) / 1000
     n = len(night.requests)
     return {
@@ -244,6 +250,9 @@ def kpis(
                 "served_share": c["served"] / c["requests"] if c["requests"] else None,
             }
             for name, c in sorted(by_district.items())
+        },
+        "hours": {
+            h: {"requests": c["requests"], "served": c["served"]} for h, c in by_hour.items()
         },
         "search": {k: v for k, v in sol.info.items() if k in ("lns_steps", "seconds")},
     }

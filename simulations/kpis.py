@@ -18,6 +18,10 @@ Definitions (times in seconds, distances from the driven legs of :mod:`nachtbus.
 - **vehicle-hours**: from each bus's first departure to its return to the depot;
 - **fares**: the ledger's balance (charges minus refunds); **CO2 saved** against private cars.
 
+**By hour**: the same figures for the requests asked in each clock hour (``hours``, e.g.
+``01:00`` for 01:00 to 01:59): where in the night riders go without, and the bound's served
+riders beside them.
+
 The district of a trip is where it starts (the pickup). **Kernstadt and villages**: a
 district whose name contains "Kernstadt" is the core town, every other named district is an
 Ortsteil (village); ``villages`` compares their served shares (``ratio`` = villages / core).
@@ -37,6 +41,7 @@ import numpy as np
 
 from nachtbus.billing.co2 import Co2Params
 from nachtbus.domain import INPUT_REASONS, Booking, BookingStatus
+from nachtbus.units import format_clock
 from simulations.engine import SimResult
 
 
@@ -54,6 +59,7 @@ class TripRecord:
     fare_cents: int
     offered: bool = False  # an offer was made (at the wish or a counter-offer)
     shift_s: int = 0  # the booked counter-offer's shift from the wish (0: at the wish)
+    ask_s: int = 0  # when the rider asked (service-day seconds)
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -84,6 +90,7 @@ def trip_records(
                     None,
                     0,
                     offered=o.offered,
+                    ask_s=t.ask_s,
                 )
             )
             continue
@@ -118,9 +125,23 @@ def trip_records(
                 paid,
                 offered=True,
                 shift_s=o.shift_s,
+                ask_s=t.ask_s,
             )
         )
     return out
+
+
+def hour_of(ask_s: int) -> str:
+    """The clock hour a request was asked in, e.g. ``01:00`` for 01:25 (25:25)."""
+    return format_clock(ask_s - ask_s % 3600)[:5]
+
+
+def by_hour(records: list[TripRecord]) -> dict[str, dict[str, Any]]:
+    """The KPI block of each hour of asking, in the order of the night."""
+    hours: dict[int, list[TripRecord]] = {}
+    for r in records:
+        hours.setdefault(r.ask_s // 3600, []).append(r)
+    return {hour_of(h * 3600): _block(hours[h]) for h in sorted(hours)}
 
 
 def _block(records: list[TripRecord]) -> dict[str, Any]:
@@ -261,6 +282,7 @@ def compute(
         **({"trains": trains} if trains is not None else {}),
         "villages": villages(districts),
         "districts": districts,
+        "hours": by_hour(records),
         "vehicles": buses,
     }
 

@@ -151,7 +151,37 @@ def _charts(
     )
     out["districts"] = _png(fig)
     out["bound"] = _bound_chart(table)
+    out["hours"] = _hours_chart(table)
     return out
+
+
+def _hours_chart(table: dict[str, Any]) -> str:
+    """Served by the hour the riders asked: at the wish and with a counter-offer, stacked,
+    and the hindsight bound's served share (when solved) as points."""
+    hours = table.get("hours", {})
+    labels = list(hours)
+    wish = [hours[h]["served_at_wish_share"] or 0 for h in labels]
+    alt = [hours[h]["served_alternative_share"] or 0 for h in labels]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    x = np.arange(len(labels))
+    ax.bar(x, wish, color="#0969da", label="at the wish")
+    ax.bar(x, alt, bottom=wish, color="#54aeff", label="with a counter-offer")
+    bound = (table.get("hindsight") or {}).get("hours")
+    if bound:
+        ax.plot(
+            x,
+            [(bound.get(h) or {}).get("served_share") or 0 for h in labels],
+            "o",
+            color="#57606a",
+            label="hindsight bound",
+        )
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_xlabel("hour the riders asked")
+    ax.set_ylabel("served (% of requests)")
+    ax.legend(fontsize=7, loc="lower left")
+    return _png(fig)
 
 
 def _kpi_rows(table: dict[str, Any]) -> list[tuple[str, str, Any]]:
@@ -162,6 +192,9 @@ def _kpi_rows(table: dict[str, Any]) -> list[tuple[str, str, Any]]:
     for name, block in table["districts"].items():
         for k, v in block.items():
             rows.append((name, k, v))
+    for hour, block in table.get("hours", {}).items():
+        for k, v in block.items():
+            rows.append((f"asked {hour}", k, v))
     return rows
 
 
@@ -232,6 +265,20 @@ def write(
         f"<td>{_min(b['wait_p50_s'])}</td><td>{_min(b['wait_p90_s'])}</td></tr>"
         for n, b in sorted(table["districts"].items())
     )
+    bound_hours = (table.get("hindsight") or {}).get("hours")
+    hour_head = "<th>hindsight bound</th>" if bound_hours else ""
+    hour_rows = "".join(
+        f"<tr><td>{h}</td><td>{b['requests']}</td><td>{_pct(b['served_at_wish_share'])}</td>"
+        f"<td>{_pct(b['served_alternative_share'])}</td><td>{b['declined_alternative']}</td>"
+        f"<td>{b['rejected'] - b['declined_alternative']}</td>"
+        + (
+            f"<td>{_pct((bound_hours.get(h) or {}).get('served_share'))}</td>"
+            if bound_hours
+            else ""
+        )
+        + "</tr>"
+        for h, b in table.get("hours", {}).items()
+    )
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{html.escape(result.scenario.name)}: nachtbus simulation</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}td{{padding:2px 8px}}
@@ -245,6 +292,12 @@ do not come left out, one who cancels rides only if picked up before); run with
 <code>--hindsight</code> to see it.</p>
 <img alt="online against the hindsight bound" src="data:image/png;base64,{img["bound"]}">
 <h3>Rejections</h3><ul>{rej}</ul>
+<h2>By the hour of asking</h2><p>Where in the night riders go without: served at the wish
+and with a counter-offer, of the requests asked in each hour (not cancelled), beside the
+bound's served share.</p>
+<img alt="served by the hour of asking" src="data:image/png;base64,{img["hours"]}">
+<table id="hours"><tr><th>asked</th><th>requests</th><th>at the wish</th>
+<th>counter-offer</th><th>declined it</th><th>rejected</th>{hour_head}</tr>{hour_rows}</table>
 <h2>Map</h2><img alt="map of trips and bus paths" src="data:image/png;base64,{img["map"]}">
 <h2>Wait</h2><img alt="wait distribution" src="data:image/png;base64,{img["wait"]}">
 <h2>Occupancy over the night</h2>

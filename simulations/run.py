@@ -174,6 +174,10 @@ def solve_hindsight(
         n = on["requests"] - on["cancelled"] if on else 0
         d["served_share"] = d["served"] / n if n else None
     out["villages"] = kpis.villages(out["districts"], table["districts"])
+    for hour, h in out["hours"].items():
+        on = table["hours"].get(hour)
+        n = on["requests"] - on["cancelled"] if on else 0
+        h["served_share"] = h["served"] / n if n else None
     return out
 
 

@@ -167,6 +167,11 @@ def test_a_hand_made_night_gives_the_hand_computed_kpis(inputs: Inputs, tmp_path
     )
     assert o["fares_cents"] == fares
     assert k["districts"]["Soest (Kernstadt)"]["requests"] == 2
+    # by the hour of asking: a at 22:00, b at 23:30
+    assert {h: (b["requests"], b["served_at_wish"]) for h, b in k["hours"].items()} == {
+        "22:00": (1, 1),
+        "23:00": (1, 1),
+    }
 
 
 def test_a_bad_scenario_names_the_field(tmp_path: Path) -> None:
@@ -214,13 +219,21 @@ def test_simulate_command_writes_report_and_sweep(
     )
     table = json.loads(capsys.readouterr().out.splitlines()[-1])
     page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
-    assert 'id="kpis"' in page and page.count("data:image/png;base64,") == 5
+    assert 'id="kpis"' in page and page.count("data:image/png;base64,") == 6
     assert "hindsight bound" in page and "villages (Ortsteile) served share" in page
     bound = table["hindsight"]
     # the bound serves at the wish at least what the online run served at the wish, and its
-    # per-district counts add up
+    # per-district and per-hour counts add up
     assert bound["served"] >= table["overall"]["served_at_wish"]
     assert sum(d["served"] for d in bound["districts"].values()) == bound["served"]
+    assert sum(h["served"] for h in bound["hours"].values()) == bound["served"]
+    # the night by the hour of asking: every request in one hour, in the order of the night
+    hours = table["hours"]
+    for key in ("requests", "served", "served_at_wish", "rejected", "cancelled"):
+        assert sum(h[key] for h in hours.values()) == table["overall"][key], key
+    assert list(hours) == sorted(hours, key=lambda h: (int(h[:2]) - 12) % 24)
+    assert set(bound["hours"]) <= set(hours)
+    assert page.count("<tr><td>") >= len(hours) and 'id="hours"' in page
     assert json.loads((tmp_path / "r" / "kpis.json").read_text())["overall"] == table["overall"]
     timeline = table["vehicles"]["bus-1"]["timeline"]
     assert timeline[0][3] == "depot" and all(a[0] <= b[0] for a, b in itertools.pairwise(timeline))
