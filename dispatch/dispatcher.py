@@ -64,6 +64,7 @@ class RescueRun:
     seconds: float
     found: bool
 
+
 _FAIL_REASON = {
     Fail.WINDOW: RejectionReason.NO_VEHICLE_IN_TIME,
     Fail.SEATS: RejectionReason.FLEET_FULL,

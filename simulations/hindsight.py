@@ -214,16 +214,6 @@ def kpis(
     }
     pax = {hr.key: hr.request.passengers for hr in night.requests}
     acc = account(legs(night, sol, times), direct, pax, co2)
-    by_district: dict[str, Counter[str]] = {}
-    for hr in night.requests:
-        c = by_district.setdefault(hr.district, Counter())
-        c["requests"] += 1
-        c["served"] += hr.key in served
-    by_hour: dict[str, Counter[str]] = {}
-    for hr in sorted(night.requests, key=lambda q: q.asked_s):
-        c = by_hour.setdefault(hour_of(hr.asked_s), Counter())
-        c["requests"] += 1
-        c["served"] += hr.key in served
     direct_km = sum(direct[k] for k in served) / 1000
     n = len(night.requests)
     return {
@@ -243,18 +233,35 @@ def kpis(
         "counterfactual_kg_co2": acc.counterfactual_kg,
         "co2_saved_counterfactual_kg": acc.saved_counterfactual_kg,
         "reposition_km": 0.0,
-        "districts": {
-            name: {
-                "requests": c["requests"],
-                "served": c["served"],
-                "served_share": c["served"] / c["requests"] if c["requests"] else None,
-            }
-            for name, c in sorted(by_district.items())
-        },
-        "hours": {
-            h: {"requests": c["requests"], "served": c["served"]} for h, c in by_hour.items()
-        },
+        "districts": dict(
+            sorted(_served_by(night.requests, served, lambda hr: hr.district).items())
+        ),
+        "hours": _served_by(
+            sorted(night.requests, key=lambda hr: hr.asked_s),
+            served,
+            lambda hr: hour_of(hr.asked_s),
+        ),
         "search": {k: v for k, v in sol.info.items() if k in ("lns_steps", "seconds")},
+    }
+
+
+def _served_by(
+    requests: Sequence[HindsightRequest], served: set[str], group: Callable[[HindsightRequest], str]
+) -> dict[str, dict[str, Any]]:
+    """Requests and served ones per group (a district, an hour of asking), in the order the
+    groups first come."""
+    counts: dict[str, Counter[str]] = {}
+    for hr in requests:
+        c = counts.setdefault(group(hr), Counter())
+        c["requests"] += 1
+        c["served"] += hr.key in served
+    return {
+        g: {
+            "requests": c["requests"],
+            "served": c["served"],
+            "served_share": c["served"] / c["requests"] if c["requests"] else None,
+        }
+        for g, c in counts.items()
     }
 
 

@@ -169,15 +169,12 @@ def solve_hindsight(
     out["served_share"] = out["served"] / asked if asked else None
     out["served_at_wish"] = out["served"]  # with hindsight every rider gets the wish or nothing
     out["served_at_wish_share"] = out["served_share"]
-    for name, d in out["districts"].items():
-        on = table["districts"].get(name)
-        n = on["requests"] - on["cancelled"] if on else 0
-        d["served_share"] = d["served"] / n if n else None
+    for part in ("districts", "hours"):
+        for name, d in out[part].items():
+            on = table[part].get(name)
+            n = on["requests"] - on["cancelled"] if on else 0
+            d["served_share"] = d["served"] / n if n else None
     out["villages"] = kpis.villages(out["districts"], table["districts"])
-    for hour, h in out["hours"].items():
-        on = table["hours"].get(hour)
-        n = on["requests"] - on["cancelled"] if on else 0
-        h["served_share"] = h["served"] / n if n else None
     return out
 
 
