@@ -168,7 +168,8 @@ def build_service(
     if store is None:
         store = open_store(settings, clock)
     nights = SettingsNights(settings, world, store)
-    reopt = SolveParams.live(settings.reopt_time_limit_s, settings.reopt_lns_steps)
+    # OR-Tools in a child process: its solve holds the interpreter lock that requests need
+    reopt = SolveParams.live(settings.reopt_time_limit_s, settings.reopt_lns_steps, isolated=True)
     dispatcher = Dispatcher(world.times, policy, reopt=reopt)
     tariff = Tariff.load(settings.tariff_file)
     districts_file = settings.districts_source()

@@ -49,6 +49,7 @@ from nachtbus.errors import (
     UnknownOffer,
 )
 from nachtbus.transit.timetable import Timetable
+from routing import isolated
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -195,10 +196,12 @@ class DispatchService:
 
     def close(self) -> None:
         """Close the store connection (shared by every night's store; an embedded server
-        owned by this process stops with it)."""
+        owned by this process stops with it) and this process's search child (the next
+        isolated solve starts a new one)."""
         night = self._night
         if night is not None:
             night.store.close()
+        isolated.close()
 
     @property
     def store(self) -> StateStore:

@@ -45,6 +45,9 @@ class OrToolsParams:
     - ``solution_limit``: stop after this many solutions (None: only the time limit). Makes a
       solve reproducible run to run (the simulator and tests use it); the time limit stays a
       safety cap.
+    - ``isolated``: run the solve in a child process (:mod:`routing.isolated`). OR-Tools holds
+      the interpreter lock for its whole solve; the live service sets this so that a round does
+      not stall the riders' requests in the same process. Same answer, plus a pickle each way.
     """
 
     time_limit_s: float = 2.0
@@ -53,6 +56,7 @@ class OrToolsParams:
     use_warm_start: bool = True
     soft_required: bool = True
     solution_limit: int | None = None
+    isolated: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.time_limit_s <= 3600:

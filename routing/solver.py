@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 
 from routing.checker import violations
 from routing.insertion import insert_best_of
+from routing.isolated import run_isolated
 from routing.lns import LnsParams, improve
 from routing.ortools_pdp import OrToolsParams
 from routing.ortools_pdp import solve as ortools_solve
@@ -74,6 +75,7 @@ class SolveParams:
         ortools_solutions: int | None = None,
         seed: int = 0,
         metaheuristic: str = "GUIDED_LOCAL_SEARCH",
+        isolated: bool = False,
     ) -> SolveParams:
         """The live re-optimisation: ruin and recreate for ``lns_steps`` steps (0: none) from
         the buses' plans, then OR-Tools from its best (at most ``ortools_solutions`` solutions;
@@ -83,7 +85,8 @@ class SolveParams:
         solution limits a round is reproducible, as long as OR-Tools stops on them: guided
         local search on a small problem may find no further solution and run to the time
         limit, so the simulator uses ``metaheuristic="GREEDY_DESCENT"``, which stops at its
-        local optimum."""
+        local optimum. ``isolated``: OR-Tools runs in a child process (the service sets it,
+        so that a round does not hold the lock its request threads need)."""
         lns = (
             LnsParams(time_limit_s=None, max_steps=lns_steps, seed=seed)
             if lns_steps > 0
@@ -93,6 +96,7 @@ class SolveParams:
             time_limit_s=time_limit_s,
             metaheuristic=metaheuristic,
             solution_limit=ortools_solutions,
+            isolated=isolated,
         )
         return cls(lns=lns, ortools=ortools, time_limit_s=time_limit_s)
 
@@ -146,7 +150,13 @@ def solve(
         left = cap - time.perf_counter()
         if left < ort.time_limit_s:
             ort = replace(ort, time_limit_s=max(0.001, left))
-        found_or = ortools_solve(problem, ort, best, vehicle_fixed_cost=fixed)
+        if ort.isolated:  # spawn + import of a new child: well under the margin
+            found_or = run_isolated(
+                ortools_solve, problem, ort, best, timeout_s=ort.time_limit_s + 60,
+                vehicle_fixed_cost=fixed,
+            )  # fmt: skip
+        else:
+            found_or = ortools_solve(problem, ort, best, vehicle_fixed_cost=fixed)
         if found_or is not None and (
             best is None or rank(problem, found_or, fixed) < rank(problem, best, fixed)
         ):
