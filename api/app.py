@@ -35,7 +35,7 @@ from dispatch.rebalancing import RebalanceParams
 from dispatch.service import DispatchService
 from dispatch.store import StateStore
 from graphs.addresses import StreetIndex
-from graphs.districts import Districts
+from graphs.areas import load_districts
 from nachtbus.billing.co2 import Co2Params
 from nachtbus.clock import Clock
 from nachtbus.settings import Settings
@@ -78,7 +78,7 @@ class Runtime:
         """The street names of the road network, for the phone desk (built on first use)."""
         if self._streets is None:
             source = self.settings.districts_source()
-            districts = Districts.from_geojson(source) if source else None
+            districts = load_districts(source) if source else None
             self._streets = StreetIndex(
                 self.world.network, districts.name_at if districts else None
             )

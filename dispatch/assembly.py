@@ -15,7 +15,7 @@ from dispatch.policies import ServicePolicy
 from dispatch.redis_store import RedisConnection, RedisStore, connect
 from dispatch.service import DispatchService, ServiceConfig
 from dispatch.store import StateStore
-from graphs.districts import Districts
+from graphs.areas import load_districts, main_station
 from graphs.snapping import ServiceArea
 from nachtbus.billing.fares import Pricer, Tariff
 from nachtbus.clock import Clock, WallClock
@@ -83,17 +83,29 @@ def flex_service(
     )
 
 
+def depot_of(settings: Settings) -> tuple[float, float]:
+    """Where the buses start and end: NACHTBUS_DEPOT_LAT/LON if set; else, for a town's
+    folder (``area_dir``), its main station (``graphs.areas.main_station``); else the default
+    (Soest station)."""
+    if settings.area_dir is not None and not settings.depot_given():
+        station = main_station(settings.area_dir)
+        if station is not None:
+            return station
+    return settings.depot_lat, settings.depot_lon
+
+
 def fleet_from_settings(
     settings: Settings, world: RoadWorld, policy: ServicePolicy
 ) -> list[Vehicle]:
     """The buses of the settings, each on shift from the first pickup until an hour after the
-    last one (to drop its riders off), at the depot."""
+    last one (to drop its riders off), at the depot (:func:`depot_of`)."""
+    lat, lon = depot_of(settings)
     try:
-        depot = world.place(settings.depot_lat, settings.depot_lon, "depot", in_area=False)
+        depot = world.place(lat, lon, "depot", in_area=False)
     except NoRoadNearby as exc:
         # the default depot is Soest station: another town's network needs its own
         raise ConfigError(
-            f"the depot ({settings.depot_lat}, {settings.depot_lon}) is off this road network: "
+            f"the depot ({lat}, {lon}) is off this road network: "
             f"{exc.message}; set NACHTBUS_DEPOT_LAT and NACHTBUS_DEPOT_LON to a place on it",
             field="depot_lat",
         ) from exc
@@ -173,7 +185,7 @@ def build_service(
     dispatcher = Dispatcher(world.times, policy, reopt=reopt)
     tariff = Tariff.load(settings.tariff_file)
     districts_file = settings.districts_source()
-    districts = Districts.from_geojson(districts_file) if districts_file else None
+    districts = load_districts(districts_file) if districts_file else None
     pricer = Pricer(tariff, districts.name_at if districts else None)
     service = DispatchService(
         dispatcher,

@@ -21,6 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OSM_RELPATH = Path("data/osm/soest_roads_drive.osm.bz2")
 DEFAULT_AREA_RELPATH = Path("data/soest/service_area.geojson")
 DEFAULT_DISTRICTS_RELPATH = Path("data/soest/districts.geojson")
+#: What a town's input folder (``area_dir``) must hold besides its road file and places.
+AREA_FILES = ("service_area.geojson", "residential_cells.csv", "pois.csv")
 EXAMPLE_TARIFF = Path(__file__).with_name("billing") / "tariffs" / "soest.toml"
 
 
@@ -59,6 +61,15 @@ class Settings(BaseSettings):
         default=None,
         description="OSM XML road network (.osm or .osm.bz2). Default: the Soest file in "
         "shared_dir; without one the network of `place` is downloaded with osmnx.",
+    )
+    area_dir: Path | None = Field(
+        default=None,
+        description="A town's input folder, laid out as shared/data/areas/<town> (one "
+        "*_roads_drive.osm.bz2, service_area.geojson, residential_cells.csv, pois.csv, "
+        "*_area_places.csv, optionally districts.geojson). Set, it is the default of the road "
+        "file, the service area, the districts (estimated from the places when it has no "
+        "districts.geojson), the simulator's demand and the depot (its main station); each "
+        "can still be set on its own. Default: Soest from shared_dir.",
     )
     place: str = Field(
         default="Soest, Nordrhein-Westfalen, Germany",
@@ -275,6 +286,22 @@ class Settings(BaseSettings):
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
 
+    @field_validator("area_dir")
+    @classmethod
+    def _area_dir(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        value = value.expanduser()
+        missing = [n for n in AREA_FILES if not (value / n).is_file()]
+        ones = [len(list(value.glob(p))) for p in ("*_roads_drive.osm*", "*_area_places.csv")]
+        if not value.is_dir() or missing or ones != [1, 1]:
+            raise ValueError(
+                f"{value} is not a town's input folder: it needs {', '.join(AREA_FILES)}, one "
+                "*_roads_drive.osm.bz2 and one *_area_places.csv (shared/data/areas/README.md)"
+                + (f"; missing {', '.join(missing)}" if missing and value.is_dir() else "")
+            )
+        return value
+
     def vehicle_ids(self) -> list[str]:
         return [f"bus-{i + 1}" for i in range(self.buses)]
 
@@ -337,24 +364,47 @@ class Settings(BaseSettings):
         """The OSM file to read, or the place name to download when there is none."""
         if self.osm_file is not None:
             return self.osm_file
+        if self.area_dir is not None:
+            return next(self.area_dir.glob("*_roads_drive.osm*"))
         shared = self.resolved_shared_dir()
         if shared is not None and (shared / DEFAULT_OSM_RELPATH).is_file():
             return shared / DEFAULT_OSM_RELPATH
         return self.place
 
     def districts_source(self) -> Path | None:
-        """The districts GeoJSON, if any (none is needed unless the tariff prices by zones)."""
+        """The districts GeoJSON, if any (none is needed unless the tariff prices by zones);
+        for an ``area_dir`` without one its places CSV, from which
+        :meth:`graphs.districts.Districts.load` estimates them."""
         if self.districts_file is not None:
             return self.districts_file
+        if self.area_dir is not None:
+            given = self.area_dir / "districts.geojson"
+            return given if given.is_file() else next(self.area_dir.glob("*_area_places.csv"))
         shared = self.resolved_shared_dir()
         if shared is not None and (shared / DEFAULT_DISTRICTS_RELPATH).is_file():
             return shared / DEFAULT_DISTRICTS_RELPATH
         return None
 
+    def demand_dir(self) -> Path | None:
+        """The folder with residential_cells.csv and pois.csv that the simulator draws its
+        riders from: ``area_dir``, else data/soest in shared_dir (None: neither is there)."""
+        if self.area_dir is not None:
+            return self.area_dir
+        shared = self.resolved_shared_dir()
+        folder = shared / DEFAULT_DISTRICTS_RELPATH.parent if shared is not None else None
+        return folder if folder is not None and (folder / "pois.csv").is_file() else None
+
+    def depot_given(self) -> bool:
+        """Whether the depot was set (NACHTBUS_DEPOT_LAT/LON); if not, a town's folder gives
+        its main station (``graphs.areas.main_station``)."""
+        return bool({"depot_lat", "depot_lon"} & self.model_fields_set)
+
     def service_area_source(self) -> Path | str:
         """The service-area GeoJSON, or the place whose boundary to download when there is none."""
         if self.service_area_file is not None:
             return self.service_area_file
+        if self.area_dir is not None:
+            return self.area_dir / "service_area.geojson"
         shared = self.resolved_shared_dir()
         if shared is not None and (shared / DEFAULT_AREA_RELPATH).is_file():
             return shared / DEFAULT_AREA_RELPATH

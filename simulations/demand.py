@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from graphs.areas import main_station
 from nachtbus.errors import InvalidInput
 from nachtbus.transit.timetable import TrainCall
 from nachtbus.units import parse_clock
@@ -61,7 +62,8 @@ class Trip:
 
 @dataclass(frozen=True)
 class SoestInputs:
-    """The demand inputs of data/soest: homes and attractors inside the service area."""
+    """The demand inputs of a town's folder (data/soest, or shared/data/areas/<town>): homes
+    and attractors inside the service area, and its main station."""
 
     homes: np.ndarray  # (n, 2) lat, lon of residential cells
     home_weight: np.ndarray
@@ -78,18 +80,15 @@ class SoestInputs:
                     homes.append((float(row["lat"]), float(row["lon"])))
                     weights.append(pop)
         pois: dict[str, list[tuple[float, float]]] = {}
-        station = None
         with (folder / "pois.csv").open(encoding="utf-8") as f:
             for row in csv.DictReader(f):
                 if row["in_service_area"] != "yes":
                     continue
                 pt = (float(row["lat"]), float(row["lon"]))
                 pois.setdefault(row["category"], []).append(pt)
-                if row["category"] == "transport" and row["subclass"] == "station":
-                    station = pt
-        if station is None:
-            station = (51.57813, 8.10494)  # Soest (Bahnhof), see data/soest/README.md
         w = np.asarray(weights)
+        # riders from trains come off the main station; a town without one: its centre
+        station = main_station(folder) or tuple(np.average(homes, axis=0, weights=w))
         return cls(
             homes=np.asarray(homes),
             home_weight=w / w.sum(),

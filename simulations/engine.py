@@ -128,10 +128,12 @@ class Simulation:
         progress: Callable[[int], None] | None = None,
         forecast: DemandForecast | None = None,
         timetable: Timetable | None = None,
+        depot: tuple[float, float] = DEPOT,
     ) -> None:
         """``forecast``: expected demand per zone for rebalancing (with
         ``dispatching.rebalance``; none: idle buses wait where they are); ``timetable``: the
-        trains that riders with a ``train`` meet (``[trains]`` of the scenario)."""
+        trains that riders with a ``train`` meet (``[trains]`` of the scenario); ``depot``:
+        (lat, lon) where the buses start and end (default: Soest station)."""
         self.world = world
         self.scenario = scenario
         self.trips = trips
@@ -171,14 +173,14 @@ class Simulation:
             offer_ids=(f"sim{n:06d}" for n in itertools.count()).__next__,
             timetable=timetable,
         )
-        depot = world.place(*DEPOT, "depot", in_area=False)
+        start = world.place(*depot, "depot", in_area=False)
         f = scenario.fleet
         self.vehicles = [
             Vehicle(
                 f"bus-{i + 1}",
                 f.seats,
                 f.wheelchair_places,
-                depot,
+                start,
                 scenario.start_s,
                 scenario.end_s + 2 * 3600,
             )
@@ -198,7 +200,7 @@ class Simulation:
         #: where a bus is driving: (booking of its next stop, that stop's node, arrival)
         self._driving: dict[str, tuple[str, int, int]] = {}
         self.timelines: dict[str, list[BusPoint]] = {
-            v.vehicle_id: [BusPoint(scenario.start_s, depot.node, 0, "depot")]
+            v.vehicle_id: [BusPoint(scenario.start_s, start.node, 0, "depot")]
             for v in self.vehicles
         }
         self.outcomes: dict[str, TripOutcome] = {}

@@ -13,18 +13,20 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dispatch.assembly import depot_of
+from graphs.areas import load_districts
 from graphs.districts import Districts
 from nachtbus.billing.co2 import Co2Params
 from nachtbus.billing.fares import Pricer, Tariff
 from nachtbus.domain import BookingRequest, ConnectionKind
 from nachtbus.errors import ConfigError
-from nachtbus.settings import DEFAULT_DISTRICTS_RELPATH, Settings
+from nachtbus.settings import Settings
 from nachtbus.transit.timetable import EXAMPLE_FEED, Timetable
 from nachtbus.transit.timetable import load as load_timetable
 from routing.world import RoadWorld
 from simulations import hindsight, kpis
 from simulations.demand import SoestInputs, Trip, generate, read_trips_csv, train_trips
-from simulations.engine import SIM_DAY, SimResult, Simulation
+from simulations.engine import DEPOT, SIM_DAY, SimResult, Simulation
 from simulations.forecast import model_forecast
 from simulations.scenario import Scenario
 
@@ -38,26 +40,28 @@ class Inputs:
     soest: SoestInputs
     tariff: Tariff
     co2: Co2Params
+    depot: tuple[float, float] = DEPOT  # lat, lon where the buses start and end
 
 
 def load_inputs(settings: Settings) -> Inputs:
     from routing.world import world_from_settings
 
-    shared = settings.resolved_shared_dir()
+    folder = settings.demand_dir()
     districts_file = settings.districts_source()
-    if shared is None or districts_file is None:
+    if folder is None or districts_file is None:
         raise ConfigError(
-            "simulations need data/soest (districts, residential cells, POIs): set "
-            "NACHTBUS_SHARED_DIR to the folder holding data/soest",
+            "simulations need a town's districts, residential cells and POIs: set "
+            "NACHTBUS_SHARED_DIR to the folder holding data/soest, or NACHTBUS_AREA_DIR to a "
+            "town's folder (shared/data/areas/<town>)",
             field="shared_dir",
         )
-    folder = (shared / DEFAULT_DISTRICTS_RELPATH).parent
     return Inputs(
         world=world_from_settings(settings),
-        districts=Districts.from_geojson(districts_file),
+        districts=load_districts(districts_file),
         soest=SoestInputs.load(folder),
         tariff=Tariff.load(settings.tariff_file),
         co2=Co2Params.from_settings(settings),
+        depot=depot_of(settings),
     )
 
 
@@ -124,6 +128,7 @@ def run_one(
         progress=progress,
         forecast=forecast,
         timetable=timetable_for(scenario, inputs),
+        depot=inputs.depot,
     )
     result = sim.run()
     table = kpis.compute(result, inputs.districts.name_at, inputs.co2)

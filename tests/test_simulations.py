@@ -392,3 +392,32 @@ at = "22:40"
         o.booking_id for o in result.outcomes if o.booking_id and o.trip.ask_s > 22 * 3600 + 40 * 60
     ]
     assert all(state.bookings[b].vehicle_id != "bus-1" for b in later)
+
+
+@pytest.mark.skipif(
+    SHARED is None or not (SHARED / "data" / "areas" / "olpe").is_dir(),
+    reason="needs ../shared/data/areas/olpe",
+)
+def test_a_night_in_another_town_from_its_folder(tmp_path: Path) -> None:
+    """Olpe from shared/data/areas/olpe alone (NACHTBUS_AREA_DIR): its roads, its estimated
+    districts, riders drawn from its homes, the buses at its main station; nobody is lost."""
+    from graphs.areas import main_station
+    from nachtbus.settings import Settings
+    from simulations.run import load_inputs
+
+    assert SHARED is not None
+    folder = SHARED / "data" / "areas" / "olpe"
+    olpe = load_inputs(Settings(area_dir=folder, cache_dir=tmp_path / "cache"))
+    assert "Olpe (Kernstadt)" in olpe.districts.names
+    result, table = run_one(scenario(tmp_path), olpe, 4)
+    o = table["overall"]
+    assert o["requests"] > 10 and o["served"] > 0 and o["lost"] == 0
+    assert o["served"] + o["rejected"] + o["cancelled"] + o["no_show"] == o["requests"]
+    assert set(table["districts"]) <= set(olpe.districts.names) | {"(outside)", "(none)"}
+    assert "Olpe (Kernstadt)" in table["districts"]
+    station = main_station(folder)
+    assert station is not None and olpe.depot == station
+    depot = olpe.world.place(*station, "depot", in_area=False).node
+    assert all(points[0].node == depot for points in result.timelines.values())
+    for b in result.service.snapshot().bookings.values():
+        assert olpe.world.area.contains(b.request.origin.lat, b.request.origin.lon)
