@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from nachtbus.errors import GraphSourceError, InvalidCoordinate, InvalidInput, NachtbusError
 from nachtbus.settings import Settings
 
@@ -46,6 +48,13 @@ def _add_area_options(p: argparse.ArgumentParser, cache: str) -> None:
 
 
 def _add_source_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--area-dir",
+        type=Path,
+        help="a town's input folder, e.g. ../shared/data/areas/olpe: its roads, service area, "
+        "districts, homes and POIs, depot at its main station; default: $NACHTBUS_AREA_DIR, "
+        "else Soest from ../shared",
+    )
     p.add_argument(
         "--osm-file",
         type=Path,
@@ -195,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
+    if getattr(args, "area_dir", None) is not None:
+        overrides["area_dir"] = args.area_dir
     if getattr(args, "osm_file", None) is not None:
         overrides["osm_file"] = args.osm_file
     if getattr(args, "service_area", None) is not None:
@@ -492,7 +503,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NachtbusError as exc:
         print(f"nachtbus: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except ValueError as exc:  # pydantic settings validation and similar
+    except ValidationError as exc:  # a setting (NACHTBUS_* or an option): each field and rule
+        for err in exc.errors():
+            name = ".".join(str(part) for part in err["loc"])
+            env = f"NACHTBUS_{name.upper()}"
+            print(f"nachtbus: error: setting {name} ({env}): {err['msg']}", file=sys.stderr)
+        return EXIT_ERROR
+    except ValueError as exc:  # other validation
         print(f"nachtbus: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_ERROR
 

@@ -374,7 +374,7 @@ class Settings(BaseSettings):
     def districts_source(self) -> Path | None:
         """The districts GeoJSON, if any (none is needed unless the tariff prices by zones);
         for an ``area_dir`` without one its places CSV, from which
-        :meth:`graphs.districts.Districts.load` estimates them."""
+        :func:`graphs.areas.load_districts` estimates them."""
         if self.districts_file is not None:
             return self.districts_file
         if self.area_dir is not None:

@@ -9,10 +9,10 @@ native solver (a segfault) ends the child, not the service: the round keeps the 
 
 One child per parent process, started on the first call (a fresh interpreter with the parent's
 import path: no copy of the parent's threads, locks or store connections) and kept for the next
-ones; calls are serialised. It ends
-when the parent closes it (:func:`close`, also at interpreter exit), when the parent dies (its
-pipe closes), or when a call overruns its timeout (it is killed and the next call starts a new
-one). Arguments and results go by pickle, so ``fn`` must be a module-level function.
+ones; calls are serialised. It ends when the parent closes it (:func:`close`, also at
+interpreter exit), when the parent dies (its pipe closes), or when a call overruns its timeout
+(it is killed and the next call starts a new one). Arguments and results go by pickle, so
+``fn`` must be a module-level function.
 """
 
 from __future__ import annotations

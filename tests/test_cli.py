@@ -138,3 +138,18 @@ def test_graph_info_on_a_tiny_file(tiny_osm: Path, tmp_path: Path, capsys) -> No
     assert main(["graph", "info", "--json", *common]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["nodes"] == 13 and info["cache_hit"] is True and info["source"] == str(tiny_osm)
+
+
+def test_a_bad_setting_names_the_setting_and_its_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From the environment or an option: each broken setting on a line of its own, with its
+    variable and the rule, exit 2 (not pydantic's bare "1 validation error")."""
+    monkeypatch.setenv("NACHTBUS_BUSES", "0")
+    assert main(["graph", "info", "--area-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2, err
+    buses = next(line for line in err if "NACHTBUS_BUSES" in line)
+    assert "setting buses" in buses and "greater than or equal to 1" in buses
+    area = next(line for line in err if "NACHTBUS_AREA_DIR" in line)
+    assert "not a town's input folder" in area and "missing service_area.geojson" in area
