@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import networkx as nx
@@ -10,6 +12,7 @@ import pytest
 from graphs.build import SpeedProfile, graph_to_network, load_network, read_osm_graph
 from graphs.districts import Districts
 from graphs.network import RoadNetwork
+from routing import isolated
 from routing.world import RoadWorld, load_world
 from tests.helpers import (
     SOEST_AREA,
@@ -19,6 +22,17 @@ from tests.helpers import (
     write_town_area,
     write_town_osm,
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_search_child_left() -> Iterator[None]:
+    """Every process the tests start is stopped: at the end, the OR-Tools child of the live
+    rounds (routing.isolated) too, checked by its pid."""
+    yield
+    pid = isolated.child_pid()
+    isolated.close()
+    # close() waited for it: a pid still in /proc is a child that did not stop
+    assert pid is None or not os.path.exists(f"/proc/{pid}"), f"search child {pid} still runs"
 
 
 @pytest.fixture()
