@@ -504,8 +504,8 @@ class RedisStore:
         value = self.r.get(self._k(f"idem:{key}"))
         return None if value is None else str(value)
 
-    def remember(self, key: str, value: str, ttl_s: int) -> None:
-        self.r.set(self._k(f"idem:{key}"), value, ex=ttl_s)
+    def remember(self, key: str, value: str, ttl_s: int | None) -> None:
+        self.r.set(self._k(f"idem:{key}"), value, ex=ttl_s)  # no ex: no TTL, not evictable
 
     def claim(self, key: str, value: str, ttl_s: int) -> bool:
         return bool(self.r.set(self._k(f"idem:{key}"), value, ex=ttl_s, nx=True))

@@ -547,7 +547,7 @@ class DispatchService:
         stops leave the plan, the fare is refunded in full, the event names who and why."""
         return self.cancel(booking_id, by, reason)
 
-    PAUSES = "pauses"
+    PAUSES = "pauses"  # kept without a time to live: the memory ceiling never evicts a pause
     ALL_AREAS = "*"
 
     def pauses(self) -> dict[str, dict[str, object]]:
@@ -569,7 +569,7 @@ class DispatchService:
         now = self.clock.now_s()
         found = self.pauses()
         found[district] = {"reason": reason, "by": by, "since_s": now}
-        self.store.remember(self.PAUSES, json.dumps(found), 16 * 3600)
+        self.store.remember(self.PAUSES, json.dumps(found), None)
         self.store.append_events(
             [Event("area.paused", now, {"district": district, "reason": reason, "by": by})]
         )
@@ -580,7 +580,7 @@ class DispatchService:
         change."""
         found = self.pauses()
         if found.pop(district, None) is not None:
-            self.store.remember(self.PAUSES, json.dumps(found), 16 * 3600)
+            self.store.remember(self.PAUSES, json.dumps(found), None)
             self.store.append_events(
                 [Event("area.resumed", self.clock.now_s(), {"district": district, "by": by})]
             )

@@ -84,8 +84,10 @@ class StateStore(Protocol):
         this call did."""
         ...
 
-    def remember(self, key: str, value: str, ttl_s: int) -> None:
-        """Remember ``value`` under ``key`` (replacing what is there)."""
+    def remember(self, key: str, value: str, ttl_s: int | None) -> None:
+        """Remember ``value`` under ``key`` (replacing what is there) for ``ttl_s`` seconds;
+        None: kept, and never evicted under the store's memory ceiling (a dispatcher's
+        decision, say, which must not vanish)."""
         ...
 
     def forget(self, key: str) -> None: ...

@@ -19,7 +19,16 @@ from nachtbus.clock import ManualClock
 from nachtbus.errors import ConfigError, RateLimited
 from nachtbus.settings import Settings
 from routing.world import RoadWorld
-from tests.api.conftest import OTHER_APP, RIDER, TEN_PM, Api, driver, open_api, serving
+from tests.api.conftest import (
+    DISPATCHER,
+    OTHER_APP,
+    RIDER,
+    TEN_PM,
+    Api,
+    driver,
+    open_api,
+    serving,
+)
 from tests.helpers import AMPEN, MARKT, OSTOENNEN, STATION
 
 
@@ -221,13 +230,21 @@ def test_a_no_show_hours_before_the_window_is_refused(api: Api) -> None:
 
 def test_the_embedded_store_can_only_evict_what_expires(api: Api) -> None:
     """The embedded server has a memory ceiling whose policy evicts only keys with a time to
-    live (offers, idempotency records); bookings, plans and the ledger have none."""
+    live (offers, idempotency records); bookings, plans, the ledger and a dispatcher's pause
+    have none."""
     config = api.store.r.config_get("maxmemory*")
     assert config["maxmemory-policy"] == "volatile-lru" and int(config["maxmemory"]) > 0
     b = api.booked(MARKT, AMPEN)
     assert api.store.r.ttl(api.store._k("bookings")) == -1  # never expires, never evicted
     assert api.store.r.ttl(api.store._k("journal:ledger")) == -1
     assert b["state"] == "CONFIRMED"
+    offer = api.inquire(MARKT, AMPEN).json()["options"][0]["offerId"]
+    assert api.store.r.ttl(api.store._k(f"offer:{offer}")) > 0  # an offer may be evicted
+    r = api.client.post(
+        "/v1/fleet/pauses", json={"district": "*", "reason": "black ice"}, headers=DISPATCHER
+    )
+    assert r.status_code == 200
+    assert api.store.r.ttl(api.store._k("idem:pauses")) == -1  # a pause may not
 
 
 @pytest.mark.parametrize("year", ["0001", "9999"])
