@@ -10,12 +10,15 @@ Protocol
   production DispatchService and a real embedded Redis store, every town with the same rules.
 - Reported (means over the seeds): served, at the wish, offered share of the requests the
   rules allow, Kernstadt / villages served and their ratio, bus km per direct km,
-  vehicle-km, promises broken (summed), requests lost (summed), wall time per night.
+  vehicle-km, promises broken (summed), requests lost (summed), wall time per night; with
+  ``--hindsight-seconds S`` also the hindsight bound's served share (the same night with
+  every request known in advance, S seconds of ruin and recreate) and at the wish over it.
 - Bounds: in every town 0 promises broken and 0 requests lost (every request ends served,
   rejected with a reason, cancelled or as a no-show). The served shares are for the planner
   (fleet and rules are Soest's); they are no bound.
 
-Run: ``python -m benchmarks.towns [--seeds N] [--buses N] [--towns a,b] [--json]``
+Run: ``python -m benchmarks.towns [--seeds N] [--buses N] [--towns a,b] [--hindsight-seconds S]
+[--json]``
 """
 
 from __future__ import annotations
@@ -43,8 +46,11 @@ def _towns(shared: Path) -> dict[str, Path | None]:
     return out
 
 
-def run_town(folder: Path | None, buses: int, seeds: int) -> dict[str, Any]:
+def run_town(
+    folder: Path | None, buses: int, seeds: int, hindsight_s: float = 0.0
+) -> dict[str, Any]:
     from nachtbus.settings import Settings
+    from simulations.hindsight import HindsightParams
     from simulations.run import load_inputs, run_one, trips_for
     from simulations.scenario import Scenario
 
@@ -52,7 +58,8 @@ def run_town(folder: Path | None, buses: int, seeds: int) -> dict[str, Any]:
     sc = Scenario.load(SCENARIOS / "friday.toml").with_values({"buses": buses})
     rows = []
     for seed in range(1, seeds + 1):
-        _, table = run_one(sc, inputs, seed, trips=trips_for(sc, inputs, seed))
+        hs = HindsightParams(seconds=hindsight_s, seed=seed) if hindsight_s > 0 else None
+        _, table = run_one(sc, inputs, seed, trips=trips_for(sc, inputs, seed), hindsight_params=hs)
         rows.append(table)
     mean: dict[str, Any] = {k: statistics.fmean(t["overall"][k] for t in rows) for k in KEYS}
     for k in VILLAGE_KEYS:
@@ -61,6 +68,9 @@ def run_town(folder: Path | None, buses: int, seeds: int) -> dict[str, Any]:
     mean["promises_broken"] = sum(t["overall"]["promises_broken"] for t in rows)
     mean["lost"] = sum(t["overall"]["lost"] for t in rows)
     mean["wall_s"] = statistics.fmean(t["run"]["wall_s"] for t in rows)
+    if hindsight_s > 0:
+        mean["bound_served_share"] = statistics.fmean(t["hindsight"]["served_share"] for t in rows)
+        mean["wish_over_bound"] = mean["served_at_wish_share"] / mean["bound_served_share"]
     mean["districts"] = len(inputs.districts.names)
     mean["residents"] = sum(d.population for d in inputs.districts.districts)
     return mean
@@ -71,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=1, help="nights per town (default 1)")
     p.add_argument("--buses", type=int, default=6, help="buses in every town (default 6)")
     p.add_argument("--towns", help="comma-separated town folders (default: Soest and all)")
+    p.add_argument(
+        "--hindsight-seconds",
+        type=float,
+        default=0.0,
+        help="also solve each night with hindsight for S seconds (default 0: no bound)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     args = p.parse_args(argv)
 
@@ -86,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise SystemExit(f"--towns: unknown {unknown}; one of {sorted(towns)}")
         towns = {t: towns[t] for t in wanted}
-    out = {name: run_town(folder, args.buses, args.seeds) for name, folder in towns.items()}
+    out = {
+        name: run_town(folder, args.buses, args.seeds, args.hindsight_seconds)
+        for name, folder in towns.items()
+    }
     ok = all(r["promises_broken"] == 0 and r["lost"] == 0 for r in out.values())
     if args.json:
         print(json.dumps({"towns": out, "bounds_met": ok}))
@@ -95,18 +114,23 @@ def main(argv: list[str] | None = None) -> int:
     def pct(v: float | None) -> str:
         return "-" if v is None else f"{100 * v:.1f} %"
 
-    head = ("town", "districts", "residents", "served", "wish", "offer", "Kernstadt",
-            "villages", "v/c", "bkm/dkm", "veh-km", "broken", "lost", "wall")  # fmt: skip
+    head = ["town", "districts", "residents", "served", "wish", "offer", "Kernstadt"]
+    head += ["villages", "v/c", "bkm/dkm", "veh-km", "broken", "lost", "wall"]
+    bound = args.hindsight_seconds > 0
+    if bound:
+        head += ["bound served", "wish / bound"]
     print(f"Friday, {args.buses} buses, {args.seeds} night(s) per town, Soest's rules")
     print("| " + " | ".join(head) + " |")
     print("|" + " --- |" * len(head))
     for name, r in out.items():
-        cells = (name, str(r["districts"]), f"{r['residents']:,}", pct(r["served_share"]),
-                 pct(r["served_at_wish_share"]), pct(r["offered_share"]),
-                 pct(r["core_served_share"]), pct(r["villages_served_share"]),
-                 "-" if r["ratio"] is None else f"{r['ratio']:.2f}",
-                 f"{r['bus_km_per_direct_km']:.2f}", f"{r['vehicle_km']:,.0f}",
-                 str(r["promises_broken"]), str(r["lost"]), f"{r['wall_s']:.0f} s")  # fmt: skip
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        cells = [name, str(r["districts"]), f"{r['residents']:,}", pct(r["served_share"])]
+        cells += [pct(r[k]) for k in ("served_at_wish_share", "offered_share")]
+        cells += [pct(r["core_served_share"]), pct(r["villages_served_share"]), ratio]
+        cells += [f"{r['bus_km_per_direct_km']:.2f}", f"{r['vehicle_km']:,.0f}"]
+        cells += [str(r["promises_broken"]), str(r["lost"]), f"{r['wall_s']:.0f} s"]
+        if bound:
+            cells += [pct(r["bound_served_share"]), f"{r['wish_over_bound']:.2f}"]
         print("| " + " | ".join(cells) + " |")
     verdict = "met" if ok else "NOT met"
     print(f"bounds (0 promises broken, 0 requests lost in every town): {verdict}")
