@@ -20,6 +20,7 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import shapely
 from shapely.geometry import MultiPoint, Point, shape
@@ -45,15 +46,34 @@ def _area(folder: Path) -> BaseGeometry:
         raise GraphSourceError(msg, field="area_dir") from None
 
 
+def _rows(path: Path, columns: tuple[str, ...], numbers: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The rows of a town folder's CSV, with ``numbers`` as floats; a missing file or column,
+    or a bad number, is a GraphSourceError naming ``area_dir``, the file and the line."""
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in columns if c not in (reader.fieldnames or ())]
+            if missing:
+                msg = f"{path}: needs the column(s) {', '.join(missing)}"
+                raise GraphSourceError(msg, field="area_dir")
+            out = []
+            for row in reader:
+                try:
+                    out.append({**row, **{c: float(row[c]) for c in numbers}})
+                except (TypeError, ValueError):
+                    msg = f"{path} line {reader.line_num}: {', '.join(numbers)} must be numbers"
+                    raise GraphSourceError(msg, field="area_dir") from None
+            return out
+    except OSError as exc:
+        raise GraphSourceError(f"cannot read {path}: {exc}", field="area_dir") from None
+
+
 def _cells(folder: Path) -> list[tuple[float, float, float]]:
     """(lat, lon, pop_est) of the residential cells with anyone living there."""
-    out = []
-    with (folder / "residential_cells.csv").open(encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            pop = float(row["pop_est"])
-            if pop > 0:
-                out.append((float(row["lat"]), float(row["lon"]), pop))
-    return out
+    rows = _rows(
+        folder / "residential_cells.csv", ("lat", "lon", "pop_est"), ("lat", "lon", "pop_est")
+    )
+    return [(r["lat"], r["lon"], r["pop_est"]) for r in rows if r["pop_est"] > 0]
 
 
 def estimated_districts(folder: Path) -> Districts:
@@ -63,12 +83,11 @@ def estimated_districts(folder: Path) -> Districts:
     if len(places) != 1:
         raise GraphSourceError(f"{folder}: needs one *_area_places.csv", field="area_dir")
     seeds: list[tuple[str, Point]] = []
-    with places[0].open(encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            pt = Point(float(row["lon"]), float(row["lat"]))
-            if row["place_class"] in SEED_CLASSES and area.contains(pt):
-                core = row["place_class"] in CORE_CLASSES
-                seeds.append((f"{row['name']} (Kernstadt)" if core else row["name"], pt))
+    for row in _rows(places[0], ("name", "place_class", "lat", "lon"), ("lat", "lon")):
+        pt = Point(row["lon"], row["lat"])
+        if row["place_class"] in SEED_CLASSES and area.contains(pt):
+            core = row["place_class"] in CORE_CLASSES
+            seeds.append((f"{row['name']} (Kernstadt)" if core else row["name"], pt))
     if not seeds:
         raise GraphSourceError(
             f"{places[0]}: no town, suburb or village inside the service area", field="area_dir"
@@ -113,15 +132,13 @@ def load_districts(path: Path) -> Districts:
 def main_station(folder: Path) -> tuple[float, float] | None:
     """(lat, lon) of the railway station inside the service area with the most residents
     within 2 km (the one riders from trains mostly come from); None if it has none."""
-    stations = []
-    with (folder / "pois.csv").open(encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            if (row["category"], row["subclass"], row["in_service_area"]) == (
-                "transport",
-                "station",
-                "yes",
-            ):
-                stations.append((float(row["lat"]), float(row["lon"])))
+    columns = ("lat", "lon", "category", "subclass", "in_service_area")
+    stations = [
+        (row["lat"], row["lon"])
+        for row in _rows(folder / "pois.csv", columns, ("lat", "lon"))
+        if (row["category"], row["subclass"], row["in_service_area"])
+        == ("transport", "station", "yes")
+    ]
     if not stations:
         return None
     cells = _cells(folder)

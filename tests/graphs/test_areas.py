@@ -110,3 +110,18 @@ def test_a_folder_that_is_not_a_towns_is_refused_naming_what_is_missing(tmp_path
         Settings(area_dir=f)
     assert err.value.errors()[0]["loc"] == ("area_dir",)
     assert "missing pois.csv" in str(err.value)
+
+
+def test_a_broken_csv_is_refused_naming_the_file_and_the_line(tmp_path: Path) -> None:
+    from nachtbus.errors import GraphSourceError
+
+    f = _folder(tmp_path, ["Burg,town,51.009,not-a-number"], CELLS, [])
+    with pytest.raises(GraphSourceError) as err:
+        estimated_districts(f)
+    assert err.value.field == "area_dir" and "town_area_places.csv line 2" in str(err.value)
+    (f / "town_area_places.csv").write_text("name,lat,lon\nBurg,51.0,8.0\n", encoding="utf-8")
+    with pytest.raises(GraphSourceError, match="needs the column"):
+        estimated_districts(f)
+    (f / "pois.csv").write_text("name\nx\n", encoding="utf-8")
+    with pytest.raises(GraphSourceError, match=r"pois.csv: needs the column\(s\) lat, lon"):
+        main_station(f)
