@@ -68,12 +68,19 @@ def _rows(path: Path, columns: tuple[str, ...], numbers: tuple[str, ...]) -> lis
         raise GraphSourceError(f"cannot read {path}: {exc}", field="area_dir") from None
 
 
-def _cells(folder: Path) -> list[tuple[float, float, float]]:
-    """(lat, lon, pop_est) of the residential cells with anyone living there."""
+def residents(folder: Path) -> list[tuple[float, float, float]]:
+    """(lat, lon, pop_est) of a folder's residential cells with anyone living there."""
     rows = _rows(
         folder / "residential_cells.csv", ("lat", "lon", "pop_est"), ("lat", "lon", "pop_est")
     )
     return [(r["lat"], r["lon"], r["pop_est"]) for r in rows if r["pop_est"] > 0]
+
+
+def pois_inside(folder: Path) -> list[dict[str, Any]]:
+    """A folder's POIs inside the service area (``lat`` and ``lon`` as floats)."""
+    columns = ("lat", "lon", "category", "subclass", "in_service_area")
+    rows = _rows(folder / "pois.csv", columns, ("lat", "lon"))
+    return [row for row in rows if row["in_service_area"] == "yes"]
 
 
 def estimated_districts(folder: Path) -> Districts:
@@ -108,7 +115,7 @@ def estimated_districts(folder: Path) -> Districts:
         cells = [by_seed[i].intersection(area) for i in range(len(named))]
     people = [0.0] * len(cells)
     tree = shapely.STRtree(cells)
-    for lat, lon, pop in _cells(folder):
+    for lat, lon, pop in residents(folder):
         hit = tree.query(Point(lon, lat), predicate="intersects")
         if len(hit):
             people[int(hit[0])] += pop
@@ -130,18 +137,22 @@ def load_districts(path: Path) -> Districts:
 
 
 def main_station(folder: Path) -> tuple[float, float] | None:
-    """(lat, lon) of the railway station inside the service area with the most residents
-    within 2 km (the one riders from trains mostly come from); None if it has none."""
-    columns = ("lat", "lon", "category", "subclass", "in_service_area")
+    """The main station of a town's folder (:func:`main_station_of` its POIs and residents)."""
+    return main_station_of(pois_inside(folder), residents(folder))
+
+
+def main_station_of(
+    pois: list[dict[str, Any]], cells: list[tuple[float, float, float]]
+) -> tuple[float, float] | None:
+    """(lat, lon) of the railway station among ``pois`` (inside the service area) with the most
+    residents within 2 km (the one riders from trains mostly come from); None if none is."""
     stations = [
         (row["lat"], row["lon"])
-        for row in _rows(folder / "pois.csv", columns, ("lat", "lon"))
-        if (row["category"], row["subclass"], row["in_service_area"])
-        == ("transport", "station", "yes")
+        for row in pois
+        if (row["category"], row["subclass"]) == ("transport", "station")
     ]
     if not stations:
         return None
-    cells = _cells(folder)
 
     def catchment(st: tuple[float, float]) -> float:
         k = math.cos(math.radians(st[0]))

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graphs.areas import main_station
+from graphs.areas import main_station_of, pois_inside, residents
 from nachtbus.errors import InvalidInput
 from nachtbus.transit.timetable import TrainCall
 from nachtbus.units import parse_clock
@@ -72,23 +72,15 @@ class SoestInputs:
 
     @classmethod
     def load(cls, folder: Path) -> SoestInputs:
-        homes, weights = [], []
-        with (folder / "residential_cells.csv").open(encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                pop = float(row["pop_est"])
-                if pop > 0:
-                    homes.append((float(row["lat"]), float(row["lon"])))
-                    weights.append(pop)
+        cells = residents(folder)
+        homes = [(lat, lon) for lat, lon, _ in cells]
+        w = np.asarray([pop for _, _, pop in cells])
+        inside = pois_inside(folder)
         pois: dict[str, list[tuple[float, float]]] = {}
-        with (folder / "pois.csv").open(encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                if row["in_service_area"] != "yes":
-                    continue
-                pt = (float(row["lat"]), float(row["lon"]))
-                pois.setdefault(row["category"], []).append(pt)
-        w = np.asarray(weights)
+        for row in inside:
+            pois.setdefault(row["category"], []).append((row["lat"], row["lon"]))
         # riders from trains come off the main station; a town without one: its centre
-        station = main_station(folder) or tuple(np.average(homes, axis=0, weights=w))
+        station = main_station_of(inside, cells) or tuple(np.average(homes, axis=0, weights=w))
         return cls(
             homes=np.asarray(homes),
             home_weight=w / w.sum(),
