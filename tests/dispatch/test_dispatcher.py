@@ -295,6 +295,35 @@ def test_live_reoptimisation_moves_a_confirmed_rider_to_a_better_bus(times) -> N
         )
 
 
+def test_a_late_bus_does_not_stop_the_rest_of_the_fleet_being_replanned(times) -> None:
+    """Bus C is stuck at its depot with r0's pickup four blocks away: due 140 s past the
+    promised window (the road, not a plan, broke it). The live round still re-plans the
+    other buses (r1 and r2 go from A to B, as without C), and r0's stop is planned no later
+    than it is due: the promise already broken is not broken further."""
+    d = Dispatcher(times, POLICY, reopt=SolveParams.live(5.0, lns_steps=200, ortools_solutions=5))
+    alone_a = FleetState.create(NOW, [bus("A")])
+    alone_a, _ = book(d, alone_a, "r1", 24, 20, at=NOW + 1200)
+    alone_a, _ = book(d, alone_a, "r2", 23, 3, at=NOW + 1200)
+    alone_c, _ = book(d, FleetState.create(NOW, [bus("C")]), "r0", 12, 14)
+    fleet = FleetState.create(NOW, [bus("A"), bus("B", depot=24), bus("C")])
+    state = fleet.evolve(
+        plans={"A": alone_a.plans["A"], "B": fleet.plans["B"], "C": alone_c.plans["C"]},
+        bookings={**alone_a.bookings, **alone_c.bookings},
+    )
+    state = d.vehicle_position(state, "C", 0, NOW + 800)  # still at the depot
+    late = state.bookings["b-r0"]
+    assert late.pickup_eta_s == NOW + 800 + 240 > late.pickup_window[1] == NOW + 900
+    new = d.reoptimise(state)
+    assert new is not None
+    assert {new.bookings[b].vehicle_id for b in ("b-r1", "b-r2")} == {"B"}
+    r0 = new.bookings["b-r0"]
+    assert r0.pickup_eta_s is not None and r0.pickup_eta_s <= late.pickup_eta_s
+    assert (r0.pickup_window, r0.max_ride_s) == (late.pickup_window, late.max_ride_s)
+    snap, sol = d.current_solution(new)
+    assert violations(snap.problem, sol) == []
+    assert_plans_match_bookings(new)
+
+
 def test_a_no_show_wait_gives_way_to_the_next_riders_promise(times) -> None:
     """The bus waits for a no-show rider no_show_wait_s, unless that would make it miss the
     next rider's window: then the no-show is due as soon as leaving still keeps it."""
@@ -408,6 +437,46 @@ def test_a_rescue_gives_a_rider_to_another_bus_to_take_a_trip_insertion_cannot()
     assert not isinstance(again, Rejection)
     assert again[0].bookings["b-r1"].vehicle_id == "B"
     assert again[0].plans == new.plans
+
+
+def test_a_late_bus_does_not_stop_the_rescue_of_a_trip_on_the_other_buses() -> None:
+    """The rescue of the test above, with a third bus C that is stuck at depot 0 while its
+    rider r0 waits at node 12 (due 340 s past the promise): the rescue still hands r1 to B
+    so that A takes r2, and r0 is not planned later than it is due."""
+    times = grid_town()
+    tight = replace(TIGHT, rescue_time_ms=0)
+    d = Dispatcher(times, tight)
+    two = _rescue_night(d)
+    early = FleetState.create(NOW - 400, [bus("C", seats=1, wheelchairs=0)])
+    early, _ = book(d, early, "r0", 12, 14)
+    fleet = FleetState.create(
+        NOW,
+        [
+            bus("A", seats=1, wheelchairs=0),
+            bus("B", seats=1, wheelchairs=0, depot=24),
+            bus("C", seats=1, wheelchairs=0),
+        ],
+    )
+    state = fleet.evolve(
+        plans={**two.plans, "C": early.plans["C"]},
+        bookings={**two.bookings, **early.bookings},
+    )
+    state = d.vehicle_position(state, "C", 0, NOW)
+    late = state.bookings["b-r0"]
+    assert late.pickup_eta_s == NOW + 240 > late.pickup_window[1] == NOW - 100
+    offer = d.offer(state, request("r2", 2, 1, NOW))
+    assert isinstance(offer, Offer), offer
+    assert offer.vehicle_id == "A" and [m.vehicle_id for m in offer.moves] == ["B"]
+    booked = d.confirm(state, offer)
+    assert not isinstance(booked, Rejection), booked
+    new, _ = booked
+    assert new.bookings["b-r1"].vehicle_id == "B"
+    r0 = new.bookings["b-r0"]
+    assert r0.vehicle_id == "C" and r0.pickup_eta_s is not None
+    assert r0.pickup_eta_s <= late.pickup_eta_s
+    snap, sol = d.current_solution(new)
+    assert violations(snap.problem, sol) == []
+    assert_plans_match_bookings(new)
 
 
 def test_a_late_trains_new_window_uses_the_rescue_and_a_move_does_not() -> None:
