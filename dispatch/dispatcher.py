@@ -7,7 +7,10 @@ changes no answer: a quote on an unchanged fleet just does not rebuild it.
 
 Promises: a booked rider's pickup window and ride-time limit never change; the dispatcher only
 accepts plans that keep them (the insertion checks them, and every re-optimised plan must pass
-the independent checker). Riders on board stay on their bus.
+the independent checker). Riders on board stay on their bus. A bus that runs late (the road
+was slower than the model) can be due past a promise; that stop is then planned no later
+than it is due, never later, and the other buses are re-planned around it as before
+(:class:`dispatch.snapshot.ProblemBuilder`).
 """
 
 from __future__ import annotations

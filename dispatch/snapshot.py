@@ -171,19 +171,22 @@ class ProblemBuilder:
             # than the model) may already be due past the promise; that stop is then planned
             # no later than its ETA, which nothing may push back, so that the plans stay
             # feasible and the rest of the fleet is still re-planned and rescued around it
-            # (capped at the promise, one late bus made every round and rescue fail)
+            # (capped at the promise, one late bus made every round and rescue fail). Not
+            # a pickup the bus is already at: there the rider is late, not the bus, and the
+            # no-show rule says how long it waits
             buf = p.plan_buffer_s
             lo, hi = b.pickup_window
             pick_hi = max(lo, hi - buf)
             if b.pickup_eta_s is not None and b.pickup_eta_s > pick_hi:
-                pick_hi = b.pickup_eta_s
+                at_stop = (
+                    b.vehicle_id is not None
+                    and state.states[b.vehicle_id].arrived_node == r.origin.node
+                )
+                late_ok = b.pickup_eta_s <= hi or not at_stop
+                pick_hi = b.pickup_eta_s if late_ok else hi
             drop_hi = b.latest_dropoff_s - buf
             if b.dropoff_eta_s is not None and b.dropoff_eta_s > drop_hi:
                 drop_hi = b.dropoff_eta_s
-            max_ride = b.max_ride_s
-            if onboard and b.picked_up_s is not None and b.dropoff_eta_s is not None:
-                # a late rider on board: the ride as long as it is now due to be, no longer
-                max_ride = max(max_ride, b.dropoff_eta_s - b.picked_up_s - dwell)
             requests.append(
                 RequestSpec(
                     pickup=loc(r.origin.node),
@@ -194,7 +197,7 @@ class ProblemBuilder:
                     wheelchairs=r.wheelchairs,
                     pickup_service_s=dwell,
                     dropoff_service_s=dwell,
-                    max_ride_s=max_ride,
+                    max_ride_s=b.max_ride_s,
                     required=True,
                     onboard_vehicle=vindex[b.vehicle_id] if onboard and b.vehicle_id else None,
                     picked_up_s=b.picked_up_s if onboard else None,
