@@ -170,20 +170,18 @@ class ProblemBuilder:
             # later: then no later than it does. A bus that runs late (the road was slower
             # than the model) may already be due past the promise; that stop is then planned
             # no later than its ETA, which nothing may push back, so that the plans stay
-            # feasible and the rest of the fleet is still re-planned and rescued around it
-            # (capped at the promise, one late bus made every round and rescue fail). Not
-            # a pickup the bus is already at: there the rider is late, not the bus, and the
-            # no-show rule says how long it waits
+            # feasible and the rest of the fleet is still re-planned and rescued around it.
+            # Not a pickup the bus is already at: there the rider is late, not the bus, and
+            # the no-show rule says how long it waits (kept at the promise)
             buf = p.plan_buffer_s
             lo, hi = b.pickup_window
             pick_hi = max(lo, hi - buf)
             if b.pickup_eta_s is not None and b.pickup_eta_s > pick_hi:
-                at_stop = (
-                    b.vehicle_id is not None
-                    and state.states[b.vehicle_id].arrived_node == r.origin.node
-                )
-                late_ok = b.pickup_eta_s <= hi or not at_stop
-                pick_hi = b.pickup_eta_s if late_ok else hi
+                pick_hi = b.pickup_eta_s
+                if b.vehicle_id is not None and (
+                    state.states[b.vehicle_id].arrived_node == r.origin.node
+                ):
+                    pick_hi = min(hi, pick_hi)
             drop_hi = b.latest_dropoff_s - buf
             if b.dropoff_eta_s is not None and b.dropoff_eta_s > drop_hi:
                 drop_hi = b.dropoff_eta_s
