@@ -10,7 +10,9 @@ accepts plans that keep them (the insertion checks them, and every re-optimised 
 the independent checker). Riders on board stay on their bus. A bus that runs late (the road
 was slower than the model) can be due past a promise; that stop is then planned no later
 than it is due, never later, and the other buses are re-planned around it as before
-(:class:`dispatch.snapshot.ProblemBuilder`).
+(:class:`dispatch.snapshot.ProblemBuilder`). Likewise a rider on board such a bus, past
+their ride limit: planned to be set down as early as the bus can still do it from where it
+last reported (``dispatch.snapshot._late_rides``).
 """
 
 from __future__ import annotations
@@ -739,7 +741,8 @@ class Dispatcher:
         bookings[booking_id] = replace(bookings[booking_id], status=BookingStatus.NO_SHOW)
         after = state.evolve(now_s=max(state.now_s, t), plans=plans, states=states,
                              bookings=bookings)  # fmt: skip
-        snap = self.problems.snapshot(after)
+        # the limits as promised: waiting on must not make a rider on board later still
+        snap = self.problems.snapshot(after, relax_late_rides=False)
         v = snap.vehicle_ids.index(vehicle_id)
         return self.problems.inserter(snap).schedule(v, snap.routes[v])[0] == Fail.OK
 

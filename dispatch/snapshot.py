@@ -10,7 +10,7 @@ request and its two places instead of rebuilding the whole problem.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -100,6 +100,80 @@ def _free_return(t: NDArray[np.int64], ends: dict[int, int]) -> NDArray[np.int64
     cost = t.copy()
     cost[:, list(ends.values())] = 0
     return cost
+
+
+def _late_rides(
+    requests: tuple[RequestSpec, ...],
+    vehicles: tuple[VehicleSpec, ...],
+    t: NDArray[np.int64],
+    reported_s: list[int],
+) -> tuple[RequestSpec, ...] | None:
+    """Riders on board a bus that can no longer set them down within their ride limit: the
+    limit (and the latest arrival planned) becomes the earliest the bus can still do it.
+
+    The earliest drop-off is after the bus's fixed stops (the one it is driving to), then
+    straight there, counted from the bus's last report (``reported_s``: where it was, or
+    when it was done at its last stop), not from now: only the road makes a rider later,
+    never the bus standing (held by its plan, or waiting at a door), so no wait the engine
+    chose can stretch a ride; such a plan is left without a solution, as before, until
+    the bus moves on. A rider whose ride would still fit keeps the limit as it is, however the
+    plan now has them (a rider who boarded earlier than planned, say: the search puts the
+    drop-off sooner). Two or more such riders on one bus are set down nearest first, each
+    limit the time of that chain. Without this a problem holding such a rider has no solution,
+    and every round and rescue of the whole fleet fails until the rider is set down. Nothing
+    is relaxed beyond what the bus can do at best, so a search cannot use it to make a ride
+    longer than it has to be. None: every rider on board is in time (nothing changed).
+    """
+    out = list(requests)
+    onboard: dict[int, list[int]] = {}
+    for r, req in enumerate(requests):
+        if req.onboard_vehicle is not None:
+            onboard.setdefault(req.onboard_vehicle, []).append(r)
+    for v, riders in onboard.items():
+        spec = vehicles[v]
+        loc, ready = spec.start, min(spec.start_s, reported_s[v])
+        done: set[int] = set()
+        for r, kind in spec.fixed:  # the bus's committed stops first, in their order
+            req = out[r]
+            nxt = req.pickup if kind == StopKind.PICKUP else req.dropoff
+            lo = req.pickup_window[0] if kind == StopKind.PICKUP else req.dropoff_window[0]
+            begin = max(ready + int(t[loc, nxt]), lo)
+            if kind == StopKind.DROPOFF and req.onboard_vehicle == v:
+                out[r] = _no_later_than(req, begin)
+                done.add(r)
+            service = req.pickup_service_s if kind == StopKind.PICKUP else req.dropoff_service_s
+            loc, ready = nxt, begin + service
+        late = []
+        for r in riders:
+            if r in done:
+                continue
+            req = out[r]
+            begin = ready + int(t[loc, req.dropoff])
+            if _ride(req, begin) > req.max_ride_s or begin > req.dropoff_window[1]:
+                late.append((begin, r))
+        for _, r in sorted(late):  # nearest first, one after the other
+            req = out[r]
+            begin = max(ready + int(t[loc, req.dropoff]), req.dropoff_window[0])
+            out[r] = _no_later_than(req, begin)
+            loc, ready = req.dropoff, begin + req.dropoff_service_s
+    if all(a is b for a, b in zip(out, requests, strict=True)):
+        return None
+    return tuple(out)
+
+
+def _ride(req: RequestSpec, dropoff_s: int) -> int:
+    assert req.picked_up_s is not None
+    return dropoff_s - (req.picked_up_s + req.pickup_service_s)
+
+
+def _no_later_than(req: RequestSpec, dropoff_s: int) -> RequestSpec:
+    """``req`` (on board) with its ride limit and latest drop-off no tighter than ``dropoff_s``."""
+    ride, (lo, hi) = _ride(req, dropoff_s), req.dropoff_window
+    if ride <= req.max_ride_s and dropoff_s <= hi:
+        return req
+    return replace(
+        req, max_ride_s=max(req.max_ride_s, ride), dropoff_window=(lo, max(hi, dropoff_s))
+    )
 
 
 def request_spec(
@@ -275,13 +349,31 @@ class ProblemBuilder:
         return tuple(out)
 
     def snapshot(
-        self, state: FleetState, extra: tuple[BookingRequest, RequestWindows] | None = None
+        self,
+        state: FleetState,
+        extra: tuple[BookingRequest, RequestWindows] | None = None,
+        *,
+        relax_late_rides: bool = True,
     ) -> Snapshot:
+        """``state`` as a routing problem (with the request being quoted, ``extra``). A rider
+        on board a bus that can no longer keep their ride limit is planned no later than the
+        bus can set them down (:func:`_late_rides`), unless ``relax_late_rides`` is False
+        (to ask whether a plan keeps every limit as promised, as the no-show rule does)."""
         base = self.base(state)
         vehicles = self.vehicles(state, base.vehicle_ids, base.node_index, base.routes, base.ends)
+        requests = base.requests
+        reuse: Inserter | None = base.inserter
+        if relax_late_rides:
+            reported = [
+                max(state.states[vid].at_s, state.vehicles[vid].shift_start_s)
+                for vid in base.vehicle_ids
+            ]
+            relaxed = _late_rides(requests, vehicles, base.time_s, reported)
+            if relaxed is not None:  # other requests than the base's: its arrays do not fit
+                requests, reuse = relaxed, None
         if extra is None:
-            problem = RoutingProblem(base.time_s, vehicles, base.requests, base.cost)
-            return Snapshot(problem, base.booking_ids, base.vehicle_ids, base.routes, base.inserter)
+            problem = RoutingProblem(base.time_s, vehicles, requests, base.cost)
+            return Snapshot(problem, base.booking_ids, base.vehicle_ids, base.routes, reuse)
         r, w = extra
         node_index, t, cost = base.node_index, base.time_s, base.cost
         new_nodes = [
@@ -306,10 +398,8 @@ class ProblemBuilder:
             NEW,
             self.policy.plan_buffer_s,
         )
-        problem = RoutingProblem(t, vehicles, (*base.requests, spec), cost)
-        return Snapshot(
-            problem, (*base.booking_ids, NEW), base.vehicle_ids, base.routes, base.inserter
-        )
+        problem = RoutingProblem(t, vehicles, (*requests, spec), cost)
+        return Snapshot(problem, (*base.booking_ids, NEW), base.vehicle_ids, base.routes, reuse)
 
     def inserter(self, snap: Snapshot) -> Inserter:
         return Inserter(snap.problem, wait_weight_pct=self.wait_weight_pct, reuse=snap.reuse)

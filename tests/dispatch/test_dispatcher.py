@@ -324,6 +324,42 @@ def test_a_late_bus_does_not_stop_the_rest_of_the_fleet_being_replanned(times) -
     assert_plans_match_bookings(new)
 
 
+def test_a_rider_on_board_a_late_bus_does_not_stop_the_fleet_being_replanned(times) -> None:
+    """Bus C took r0 on board at node 1 and then stood in traffic one block on until r0's
+    ride limit had passed: no plan can set r0 down within it any more. The live round still
+    re-plans the fleet (r1 goes from A to B, which starts at r1's door; r2 to C, which
+    sets r0 down at r2's door; A is left with nothing), and C takes r0 straight to the
+    drop-off: the ride is not made longer than the road already made it. Before, the
+    round found no plan at all."""
+    d = Dispatcher(times, POLICY, reopt=SolveParams.live(5.0, lns_steps=200, ortools_solutions=5))
+    alone_a = FleetState.create(NOW, [bus("A")])
+    alone_a, _ = book(d, alone_a, "r1", 24, 20, at=NOW + 1800)
+    alone_a, _ = book(d, alone_a, "r2", 23, 3, at=NOW + 1800)
+    alone_c, _ = book(d, FleetState.create(NOW, [bus("C")]), "r0", 1, 23)
+    fleet = FleetState.create(NOW, [bus("A"), bus("B", depot=24), bus("C")])
+    state = fleet.evolve(
+        plans={"A": alone_a.plans["A"], "B": fleet.plans["B"], "C": alone_c.plans["C"]},
+        bookings={**alone_a.bookings, **alone_c.bookings},
+    )
+    state = d.vehicle_position(state, "C", 1, NOW + 60, arrived=True)
+    state = d.stop_done(state, "C", "b-r0", StopType.PICKUP, NOW + 60)
+    limit = state.bookings["b-r0"].max_ride_s
+    stuck = NOW + 60 + POLICY.dwell_s + limit  # one block on (node 2), 5 blocks from node 23
+    state = d.vehicle_position(state, "C", 2, stuck)
+    earliest = stuck + times.time_s(2, 23)
+    assert earliest - (NOW + 60 + POLICY.dwell_s) > limit
+    new = d.reoptimise(state)
+    assert new is not None
+    assert (new.bookings["b-r1"].vehicle_id, new.bookings["b-r2"].vehicle_id) == ("B", "C")
+    assert new.plans["A"].stops == ()
+    r0 = new.bookings["b-r0"]
+    assert r0.vehicle_id == "C" and r0.dropoff_eta_s == earliest
+    assert r0.max_ride_s == limit  # the promise on record is not rewritten
+    snap, sol = d.current_solution(new)
+    assert violations(snap.problem, sol) == []
+    assert_plans_match_bookings(new)
+
+
 def test_a_no_show_wait_gives_way_to_the_next_riders_promise(times) -> None:
     """The bus waits for a no-show rider no_show_wait_s, unless that would make it miss the
     next rider's window: then the no-show is due as soon as leaving still keeps it."""
