@@ -9,12 +9,14 @@ import pytest
 from dispatch.dispatcher import Dispatcher
 from dispatch.policies import ServicePolicy
 from nachtbus.domain import (
+    Booking,
     BookingStatus,
     FleetState,
     Offer,
     Rejection,
     RejectionReason,
     StopType,
+    Vehicle,
 )
 from nachtbus.errors import BookingStateError, NotArrived, StopNotInPlan, TooEarly
 from routing.checker import violations
@@ -38,6 +40,18 @@ def times():
 
 def dispatcher(times) -> Dispatcher:
     return Dispatcher(times, POLICY, reopt=REOPT)
+
+
+def fleet_of(buses: list[Vehicle], *alone: FleetState, now: int = NOW) -> FleetState:
+    """A fleet of ``buses`` at ``now`` with the plans and bookings of states that each
+    booked on some of its buses alone (the fleet's other buses have empty plans)."""
+    fleet = FleetState.create(now, buses)
+    plans = {**fleet.plans}
+    bookings: dict[str, Booking] = {}
+    for s in alone:
+        plans.update(s.plans)
+        bookings.update(s.bookings)
+    return fleet.evolve(plans=plans, bookings=bookings)
 
 
 def book(d: Dispatcher, state: FleetState, rid: str, a: int, b: int, **kw):
@@ -277,10 +291,7 @@ def test_live_reoptimisation_moves_a_confirmed_rider_to_a_better_bus(times) -> N
     alone, _ = book(d, alone, "r1", 24, 20, at=NOW + 1200)
     alone, _ = book(d, alone, "r2", 23, 3, at=NOW + 1200)
     assert {b.vehicle_id for b in alone.bookings.values()} == {"A"}
-    both = FleetState.create(NOW, [bus("A"), bus("B", depot=24)])
-    state = both.evolve(
-        plans={"A": alone.plans["A"], "B": both.plans["B"]}, bookings=dict(alone.bookings)
-    )
+    state = fleet_of([bus("A"), bus("B", depot=24)], alone)
     snap, before = d.current_solution(state)
     new = d.reoptimise(state)
     assert new is not None
@@ -305,11 +316,7 @@ def test_a_late_bus_does_not_stop_the_rest_of_the_fleet_being_replanned(times) -
     alone_a, _ = book(d, alone_a, "r1", 24, 20, at=NOW + 1200)
     alone_a, _ = book(d, alone_a, "r2", 23, 3, at=NOW + 1200)
     alone_c, _ = book(d, FleetState.create(NOW, [bus("C")]), "r0", 12, 14)
-    fleet = FleetState.create(NOW, [bus("A"), bus("B", depot=24), bus("C")])
-    state = fleet.evolve(
-        plans={"A": alone_a.plans["A"], "B": fleet.plans["B"], "C": alone_c.plans["C"]},
-        bookings={**alone_a.bookings, **alone_c.bookings},
-    )
+    state = fleet_of([bus("A"), bus("B", depot=24), bus("C")], alone_a, alone_c)
     state = d.vehicle_position(state, "C", 0, NOW + 800)  # still at the depot
     late = state.bookings["b-r0"]
     assert late.pickup_eta_s == NOW + 800 + 240 > late.pickup_window[1] == NOW + 900
@@ -336,11 +343,7 @@ def test_a_rider_on_board_a_late_bus_does_not_stop_the_fleet_being_replanned(tim
     alone_a, _ = book(d, alone_a, "r1", 24, 20, at=NOW + 1800)
     alone_a, _ = book(d, alone_a, "r2", 23, 3, at=NOW + 1800)
     alone_c, _ = book(d, FleetState.create(NOW, [bus("C")]), "r0", 1, 23)
-    fleet = FleetState.create(NOW, [bus("A"), bus("B", depot=24), bus("C")])
-    state = fleet.evolve(
-        plans={"A": alone_a.plans["A"], "B": fleet.plans["B"], "C": alone_c.plans["C"]},
-        bookings={**alone_a.bookings, **alone_c.bookings},
-    )
+    state = fleet_of([bus("A"), bus("B", depot=24), bus("C")], alone_a, alone_c)
     state = d.vehicle_position(state, "C", 1, NOW + 60, arrived=True)
     state = d.stop_done(state, "C", "b-r0", StopType.PICKUP, NOW + 60)
     limit = state.bookings["b-r0"].max_ride_s
@@ -426,11 +429,8 @@ def _rescue_night(d: Dispatcher) -> FleetState:
     blocks away) while B was not yet on the road."""
     alone = FleetState.create(NOW, [bus("A", seats=1, wheelchairs=0)])
     alone, _ = book(d, alone, "r1", 12, 14)
-    both = FleetState.create(
-        NOW, [bus("A", seats=1, wheelchairs=0), bus("B", seats=1, wheelchairs=0, depot=24)]
-    )
-    return both.evolve(
-        plans={"A": alone.plans["A"], "B": both.plans["B"]}, bookings=dict(alone.bookings)
+    return fleet_of(
+        [bus("A", seats=1, wheelchairs=0), bus("B", seats=1, wheelchairs=0, depot=24)], alone
     )
 
 
@@ -485,18 +485,8 @@ def test_a_late_bus_does_not_stop_the_rescue_of_a_trip_on_the_other_buses() -> N
     two = _rescue_night(d)
     early = FleetState.create(NOW - 400, [bus("C", seats=1, wheelchairs=0)])
     early, _ = book(d, early, "r0", 12, 14)
-    fleet = FleetState.create(
-        NOW,
-        [
-            bus("A", seats=1, wheelchairs=0),
-            bus("B", seats=1, wheelchairs=0, depot=24),
-            bus("C", seats=1, wheelchairs=0),
-        ],
-    )
-    state = fleet.evolve(
-        plans={**two.plans, "C": early.plans["C"]},
-        bookings={**two.bookings, **early.bookings},
-    )
+    buses = [bus(v, seats=1, wheelchairs=0, depot=at) for v, at in (("A", 0), ("B", 24), ("C", 0))]
+    state = fleet_of(buses, two, early)
     state = d.vehicle_position(state, "C", 0, NOW)
     late = state.bookings["b-r0"]
     assert late.pickup_eta_s == NOW + 240 > late.pickup_window[1] == NOW - 100
@@ -558,11 +548,7 @@ def test_a_breakdown_hands_a_rider_on_through_the_rescue() -> None:
     plain = Dispatcher(times, replace(tight, rescue_steps=0))
     a_alone, _ = book(plain, FleetState.create(NOW, [buses[0]]), "r1", 12, 14)
     c_alone, _ = book(plain, FleetState.create(NOW, [buses[2]]), "r2", 2, 1)
-    fleet = FleetState.create(NOW, buses)
-    state = fleet.evolve(
-        plans={"A": a_alone.plans["A"], "B": fleet.plans["B"], "C": c_alone.plans["C"]},
-        bookings={**a_alone.bookings, **c_alone.bookings},
-    )
+    state = fleet_of(buses, a_alone, c_alone)
     assert_plans_match_bookings(state)
     _, moved, cancelled = plain.take_out(state, "C", "engine")
     assert (moved, cancelled) == ([], ["b-r2"])
