@@ -21,6 +21,11 @@ Protocol
 - Reported per configuration (mean over the seeds): served share, served at the wish, offered
   share of the requests the rules allow, villages / Kernstadt served, bus km per direct km,
   km, CO2 saved against both references, promises broken (simulator's own count), wall time.
+- Paired against the defaults: for each other configuration, served, served at the wish and
+  bus km per direct km as the mean difference from the defaults over the same nights, its
+  standard error (with two nights or more) and on how many nights the configuration was
+  better / worse. The nights differ far more from each other than most levers change them;
+  a difference within about two standard errors is not shown to be one.
 - Targets (issue 15), judged on the shipped defaults: served at the wish at
   least 0.95 x hindsight's; offered share at least 95 %; bus km per direct km at most 1.15;
   villages at least 0.9 x the Kernstadt's share; 0 promises broken; a Friday night under 60 s
@@ -85,6 +90,37 @@ def _mean(rows: list[dict[str, Any]], key: str) -> float | None:
     return statistics.fmean(values) if values else None
 
 
+#: compared night by night against the defaults; True: higher is better
+PAIRED = {"served_share": True, "served_at_wish_share": True, "bus_km_per_direct_km": False}
+
+
+def paired(
+    rows: list[dict[str, Any]], ref: list[dict[str, Any]], key: str, higher_better: bool
+) -> dict[str, Any]:
+    """``rows`` against ``ref`` night by night (same nights, same order) on ``key``: the mean
+    difference, its standard error (None with fewer than two nights), and the nights where
+    ``rows`` was better and worse (equal ones in neither)."""
+    if len(rows) != len(ref):
+        raise ValueError(f"paired: {len(rows)} nights against {len(ref)}")
+    diffs = [
+        r[key] - q[key]
+        for r, q in zip(rows, ref, strict=True)
+        if r.get(key) is not None and q.get(key) is not None
+    ]
+    if not diffs:
+        return {"mean": None, "se": None, "better": 0, "worse": 0, "nights": 0}
+    se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else None
+    up = sum(1 for d in diffs if d > 0)
+    down = sum(1 for d in diffs if d < 0)
+    return {
+        "mean": statistics.fmean(diffs),
+        "se": se,
+        "better": up if higher_better else down,
+        "worse": down if higher_better else up,
+        "nights": len(diffs),
+    }
+
+
 def _flat(table: dict[str, Any]) -> dict[str, Any]:
     return {**table["overall"], **table.get("villages", {}), "wall_s": table["run"]["wall_s"]}
 
@@ -132,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
             "requests": statistics.fmean(r["requests"] for r in rows[DEFAULTS]),
             "configs": {label: {k: _mean(rs, k) for k in KEYS} for label, rs in rows.items()},
             "hindsight": {k: _mean(bounds, k) for k in KEYS if k != "wall_s"},
+            "paired": {
+                label: {k: paired(rs, rows[DEFAULTS], k, hb) for k, hb in PAIRED.items()}
+                for label, rs in rows.items()
+                if label != DEFAULTS
+            },
         }
         d, h = report[name]["configs"][DEFAULTS], report[name]["hindsight"]
         report[name]["targets"] = {
@@ -173,6 +214,20 @@ def main(argv: list[str] | None = None) -> int:
                 f"{f('co2_saved_counterfactual_kg', '0'):>8}{f('promises_broken', '0'):>7}"
                 f"{f('wall_s', '1'):>6}"
             )
+        print("\nagainst the defaults, night by night (mean difference +- standard error, "
+              "nights better / worse):")  # fmt: skip
+        print(f"{'case':<30}{'served':>24}{'wish':>24}{'bkm/dkm':>24}")
+        for label, cmp in rep["paired"].items():
+            cells = []
+            for key, c in cmp.items():
+                if c["mean"] is None:
+                    cells.append("-")
+                    continue
+                pct = key != "bus_km_per_direct_km"
+                scale, unit = (100, " pt") if pct else (1, "")
+                se = "" if c["se"] is None else f" +-{c['se'] * scale:.2f}"
+                cells.append(f"{c['mean'] * scale:+.2f}{se}{unit} {c['better']}/{c['worse']}")
+            print(f"{label:<30}" + "".join(f"{x:>24}" for x in cells))
         for target, ok in rep["targets"].items():
             print(f"  target {target}: {'met' if ok else 'NOT met'}")
     return 0
