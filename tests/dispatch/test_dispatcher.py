@@ -31,6 +31,8 @@ POLICY = ServicePolicy(dwell_s=30, wheelchair_dwell_s=120, max_wait_s=900, plan_
 TIGHT = ServicePolicy(max_wait_s=300, plan_buffer_s=0)
 #: OR-Tools stops after 50 solutions (the time limit is only a safety cap)
 REOPT = SolveParams(ortools=OrToolsParams(time_limit_s=30.0, solution_limit=50))
+#: the live round (ruin and recreate, then OR-Tools), on step and solution limits
+LIVE = SolveParams.live(5.0, lns_steps=200, ortools_solutions=5)
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +54,15 @@ def fleet_of(buses: list[Vehicle], *alone: FleetState, now: int = NOW) -> FleetS
         plans.update(s.plans)
         bookings.update(s.bookings)
     return fleet.evolve(plans=plans, bookings=bookings)
+
+
+def far_corner_on_a(d: Dispatcher, at: int) -> FleetState:
+    """Bus A alone with r1 (24 -> 20) and r2 (23 -> 3), both asked for ``at``: riders at the
+    far corner, which a bus starting there (B, depot 24) would serve with less driving."""
+    alone = FleetState.create(NOW, [bus("A")])
+    alone, _ = book(d, alone, "r1", 24, 20, at=at)
+    alone, _ = book(d, alone, "r2", 23, 3, at=at)
+    return alone
 
 
 def book(d: Dispatcher, state: FleetState, rid: str, a: int, b: int, **kw):
@@ -286,10 +297,8 @@ def test_live_reoptimisation_moves_a_confirmed_rider_to_a_better_bus(times) -> N
     """Bus A took two riders at the far corner while B was not yet on the road; once B is
     there, the live round (ruin and recreate, then OR-Tools) gives them to B, which starts
     there, keeps both promises and drives less."""
-    d = Dispatcher(times, POLICY, reopt=SolveParams.live(5.0, lns_steps=200, ortools_solutions=5))
-    alone = FleetState.create(NOW, [bus("A")])
-    alone, _ = book(d, alone, "r1", 24, 20, at=NOW + 1200)
-    alone, _ = book(d, alone, "r2", 23, 3, at=NOW + 1200)
+    d = Dispatcher(times, POLICY, reopt=LIVE)
+    alone = far_corner_on_a(d, NOW + 1200)
     assert {b.vehicle_id for b in alone.bookings.values()} == {"A"}
     state = fleet_of([bus("A"), bus("B", depot=24)], alone)
     snap, before = d.current_solution(state)
@@ -311,10 +320,8 @@ def test_a_late_bus_does_not_stop_the_rest_of_the_fleet_being_replanned(times) -
     promised window (the road, not a plan, broke it). The live round still re-plans the
     other buses (r1 and r2 go from A to B, as without C), and r0's stop is planned no later
     than it is due: the promise already broken is not broken further."""
-    d = Dispatcher(times, POLICY, reopt=SolveParams.live(5.0, lns_steps=200, ortools_solutions=5))
-    alone_a = FleetState.create(NOW, [bus("A")])
-    alone_a, _ = book(d, alone_a, "r1", 24, 20, at=NOW + 1200)
-    alone_a, _ = book(d, alone_a, "r2", 23, 3, at=NOW + 1200)
+    d = Dispatcher(times, POLICY, reopt=LIVE)
+    alone_a = far_corner_on_a(d, NOW + 1200)
     alone_c, _ = book(d, FleetState.create(NOW, [bus("C")]), "r0", 12, 14)
     state = fleet_of([bus("A"), bus("B", depot=24), bus("C")], alone_a, alone_c)
     state = d.vehicle_position(state, "C", 0, NOW + 800)  # still at the depot
@@ -338,10 +345,8 @@ def test_a_rider_on_board_a_late_bus_does_not_stop_the_fleet_being_replanned(tim
     sets r0 down at r2's door; A is left with nothing), and C takes r0 straight to the
     drop-off: the ride is not made longer than the road already made it. Before, the
     round found no plan at all."""
-    d = Dispatcher(times, POLICY, reopt=SolveParams.live(5.0, lns_steps=200, ortools_solutions=5))
-    alone_a = FleetState.create(NOW, [bus("A")])
-    alone_a, _ = book(d, alone_a, "r1", 24, 20, at=NOW + 1800)
-    alone_a, _ = book(d, alone_a, "r2", 23, 3, at=NOW + 1800)
+    d = Dispatcher(times, POLICY, reopt=LIVE)
+    alone_a = far_corner_on_a(d, NOW + 1800)
     alone_c, _ = book(d, FleetState.create(NOW, [bus("C")]), "r0", 1, 23)
     state = fleet_of([bus("A"), bus("B", depot=24), bus("C")], alone_a, alone_c)
     state = d.vehicle_position(state, "C", 1, NOW + 60, arrived=True)
