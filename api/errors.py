@@ -88,7 +88,14 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 def _validation_item(e: Any) -> dict[str, Any]:
     """One validation error as field + rule; a model check names its field as "field: rule"."""
     field, rule = _field_name(tuple(e["loc"])), str(e["msg"])
-    if e["type"] == "value_error":
+    if e["type"] == "json_invalid":
+        # the location after "body" is the character where the JSON breaks, not a field
+        at = e["loc"][-1] if len(e["loc"]) > 1 else None
+        error = (e.get("ctx") or {}).get("error")
+        field = "body"
+        rule = "not valid JSON" + (f" ({error})" if error else "")
+        rule += f" at character {at}" if isinstance(at, int) else ""
+    elif e["type"] == "value_error":
         rule = rule.removeprefix("Value error, ")
         named, sep, rest = rule.partition(": ")
         if sep and named.isidentifier():

@@ -16,7 +16,11 @@ from pydantic.alias_generators import to_camel
 
 class Schema(BaseModel):
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,  # NaN / Infinity: "Input should be a finite number"
     )
 
 

@@ -26,6 +26,8 @@ def version(api: Api) -> int:
             "from",
         ),
         ({"from": {"lat": 95, "lon": 8.1}}, "invalid_input", "from.lat"),
+        ({"from": {"lat": "NaN", "lon": 8.1}}, "invalid_input", "from.lat"),
+        ({"to": {"lat": 51.5, "lon": "Infinity"}}, "invalid_input", "to.lon"),
         ({"nrOfTravelers": 7}, "too_many_travellers", "nrOfTravelers"),
         ({"nrOfTravelers": 0}, "invalid_input", "nrOfTravelers"),
         ({"wheelchairs": 2, "nrOfTravelers": 1}, "invalid_input", "wheelchairs"),
@@ -59,6 +61,28 @@ def test_bad_inquiries_are_refused_with_field_and_rule(
     assert r.json()["code"] == code
     assert r.json()["field"] == field
     assert r.json()["message"]
+    assert version(api) == before
+
+
+def test_nan_and_broken_json_name_the_rule(api: Api) -> None:
+    """NaN is not "more than 90": the rule says finite; a body that is no JSON names the body."""
+    for nan in (b"NaN", b'"NaN"'):
+        r = api.client.post(
+            "/v1/planning/inquiries",
+            content=b'{"from": {"lat": %s, "lon": 8.1}, "to": {"lat": 51.55, "lon": 8.0}}' % nan,
+            headers={**RIDER, "Content-Type": "application/json"},
+        )
+        assert r.status_code == 422 and "finite" in r.json()["message"], r.text
+    before = version(api)
+    r = api.client.post(
+        "/v1/planning/inquiries",
+        content=b'{"from": {"lat": 51.57,',
+        headers={**RIDER, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "body"
+    assert r.json()["message"].startswith("body: not valid JSON"), r.text
+    assert "at character" in r.json()["message"]
     assert version(api) == before
 
 
