@@ -76,8 +76,21 @@ def to_response(exc: NachtbusError) -> JSONResponse:
     elif isinstance(exc, Unavailable):
         headers["Retry-After"] = "1"
     return JSONResponse(
-        body(exc.code, exc.message, exc.field), status_code=status_of(exc), headers=headers
+        body(exc.code, exc.message, api_field(exc.field)),
+        status_code=status_of(exc),
+        headers=headers,
     )
+
+
+# The engine names what it checks in its own words; where that is a body field of the API,
+# the error names the field as the API spells it. Path parameters keep their OpenAPI names
+# (``vehicle_id``), and a booking's id is the path's ``id``.
+_API_FIELDS = {"offer_id": "offerId", "booking_id": "id"}
+
+
+def api_field(name: str | None) -> str | None:
+    """The field an engine error names, as the API request spells it."""
+    return _API_FIELDS.get(name, name) if name is not None else None
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

@@ -86,6 +86,20 @@ def test_nan_and_broken_json_name_the_rule(api: Api) -> None:
     assert version(api) == before
 
 
+def test_engine_errors_name_the_field_as_the_api_spells_it(api: Api) -> None:
+    """An unknown offer names the body's offerId, an unknown booking the path's id."""
+    r = api.client.post("/v1/bookings", json={"offerId": "never-made"}, headers=RIDER)
+    assert (r.status_code, r.json()["code"], r.json()["field"]) == (
+        404,
+        "unknown_offer",
+        "offerId",
+    ), r.text
+    r = api.client.post(
+        "/v1/fleet/bookings/bk-never/cancel", json={"reason": "test"}, headers=DISPATCHER
+    )
+    assert (r.status_code, r.json()["field"]) == (404, "id"), r.text
+
+
 def test_arrival_time_plans_pickup_to_arrive_in_time(api: Api) -> None:
     """An inquiry with a latest arrival gets an offer that arrives by then."""
     r = api.inquire(MARKT, OSTOENNEN, arrivalTime="2026-11-20T23:30:00+01:00")
