@@ -30,6 +30,7 @@ from nachtbus.domain import (
 )
 from nachtbus.errors import (
     AccessDenied,
+    NachtbusError,
     StoreUnavailable,
     UnknownBooking,
     UnknownVehicle,
@@ -285,6 +286,14 @@ def vehicle_event(
     r = rt(request)
 
     def run() -> tuple[int, s.PlanOut]:
+        try:
+            return report()
+        except NachtbusError as exc:
+            if exc.field == "booking_id":  # here the booking is the body's bookingId
+                exc.field = "bookingId"
+            raise
+
+    def report() -> tuple[int, s.PlanOut]:
         svc, t, bid = r.service, s.VehicleEventType, event.booking_id or ""
         if vehicle_id not in svc.snapshot().vehicles:
             raise UnknownVehicle(f"no bus {vehicle_id!r}", field="vehicle_id")
