@@ -304,7 +304,7 @@ class Scenario(_Model):
         except ValidationError as exc:
             loc, msg = located(exc.errors()[0])
             field = ".".join(str(x) for x in loc) or "scenario"
-            raise ScenarioError(f"{path}: {field}: {msg}", field=field) from None
+            raise ScenarioError(f"{msg} (in {path})", field=field) from None
 
     def with_values(self, values: dict[str, Any]) -> Scenario:
         """This scenario with swept values set (``buses``, ``demand_scale``, ...)."""

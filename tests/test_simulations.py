@@ -178,6 +178,9 @@ def test_a_bad_scenario_names_the_field(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as err:
         scenario(tmp_path, SMALL.replace("buses = 2", "buses = 0"))
     assert err.value.field == "fleet.buses"
+    # the field once, then the rule, then the file
+    assert str(err.value).startswith("fleet.buses: Input should be greater than or equal to 1")
+    assert str(err.value).count("fleet.buses") == 1 and str(err.value).endswith("s.toml)")
     with pytest.raises(ScenarioError) as err:
         scenario(tmp_path, SMALL + "\n[sweep]\ncolour = [1, 2]\n")
     assert err.value.field == "sweep"
