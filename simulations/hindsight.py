@@ -217,7 +217,9 @@ def kpis(
     direct_km = sum(direct[k] for k in served) / 1000
     n = len(night.requests)
     return {
-        "requests": n,
+        # the requests the bound could plan: allowed by the rules, not cancelled before their
+        # pickup could start (the night's own count of requests is the online run's)
+        "planned": n,
         "refused_by_rules": dict(Counter(night.refused.values())),
         "served": len(served),
         "served_share": len(served) / n if n else None,

@@ -412,6 +412,7 @@ def _fmt(value: Any, unit: str) -> str:
 #: the planner's summary: (label with unit, key in ``overall`` or ``villages``, unit)
 SUMMARY: tuple[tuple[str, str, str], ...] = (
     ("requests", "requests", ""),
+    ("  planned by the bound (allowed, not cancelled first)", "planned", ""),
     ("served (trips)", "served", ""),
     ("served share (of requests not cancelled)", "served_share", "%"),
     ("  served at the wished time", "served_at_wish_share", "%"),

@@ -100,10 +100,11 @@ def _bound_chart(table: dict[str, Any]) -> str:
         hs = [both.get(k) or 0 for _, k in shares]
         a1.bar(x + w / 2, hs, w, label="hindsight bound", color="#8c959f")
     a1.set_xticks(x, [label for label, _ in shares])
-    a1.set_ylim(0, 1)
+    a1.set_ylim(0, 1.15)  # room above 100 % for the legend, clear of the bars
+    a1.set_yticks(np.linspace(0, 1, 6))
     a1.set_ylabel("share of requests (%)")
     a1.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    a1.legend(fontsize=8)
+    a1.legend(fontsize=8, loc="upper center", ncol=2, frameon=False)
     a1.set_title("Served: online against what was possible")
     ratio = [online.get("bus_km_per_direct_km") or 0]
     labels = ["online"]
@@ -175,11 +176,12 @@ def _hours_chart(table: dict[str, Any]) -> str:
         ax.plot(x, ys, "o", color="#57606a", label="hindsight bound")
         top = max([top, *ys])
     ax.set_xticks(x, labels, fontsize=7)
-    ax.set_ylim(0, top * 1.03)
+    ax.set_ylim(0, top * 1.15)  # room above the bars for the legend
+    ax.set_yticks([y for y in np.linspace(0, 1, 6) if y <= top * 1.03])
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     ax.set_xlabel("hour the riders asked")
     ax.set_ylabel("served (% of requests)")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper center", ncol=3, frameon=False)
     return _png(fig)
 
 

@@ -170,6 +170,7 @@ def solve_hindsight(
     sol = hindsight.solve_night(night, params)
     out = hindsight.kpis(night, sol, world.times, inputs.co2)
     online = table["overall"]
+    out["requests"] = online["requests"]  # the same night's requests; "planned": what it could
     asked = online["requests"] - online["cancelled"]
     out["served_share"] = out["served"] / asked if asked else None
     out["served_at_wish"] = out["served"]  # with hindsight every rider gets the wish or nothing

@@ -228,6 +228,10 @@ def test_simulate_command_writes_report_and_sweep(
     # the bound serves at the wish at least what the online run served at the wish, and its
     # per-district and per-hour counts add up
     assert bound["served"] >= table["overall"]["served_at_wish"]
+    # the same night's requests on both sides; the bound plans those the rules allow
+    assert bound["requests"] == table["overall"]["requests"]
+    assert bound["served"] <= bound["planned"] <= table["overall"]["allowed"]
+    assert "planned by the bound" in page
     assert sum(d["served"] for d in bound["districts"].values()) == bound["served"]
     assert sum(h["served"] for h in bound["hours"].values()) == bound["served"]
     # the night by the hour of asking: every request in one hour, in the order of the night
