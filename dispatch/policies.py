@@ -44,6 +44,10 @@ class ServicePolicy:
     max_wait_s: int = 15 * 60  # immediate trip: pickup within 15 min of asking
     prebook_horizon_s: int = 24 * 3600  # how far ahead a trip may be booked
     prebook_window_s: int = 10 * 60  # pre-booked: pickup within 10 min after the asked time
+    # True: a pickup asked for a later time gets the window a rider asking at that time would
+    # get (``max_wait_s``, ``far_max_wait_s`` far out) instead of ``prebook_window_s``: a rider
+    # who tells the trip ahead keeps the leave-now wait (benchmarks/foresight.py)
+    prebook_window_as_asked: bool = False
     detour_alpha: float = 1.5  # max ride = alpha * direct time + beta
     detour_beta_s: int = 5 * 60
     dwell_s: int = 30  # per stop: doors, greeting, belt
@@ -146,6 +150,10 @@ class ServicePolicy:
         for key, value in data.items():
             if key not in known:
                 raise ConfigError(f"{source}: unknown setting", field=key)
+            if known[key].type == "bool":
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{source}: must be true or false, got {value!r}", field=key)
+                continue
             expected = float if known[key].type == "float" else int
             if (
                 isinstance(value, bool)
@@ -255,7 +263,8 @@ class ServicePolicy:
                 True,
             )
         max_wait = max(self.far_max_wait_s, self.max_wait_s) if far else self.max_wait_s
-        prebooked = asked is not None and asked > now_s + max_wait
+        ahead = self.prebook_window_as_asked and asked is not None and asked > now_s
+        prebooked = ahead or (asked is not None and asked > now_s + max_wait)
         if prebooked:
             assert asked is not None
             if asked > now_s + self.prebook_horizon_s:
@@ -263,10 +272,13 @@ class ServicePolicy:
                     RejectionReason.BEYOND_BOOKING_HORIZON,
                     f"trips can be booked at most {self.prebook_horizon_s // 3600} h ahead",
                 )
-            earliest, latest = asked, asked + self.prebook_window_s
+            earliest = asked
+            latest = asked + (max_wait if self.prebook_window_as_asked else self.prebook_window_s)
         else:
             earliest = max(now_s, asked or now_s)
-            latest = now_s + max_wait
+            # a pickup asked for a few minutes from now keeps at least a pre-booked window
+            # (it would shrink to nothing as the asked time nears the wait's end)
+            latest = max(now_s + max_wait, earliest + min(self.prebook_window_s, max_wait))
         if not self.service_start_s <= earliest <= self.service_end_s:
             return no(
                 RejectionReason.OUTSIDE_SERVICE_HOURS,

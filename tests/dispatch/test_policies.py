@@ -30,6 +30,38 @@ def test_immediate_and_prebooked_windows() -> None:
     assert (later.pickup_earliest_s, later.pickup_latest_s) == (NOW + 3600, NOW + 4200)
 
 
+def test_a_pickup_asked_for_a_few_minutes_ahead_keeps_a_whole_window() -> None:
+    """Asked for 10 min from now (inside the 15 min wait): the window does not shrink to the
+    5 min left of the wait but keeps the pre-booked 10 min; a far pickup asked 20 min ahead
+    (inside its 25 min wait) likewise; further ahead it is the ordinary pre-booked window."""
+    p = ServicePolicy(max_wait_s=900, prebook_window_s=600, far_max_wait_s=1500)
+    soon = p.windows(request("a", 1, 2, NOW, at=NOW + 600), 300, NOW)
+    assert not isinstance(soon, Rejection)
+    assert (soon.pickup_earliest_s, soon.pickup_latest_s) == (NOW + 600, NOW + 1200)
+    far = p.windows(request("b", 1, 2, NOW, at=NOW + 1200), 300, NOW, far=True)
+    assert not isinstance(far, Rejection)
+    assert (far.pickup_earliest_s, far.pickup_latest_s) == (NOW + 1200, NOW + 1800)
+    just = p.windows(request("c", 1, 2, NOW, at=NOW + 120), 300, NOW)
+    assert not isinstance(just, Rejection)
+    assert (just.pickup_earliest_s, just.pickup_latest_s) == (NOW + 120, NOW + 900)
+
+
+def test_told_ahead_a_pickup_keeps_the_window_of_asking_then() -> None:
+    """prebook_window_as_asked: a later pickup gets the wait of a rider asking at that time
+    (15 min, 25 min far out), however far ahead; the same windows as asking then."""
+    p = ServicePolicy(max_wait_s=900, far_max_wait_s=1500, prebook_window_as_asked=True)
+    for at, far in ((NOW + 300, False), (NOW + 3600, False), (NOW + 3600, True)):
+        told = p.windows(request("a", 1, 2, NOW, at=at), 300, NOW, far=far)
+        then = p.windows(request("a", 1, 2, at), 300, at, far=far)
+        assert not isinstance(told, Rejection) and not isinstance(then, Rejection)
+        assert told.prebooked and not then.prebooked
+        assert (told.pickup_earliest_s, told.pickup_latest_s) == (
+            then.pickup_earliest_s,
+            then.pickup_latest_s,
+        )
+        assert told.pickup_latest_s - told.pickup_earliest_s == (1500 if far else 900)
+
+
 def test_last_pickup_is_capped_at_service_end() -> None:
     p = ServicePolicy(service_end_s=29 * 3600, max_wait_s=900)
     w = p.windows(request("a", 1, 2, 29 * 3600 - 300), 300, 29 * 3600 - 300)
@@ -51,6 +83,7 @@ def test_rejections_carry_reason_codes() -> None:
         ("[policy]\nmax_wait = 300\n", "max_wait"),
         ("[policy]\nmax_wait_s = 'soon'\n", "max_wait_s"),
         ("[policy]\nmax_wait_s = 12.5\n", "max_wait_s"),
+        ("[policy]\nprebook_window_as_asked = 1\n", "prebook_window_as_asked"),
         ("[policy]\nservice_end_s = 3600\n", "service_end_s"),
     ],
 )
@@ -65,6 +98,6 @@ def test_bad_policy_file_names_the_setting(tmp_path: Path, text: str, field: str
 
 def test_good_policy_file_loads(tmp_path: Path) -> None:
     f = tmp_path / "policy.toml"
-    f.write_text("[policy]\nmax_wait_s = 600\ndetour_alpha = 2\n")
+    f.write_text("[policy]\nmax_wait_s = 600\ndetour_alpha = 2\nprebook_window_as_asked = true\n")
     p = ServicePolicy.from_toml(f)
-    assert p.max_wait_s == 600 and p.detour_alpha == 2
+    assert p.max_wait_s == 600 and p.detour_alpha == 2 and p.prebook_window_as_asked is True
