@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +165,22 @@ def generate(scenario: Scenario, inputs: SoestInputs, seed: int) -> list[Trip]:
         )
     trips.sort(key=lambda t: (t.ask_s, t.trip_id))
     return trips
+
+
+def told_ahead(trips: Sequence[Trip], minutes: int, night_start_s: int) -> list[Trip]:
+    """The same trips, each rider who asks to leave now telling the trip ``minutes`` before:
+    asked then (the night's start at the earliest), the pickup at the time they asked
+    before. Pre-booked riders and riders who meet a train are left as they are."""
+    if minutes <= 0:
+        return list(trips)
+    out = [
+        replace(t, ask_s=max(night_start_s, t.ask_s - 60 * minutes), pickup_s=t.ask_s)
+        if t.pickup_s is None and not t.train
+        else t
+        for t in trips
+    ]
+    out.sort(key=lambda t: (t.ask_s, t.trip_id))
+    return out
 
 
 def train_trips(

@@ -107,6 +107,7 @@ def _policy(scenario: Scenario) -> ServicePolicy:
         "far_max_wait_s",
         "plan_buffer_s",
         "rescue_steps",
+        "prebook_window_as_asked",
     ):
         if getattr(d, name) is not None:
             changes[name] = getattr(d, name)

@@ -25,7 +25,14 @@ from nachtbus.transit.timetable import EXAMPLE_FEED, Timetable
 from nachtbus.transit.timetable import load as load_timetable
 from routing.world import RoadWorld
 from simulations import hindsight, kpis
-from simulations.demand import SoestInputs, Trip, generate, read_trips_csv, train_trips
+from simulations.demand import (
+    SoestInputs,
+    Trip,
+    generate,
+    read_trips_csv,
+    told_ahead,
+    train_trips,
+)
 from simulations.engine import DEPOT, SIM_DAY, SimResult, Simulation
 from simulations.forecast import model_forecast
 from simulations.scenario import Scenario
@@ -88,7 +95,9 @@ def trips_for(scenario: Scenario, inputs: Inputs, seed: int) -> list[Trip]:
     ``[trains]``) the trains' riders, by asking time."""
     if scenario.demand.trips_csv is not None:
         return read_trips_csv(scenario.demand.trips_csv)
-    trips = generate(scenario, inputs.soest, seed)
+    trips = told_ahead(
+        generate(scenario, inputs.soest, seed), scenario.demand.told_ahead_min, scenario.start_s
+    )
     tt = timetable_for(scenario, inputs)
     if tt is not None:
         trips += train_trips(scenario, inputs.soest, tt.calls(SIM_DAY), seed)

@@ -73,6 +73,16 @@ class Demand(_Model):
         description="Minutes of shift that halve the chance a counter-offer is taken (so 5 min "
         "later: 63 % of `alternative_accept`, 15 min: 50 %, 30 min: 25 %).",
     )
+    told_ahead_min: int = Field(
+        default=0,
+        ge=0,
+        le=180,
+        description="Riders who would ask to leave now tell the service their trip this many "
+        "minutes before (asked at the pickup they wished, from the night's start at the "
+        "earliest); pre-booked and train riders unchanged. With the dispatching "
+        "`prebook_window_as_asked` their windows stay those of asking then: the same trips, "
+        "known earlier (benchmarks/foresight.py).",
+    )
     trips_csv: Path | None = Field(
         default=None, description="Replay this trip list instead of generating demand."
     )
@@ -145,6 +155,11 @@ class Dispatching(_Model):
         default=None,
         description="Override the policy's rescue: ruin-and-recreate steps that re-plan the "
         "open trips when no bus can take a new one as its plan stands (0: none).",
+    )
+    prebook_window_as_asked: bool | None = Field(
+        default=None,
+        description="Override the policy: a pickup asked for a later time gets the window of a "
+        "rider asking at that time (the leave-now wait) instead of the pre-booked 10 min.",
     )
 
 
@@ -346,4 +361,6 @@ SWEEPABLE: dict[str, tuple[str, str]] = {
     "far_pickup_s": ("dispatching", "far_pickup_s"),
     "plan_buffer_s": ("dispatching", "plan_buffer_s"),
     "rescue_steps": ("dispatching", "rescue_steps"),
+    "prebook_window_as_asked": ("dispatching", "prebook_window_as_asked"),
+    "told_ahead_min": ("demand", "told_ahead_min"),
 }

@@ -16,7 +16,14 @@ from nachtbus.cli import main
 from nachtbus.domain import Traveller
 from nachtbus.settings import EXAMPLE_TARIFF
 from routing.world import RoadWorld
-from simulations.demand import SoestInputs, Trip, generate, read_trips_csv, write_trips_csv
+from simulations.demand import (
+    SoestInputs,
+    Trip,
+    generate,
+    read_trips_csv,
+    told_ahead,
+    write_trips_csv,
+)
 from simulations.engine import DEPOT
 from simulations.run import Inputs, run_one
 from simulations.scenario import Noise, Scenario, ScenarioError
@@ -94,6 +101,41 @@ def test_same_seed_same_kpis_and_nobody_is_lost(inputs: Inputs, tmp_path: Path) 
     assert sum(b["requests"] for b in k1["districts"].values()) == o["requests"]
     state = r1.service.snapshot()
     assert not any(b.status.open for b in state.bookings.values())
+
+
+def test_riders_told_ahead_are_the_same_trips_known_earlier(
+    inputs: Inputs, tmp_path: Path
+) -> None:
+    """told_ahead_min: a leave-now rider asks that much earlier for the time they wished
+    (never before the night starts); pre-booked riders are unchanged. Played with the
+    windows as asked, every served rider is picked up inside the window they would have had
+    asking then, never before the wished time."""
+    sc = scenario(tmp_path)
+    trips = generate(sc, inputs.soest, 3)
+    told = told_ahead(trips, 20, sc.start_s)
+    assert told == sorted(told, key=lambda t: (t.ask_s, t.trip_id))
+    before = {t.trip_id: t for t in trips}
+    assert set(before) == {t.trip_id for t in told}
+    for t in told:
+        was = before[t.trip_id]
+        if was.pickup_s is not None:
+            assert t == was
+        else:
+            assert t.pickup_s == was.ask_s
+            assert t.ask_s == max(sc.start_s, was.ask_s - 1200)
+    assert sum(t.pickup_s is not None for t in told) > sum(t.pickup_s is not None for t in trips)
+    ahead = sc.with_values({"told_ahead_min": 20, "prebook_window_as_asked": True})
+    result, k = run_one(ahead, inputs, 3)
+    assert [o.trip for o in result.outcomes] == told  # trips_for applied the same shift
+    assert k["overall"]["promises_broken"] == 0 and k["overall"]["served"] > 0
+    policy = result.service.dispatcher.policy
+    assert policy.prebook_window_as_asked
+    for o in result.outcomes:
+        if o.booking_id and o.bus_at_pickup_s is not None and o.shift_s == 0:
+            wished = before[o.trip.trip_id]
+            if wished.pickup_s is None:
+                assert wished.ask_s <= o.bus_at_pickup_s
+                assert o.bus_at_pickup_s <= wished.ask_s + policy.far_max_wait_s
 
 
 def test_buses_keep_capacity_and_never_teleport(inputs: Inputs, tmp_path: Path) -> None:
