@@ -93,11 +93,10 @@ def timetable_for(scenario: Scenario, inputs: Inputs) -> Timetable | None:
 def trips_for(scenario: Scenario, inputs: Inputs, seed: int) -> list[Trip]:
     """The night's trips: the replayed list, or the generated demand and (with
     ``[trains]``) the trains' riders, by asking time."""
+    ahead, start = scenario.demand.told_ahead_min, scenario.start_s
     if scenario.demand.trips_csv is not None:
-        return read_trips_csv(scenario.demand.trips_csv)
-    trips = told_ahead(
-        generate(scenario, inputs.soest, seed), scenario.demand.told_ahead_min, scenario.start_s
-    )
+        return told_ahead(read_trips_csv(scenario.demand.trips_csv), ahead, start)
+    trips = told_ahead(generate(scenario, inputs.soest, seed), ahead, start)
     tt = timetable_for(scenario, inputs)
     if tt is not None:
         trips += train_trips(scenario, inputs.soest, tt.calls(SIM_DAY), seed)

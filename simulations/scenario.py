@@ -79,7 +79,8 @@ class Demand(_Model):
         le=180,
         description="Riders who would ask to leave now tell the service their trip this many "
         "minutes before (asked at the pickup they wished, from the night's start at the "
-        "earliest); pre-booked and train riders unchanged. With the dispatching "
+        "earliest), also in a replayed trip list; pre-booked and train riders unchanged. With "
+        "the dispatching "
         "`prebook_window_as_asked` their windows stay those of asking then: the same trips, "
         "known earlier (benchmarks/foresight.py).",
     )

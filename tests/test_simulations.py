@@ -25,7 +25,7 @@ from simulations.demand import (
     write_trips_csv,
 )
 from simulations.engine import DEPOT
-from simulations.run import Inputs, run_one
+from simulations.run import Inputs, run_one, trips_for
 from simulations.scenario import Noise, Scenario, ScenarioError
 from tests.helpers import MARKT, OSTOENNEN, SHARED, STATION
 
@@ -103,9 +103,7 @@ def test_same_seed_same_kpis_and_nobody_is_lost(inputs: Inputs, tmp_path: Path) 
     assert not any(b.status.open for b in state.bookings.values())
 
 
-def test_riders_told_ahead_are_the_same_trips_known_earlier(
-    inputs: Inputs, tmp_path: Path
-) -> None:
+def test_riders_told_ahead_are_the_same_trips_known_earlier(inputs: Inputs, tmp_path: Path) -> None:
     """told_ahead_min: a leave-now rider asks that much earlier for the time they wished
     (never before the night starts); pre-booked riders are unchanged. Played with the
     windows as asked, every served rider is picked up inside the window they would have had
@@ -124,6 +122,18 @@ def test_riders_told_ahead_are_the_same_trips_known_earlier(
             assert t.pickup_s == was.ask_s
             assert t.ask_s == max(sc.start_s, was.ask_s - 1200)
     assert sum(t.pickup_s is not None for t in told) > sum(t.pickup_s is not None for t in trips)
+    # a replayed trip list is told ahead the same way
+    write_trips_csv(trips, tmp_path / "trips.csv")
+    replay = sc.model_copy(
+        update={
+            "demand": sc.demand.model_copy(
+                update={"trips_csv": tmp_path / "trips.csv", "told_ahead_min": 20}
+            )
+        }
+    )
+    assert trips_for(replay, inputs, 3) == told_ahead(
+        read_trips_csv(tmp_path / "trips.csv"), 20, sc.start_s
+    )
     ahead = sc.with_values({"told_ahead_min": 20, "prebook_window_as_asked": True})
     result, k = run_one(ahead, inputs, 3)
     assert [o.trip for o in result.outcomes] == told  # trips_for applied the same shift
