@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-from pathlib import Path
 from typing import Any
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "simulations" / "scenarios"
+from benchmarks.simulate import SCENARIOS, mean_of
+
 DEFAULTS = "shipped defaults"
 
 
@@ -51,13 +50,8 @@ def rows_for(minutes: list[int]) -> list[tuple[str, dict[str, Any]]]:
 def summarise(nights: list[dict[str, Any]]) -> dict[str, Any]:
     """Means over the nights of one row (online and bound), the ratio of the means and the
     targets (issue 15) judged on them."""
-
-    def mean(key: str) -> float | None:
-        values = [n[key] for n in nights if n.get(key) is not None]
-        return statistics.fmean(values) if values else None
-
     out: dict[str, Any] = {
-        k: mean(k)
+        k: mean_of(nights, k)
         for k in (
             "served_share",
             "served_at_wish_share",

@@ -85,7 +85,8 @@ KEYS = (
 )
 
 
-def _mean(rows: list[dict[str, Any]], key: str) -> float | None:
+def mean_of(rows: list[dict[str, Any]], key: str) -> float | None:
+    """The mean of ``key`` over the nights that have a value; None if none has."""
     values = [r[key] for r in rows if r.get(key) is not None]
     return statistics.fmean(values) if values else None
 
@@ -166,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr, flush=True)  # fmt: skip
         report[name] = {
             "requests": statistics.fmean(r["requests"] for r in rows[DEFAULTS]),
-            "configs": {label: {k: _mean(rs, k) for k in KEYS} for label, rs in rows.items()},
-            "hindsight": {k: _mean(bounds, k) for k in KEYS if k != "wall_s"},
+            "configs": {label: {k: mean_of(rs, k) for k in KEYS} for label, rs in rows.items()},
+            "hindsight": {k: mean_of(bounds, k) for k in KEYS if k != "wall_s"},
             "paired": {
                 label: {k: paired(rs, rows[DEFAULTS], k, hb) for k, hb in PAIRED.items()}
                 for label, rs in rows.items()
