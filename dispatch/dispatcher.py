@@ -146,17 +146,37 @@ class Dispatcher:
 
     # ----------------------------------------------------------------- quoting and booking
     def offer(
-        self, state: FleetState, request: BookingRequest, offer_id: str | None = None
+        self,
+        state: FleetState,
+        request: BookingRequest,
+        offer_id: str | None = None,
+        arrive_by_s: int | None = None,
     ) -> Offer | Rejection:
-        """The best offer for a request (nothing changes), or a Rejection with its reason."""
+        """The best offer for a request (nothing changes), or a Rejection with its reason;
+        with ``arrive_by_s``, one whose promised latest arrival is no later."""
         pre = self._precheck(state, request)
         if pre is not None:
             return pre
         direct = int(self.times.times_s([request.origin.node, request.destination.node])[0, 1])
+        tries = self._windows(state, request, direct, arrive_by_s)
+        if isinstance(tries, Rejection):
+            return tries
+        for w in tries:  # more than one only for an arrive-by trip asked soon before
+            found = self._insert(state, request, w, direct, offer_id, rescue=True)
+            if isinstance(found, Offer):
+                break
+        return found
+
+    def _windows(
+        self, state: FleetState, request: BookingRequest, direct: int, arrive_by_s: int | None
+    ) -> tuple[RequestWindows, ...] | Rejection:
+        """The windows to try for a request, best first (see ``arrive_by_windows``)."""
         w = self.policy.windows(request, direct, state.now_s, far=self.is_far(state, request))
         if isinstance(w, Rejection):
             return w
-        return self._insert(state, request, w, direct, offer_id, rescue=True)
+        if arrive_by_s is None:
+            return (w,)
+        return self.policy.arrive_by_windows(request, w, arrive_by_s, direct)
 
     def alternatives(
         self,
@@ -166,19 +186,22 @@ class Dispatcher:
         offer_ids: Callable[[], str],
         *,
         earlier: bool = False,
+        arrive_by_s: int | None = None,
     ) -> list[Offer]:
         """Counter-offers for a request whose wish could not be kept (``rejection``): up to
         ``policy.max_alternatives`` pickup windows ``alternative_step_s`` apart, later (or,
         ``earlier``, before it: an arrive-by trip) by at most ``alternative_shift_max_s``,
         each a feasible insertion that keeps every rule and every promise, as an offer of
-        its own. None for a rejection a shift cannot help (bad input, no bus on shift)."""
+        its own (with ``arrive_by_s``, each promising the arrival by then). None for a
+        rejection a shift cannot help (bad input, no bus on shift)."""
         p = self.policy
         if rejection.reason not in SHIFTABLE or p.max_alternatives == 0:
             return []
         direct = int(self.times.times_s([request.origin.node, request.destination.node])[0, 1])
-        w = p.windows(request, direct, state.now_s, far=self.is_far(state, request))
-        if isinstance(w, Rejection):
+        tries = self._windows(state, request, direct, arrive_by_s)
+        if isinstance(tries, Rejection):
             return []
+        w = tries[0]
         out: list[Offer] = []
         span = w.pickup_latest_s - w.pickup_earliest_s
         sign = -1 if earlier else 1

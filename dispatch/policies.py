@@ -213,6 +213,39 @@ class ServicePolicy:
         (``prebook_window_s`` long) ends when the longest ride still arrives in time."""
         return arrive_by_s - self.max_ride_s(direct_s) - self.prebook_window_s
 
+    def arrive_by_windows(
+        self, request: BookingRequest, w: RequestWindows, arrive_by_s: int, direct_s: int
+    ) -> tuple[RequestWindows, ...] | Rejection:
+        """The windows of a trip that must arrive by ``arrive_by_s``, made from its windows
+        ``w`` so that the promised latest arrival (latest pickup plus ride limit) is no later:
+        the ones to try, best first.
+
+        Asked well ahead, ``w`` already ends when the longest ride still arrives in time
+        (:meth:`arrive_by_pickup_s`): just ``w``. Asked less than that ahead (the wait's
+        window would promise an arrival after the asked one), first the time to spare beyond
+        the direct ride shared between the pickup window and the detour in the proportion
+        the rules give them (both shrink alike), then, for a bus that needs the longer
+        window, the window that leaves just the direct ride (no detour for others). Refused
+        when not even the direct ride from the earliest pickup arrives in time."""
+        if w.pickup_latest_s + w.max_ride_s <= arrive_by_s:
+            return (w,)
+        e = w.pickup_earliest_s
+        spare = arrive_by_s - e - direct_s
+        if spare < 0:
+            return Rejection(
+                request.request_id,
+                RejectionReason.NO_VEHICLE_IN_TIME,
+                f"picked up at {format_clock(e)} at the earliest, even the direct ride "
+                f"({math.ceil(direct_s / 60)} min) arrives after {format_clock(arrive_by_s)}",
+            )
+        window, detour = w.pickup_latest_s - e, max(0, w.max_ride_s - direct_s)
+        shared = e + (spare * window // (window + detour) if window + detour else 0)
+        direct_only = max(e, min(w.pickup_latest_s, arrive_by_s - direct_s - w.pickup_dwell_s))
+        tries = (shared, direct_only) if direct_only > shared else (shared,)
+        return tuple(
+            replace(w, pickup_latest_s=latest, max_ride_s=arrive_by_s - latest) for latest in tries
+        )
+
     def is_far(self, from_depot_s: int) -> bool:
         """Whether a pickup this many road seconds from the nearest depot gets the far rule."""
         return self.far_pickup_s > 0 and from_depot_s >= self.far_pickup_s

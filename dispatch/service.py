@@ -296,7 +296,9 @@ class DispatchService:
                 RejectionReason.NO_VEHICLE_IN_TIME,
                 "no bus can bring the riders there by the asked arrival time",
             )
-        result = self.dispatcher.offer(state, request, offer_id=self._offer_ids())
+        result = self.dispatcher.offer(
+            state, request, offer_id=self._offer_ids(), arrive_by_s=arrive_by_s
+        )
         if (
             late
             and isinstance(result, Offer)
@@ -309,7 +311,12 @@ class DispatchService:
             others = [
                 o
                 for o in self.dispatcher.alternatives(
-                    state, request, result, self._offer_ids, earlier=arrive_by_s is not None
+                    state,
+                    request,
+                    result,
+                    self._offer_ids,
+                    earlier=arrive_by_s is not None,
+                    arrive_by_s=arrive_by_s,
                 )
                 if arrive_by_s is None or o.dropoff_eta_s <= arrive_by_s
             ]

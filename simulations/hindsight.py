@@ -32,7 +32,7 @@ from dispatch.dispatcher import pickup_is_far
 from dispatch.policies import RequestWindows, ServicePolicy
 from dispatch.snapshot import TravelTimeSource, request_spec
 from nachtbus.billing.co2 import Co2Params, Leg, account
-from nachtbus.domain import BookingRequest, Vehicle
+from nachtbus.domain import BookingRequest, Rejection, Vehicle
 from routing.lns import LnsParams
 from routing.problem import RequestSpec, RoutingProblem, Solution, Stop, StopKind, VehicleSpec
 from routing.solver import InsertionParams, SolveParams, solve
@@ -65,6 +65,7 @@ class HindsightRequest:
     asked_s: int
     district: str
     cancel_at_s: int | None = None  # the rider cancels then, unless picked up before
+    arrive_by_s: int | None = None  # must arrive by then (to a train), as promised online
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,11 @@ def build(
         direct = int(times.times_s([r.origin.node, r.destination.node])[0, 1])
         far = pickup_is_far(times, policy, depots, r.origin.node)
         w = policy.windows(r, direct, hr.asked_s, far=far)
+        if isinstance(w, RequestWindows) and hr.arrive_by_s is not None:
+            tries = policy.arrive_by_windows(r, w, hr.arrive_by_s, direct)
+            # the widest pickup window of those the online service tries (one problem, one
+            # window per request; an optimistic bound's choice)
+            w = tries if isinstance(tries, Rejection) else tries[-1]
         if not isinstance(w, RequestWindows):
             refused[hr.key] = w.reason.value
             continue
@@ -271,12 +277,13 @@ def requests_of_trips(
     trips: Sequence[Any],
     place: Callable[[float, float, str], Any],
     district_of: Callable[[float, float], str | None],
-    trains: Callable[[Any, BookingRequest], BookingRequest] | None = None,
+    trains: Callable[[Any, BookingRequest], tuple[BookingRequest, int | None]] | None = None,
 ) -> tuple[list[HindsightRequest], dict[str, str]]:
     """The simulator's trips as hindsight requests (riders who do not come left out; a rider
     who cancels with the time of the cancellation); trips whose points are off the map are
     returned as refused, with the reason. ``trains`` gives a rider who meets a train its
-    request as the service would make it (the station, the train's final delay)."""
+    request as the service would make it (the station, the train's final delay) and the
+    arrival it must keep, if any."""
     from nachtbus.errors import NachtbusError
 
     out: list[HindsightRequest] = []
@@ -295,12 +302,13 @@ def requests_of_trips(
                 wheelchairs=t.wheelchairs,
                 prams=t.prams,
             )
+            arrive_by = None
             if trains is not None and t.train:
-                req = trains(t, req)
+                req, arrive_by = trains(t, req)
         except NachtbusError as exc:
             refused[t.trip_id] = exc.code
             continue
         district = district_of(*t.origin) or "(outside districts)"
         cancel = None if t.cancel_after_s is None else t.ask_s + t.cancel_after_s
-        out.append(HindsightRequest(t.trip_id, req, t.ask_s, district, cancel))
+        out.append(HindsightRequest(t.trip_id, req, t.ask_s, district, cancel, arrive_by))
     return out, refused

@@ -159,15 +159,16 @@ def solve_hindsight(
     not cancelled by the rider, overall and per district), so both columns compare."""
     world = inputs.world
 
-    def trains(trip: Trip, req: BookingRequest) -> BookingRequest:
+    def trains(trip: Trip, req: BookingRequest) -> tuple[BookingRequest, int | None]:
         # as the service makes it, with the train's final delay (hindsight knows it)
         conn, station = sim.service.find_train(ConnectionKind(trip.train_kind), trip_id=trip.train)
         conn = replace(conn, delay_s=trip.train_delay_s)
         req, arrive_by = sim.service.with_train(req, conn, station)
         if arrive_by is None:
-            return req
+            return req, None
         direct = int(world.times.times_s([req.origin.node, req.destination.node])[0, 1])
-        return replace(req, pickup_at_s=sim.dispatcher.policy.arrive_by_pickup_s(arrive_by, direct))
+        asked = sim.dispatcher.policy.arrive_by_pickup_s(arrive_by, direct)
+        return replace(req, pickup_at_s=max(asked, trip.ask_s)), arrive_by
 
     reqs, _ = hindsight.requests_of_trips(
         trips, world.place, inputs.districts.name_at, trains=trains

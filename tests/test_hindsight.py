@@ -131,3 +131,23 @@ def test_a_rider_who_cancels_rides_in_the_bound_only_if_picked_up_before() -> No
     assert night.refused == {"early": "cancelled"}
     (spec,) = night.problem.requests
     assert spec.key == "late" and spec.pickup_window == (NOW, NOW + 119)
+
+
+def test_a_rider_who_must_arrive_by_a_time_keeps_that_promise_in_the_bound() -> None:
+    """Asked soon before it must arrive (a rider to a train): the bound's windows are the
+    online ones, ending with the asked arrival, not the wait's window after it."""
+    r = request("train", 0, 12, NOW)
+    direct = int(TIMES.times_s([r.origin.node, r.destination.node])[0, 1])
+    arrive = NOW + direct + 120
+    free = build(TIMES, POLICY, [bus("A")], NOW, [HindsightRequest("train", r, NOW, "Nord")])
+    night = build(
+        TIMES,
+        POLICY,
+        [bus("A")],
+        NOW,
+        [HindsightRequest("train", r, NOW, "Nord", arrive_by_s=arrive)],
+    )
+    (loose,), (spec,) = free.problem.requests, night.problem.requests
+    assert loose.pickup_window[1] + loose.max_ride_s > arrive  # the wait's window: too late
+    assert spec.pickup_window[0] == NOW
+    assert spec.pickup_window[1] + spec.max_ride_s <= arrive and spec.dropoff_window[1] <= arrive

@@ -255,3 +255,27 @@ def test_unsafe_keys_are_refused_in_production() -> None:
         driver_keys={good + "d": "bus-1"},
         dispatcher_keys=[good],
     ).check_production()
+
+
+@pytest.mark.parametrize("minutes", [5, 20, 30, 40, 60])
+def test_an_arrival_asked_soon_is_promised_by_then(api: Api, minutes: int) -> None:
+    """A latest arrival asked less than a wait ahead: the offer promises the arrival by then
+    (``dropoff.latestTime``, the plans' hard limit), not only expects it, and its booking
+    keeps that promise; an arrival not even the direct ride makes is refused with that
+    reason. (The wait's window promised up to 16 min after the asked arrival.)"""
+    arrive = api.clock.now() + timedelta(minutes=minutes)
+    r = api.inquire(MARKT, OSTOENNEN, arrivalTime=arrive.isoformat())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    if minutes == 5:  # the ride alone takes longer
+        assert body["options"] == [] and body["rejection"]["reason"] == "no_vehicle_in_time"
+        assert "direct ride" in body["rejection"]["message"], r.text
+        return
+    (o,) = body["options"]  # the fleet is idle: the wish is kept
+    assert datetime.fromisoformat(o["dropoff"]["latestTime"]) <= arrive, o
+    assert o["dropoff"]["expectedTime"] <= o["dropoff"]["latestTime"]
+    assert o["pickup"]["windowStart"] <= o["pickup"]["expectedTime"] <= o["pickup"]["windowEnd"]
+    assert o["pickup"]["windowEnd"] > o["pickup"]["windowStart"]  # a window, not an instant
+    b = api.client.post("/v1/bookings", json={"offerId": o["offerId"]}, headers=RIDER)
+    assert b.status_code == 201, b.text
+    assert b.json()["dropoff"]["latestTime"] == o["dropoff"]["latestTime"]

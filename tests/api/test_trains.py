@@ -147,6 +147,23 @@ def test_a_rider_to_a_train_arrives_with_the_buffer(api: Api) -> None:
     assert got["connection"]["atRisk"] is True
 
 
+@pytest.mark.parametrize("minutes_before", [40, 30, 25])
+def test_a_rider_asking_shortly_before_the_train_is_promised_the_buffer(
+    api: Api, minutes_before: int
+) -> None:
+    """Asked less than a wait before the train to Hamm leaves (23:03): the offer still
+    promises the station by 22:58, not the wait's window that would end after it."""
+    api.clock.set(23 * 3600 + 3 * 60 - minutes_before * 60)
+    home = {"lat": AMPEN[0], "lon": AMPEN[1]}
+    body = _train_inquiry(api, "to_train", LEAVES_2302, **{"from": home})
+    assert body["options"], body
+    (offer,) = body["options"]  # the fleet is idle: a bus can make it
+    assert _hm(offer["dropoff"]["latestTime"]) <= "22:58", offer
+    assert offer["pickup"]["windowStart"] < offer["pickup"]["windowEnd"]
+    booking = _book(api, offer["offerId"])
+    assert _hm(booking["dropoff"]["latestTime"]) <= "22:58"
+
+
 def test_the_last_trains_riders_are_all_served_even_late(api: Api) -> None:
     """Seven riders off the last train, which then runs 15 minutes late: every one keeps a
     bus (re-planned on the fleet), picked up from the late arrival, and the driver serves

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from dispatch.policies import ServicePolicy
+from dispatch.policies import RequestWindows, ServicePolicy
 from nachtbus.domain import Rejection, RejectionReason
 from nachtbus.errors import ConfigError
 from tests.helpers import request
@@ -60,6 +62,54 @@ def test_told_ahead_a_pickup_keeps_the_window_of_asking_then() -> None:
             then.pickup_latest_s,
         )
         assert told.pickup_latest_s - told.pickup_earliest_s == (1500 if far else 900)
+
+
+@given(
+    ahead=st.integers(0, 3 * 3600),
+    direct=st.integers(120, 2400),
+    far=st.booleans(),
+    as_asked=st.booleans(),
+)
+def test_an_arrive_by_trip_is_never_promised_after_its_arrival(
+    ahead: int, direct: int, far: bool, as_asked: bool
+) -> None:
+    """Whenever it is asked, every window an arrive-by trip may get promises the arrival by
+    then (latest pickup plus ride limit), with a ride limit of at least the direct ride; it is
+    refused only when the direct ride from now is too late. Asked further ahead than a wait,
+    window and ride limit are the rule's own; asked soon, the first try shares what is left
+    beyond the direct ride between window and detour alike, the second leaves only the
+    direct ride (and its dwell) and so the longest window."""
+    p = ServicePolicy(prebook_window_as_asked=as_asked, far_max_wait_s=1500)
+    arrive = NOW + ahead
+    asked = max(p.arrive_by_pickup_s(arrive, direct), NOW)
+    r = request("a", 1, 2, NOW, at=asked)
+    w = p.windows(r, direct, NOW, far=far)
+    assert isinstance(w, RequestWindows)
+    got = p.arrive_by_windows(r, w, arrive, direct)
+    if NOW + direct > arrive:
+        assert isinstance(got, Rejection) and got.reason == RejectionReason.NO_VEHICLE_IN_TIME
+        return
+    assert isinstance(got, tuple) and 1 <= len(got) <= 2
+    for g in got:
+        assert g.pickup_latest_s + g.max_ride_s <= arrive
+        assert g.pickup_earliest_s == w.pickup_earliest_s <= g.pickup_latest_s <= w.pickup_latest_s
+        assert direct <= g.max_ride_s <= p.max_ride_s(direct)
+    if asked > NOW + 1500 and not as_asked:  # pre-booked: the rule's window and ride limit
+        assert got == (w,)
+        assert w.pickup_latest_s == arrive - p.max_ride_s(direct)
+    if got == (w,):
+        return
+    first, last = got[0], got[-1]
+    spare = arrive - w.pickup_earliest_s - direct
+    window, detour = w.pickup_latest_s - w.pickup_earliest_s, w.max_ride_s - direct
+    got_window = first.pickup_latest_s - first.pickup_earliest_s
+    got_detour = first.max_ride_s - direct
+    assert got_window + got_detour == spare
+    assert abs(got_window * detour - got_detour * window) <= window + detour
+    direct_only = max(
+        w.pickup_earliest_s, min(w.pickup_latest_s, arrive - direct - w.pickup_dwell_s)
+    )
+    assert last.pickup_latest_s == max(direct_only, first.pickup_latest_s)
 
 
 def test_last_pickup_is_capped_at_service_end() -> None:
