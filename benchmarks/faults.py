@@ -32,10 +32,10 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "simulations" / "scenarios"
+from simulations.scenario import SHIPPED as SCENARIOS
+
 PUNCTUAL_BOUND = 0.98
 BUFFERED = "noise, buffer (default)"
 

@@ -41,10 +41,9 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "simulations" / "scenarios"
+from simulations.scenario import SHIPPED as SCENARIOS
 
 CONFIGS: tuple[tuple[str, dict[str, Any]], ...] = (
     (

@@ -30,7 +30,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "simulations" / "scenarios"
+from simulations.scenario import SHIPPED as SCENARIOS
+
 KEYS = ("served_share", "served_at_wish_share", "offered_share", "bus_km_per_direct_km",
         "vehicle_km")  # fmt: skip
 VILLAGE_KEYS = ("core_served_share", "villages_served_share", "ratio")

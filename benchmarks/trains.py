@@ -29,12 +29,12 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "simulations" / "scenarios"
+from simulations.scenario import SHIPPED as SCENARIOS
+
 CONFIGS = (("baseline, no link", False), ("linked (default)", True))
 P90_BOUND_S = 600
 

@@ -19,6 +19,8 @@ from nachtbus.units import check_clocks, parse_clock
 
 # Share of the night's requests per hour from 20:00 (index 0) to 04:00 (index 8); they are
 # normalised. Weekday nights fade after midnight; weekend nights peak after midnight.
+#: the shipped scenarios (friday.toml, weekday.toml, ...)
+SHIPPED = Path(__file__).resolve().parent / "scenarios"
 WEEKDAY_PROFILE = (0.14, 0.16, 0.17, 0.16, 0.13, 0.10, 0.07, 0.04, 0.03)
 WEEKEND_PROFILE = (0.07, 0.09, 0.11, 0.13, 0.16, 0.16, 0.13, 0.09, 0.06)
 

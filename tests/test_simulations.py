@@ -26,7 +26,7 @@ from simulations.demand import (
 )
 from simulations.engine import DEPOT
 from simulations.run import Inputs, run_one, trips_for
-from simulations.scenario import Noise, Scenario, ScenarioError
+from simulations.scenario import SHIPPED, Noise, Scenario, ScenarioError
 from tests.helpers import MARKT, OSTOENNEN, SHARED, STATION
 
 SMALL = """
@@ -388,7 +388,7 @@ def test_a_noisy_night_keeps_its_pickups_in_the_window(inputs: Inputs, tmp_path:
     defaults): drives differ from the model, buses report positions while driving, and with
     the plan's buffer at least 98 % of pickups begin inside their promised windows; without
     the buffer and with heavy noise, fewer do and riders are told."""
-    shipped = Path(__file__).resolve().parents[1] / "simulations" / "scenarios" / "weekday.toml"
+    shipped = SHIPPED / "weekday.toml"
     sc = Scenario.load(shipped).model_copy(update={"noise": Noise(enabled=True)})
     result, table = run_one(sc, inputs, 1)
     o = table["overall"]
