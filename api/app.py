@@ -127,8 +127,9 @@ def start_background(rt: Runtime) -> tuple[threading.Event, threading.Thread | N
 
 
 def _background(rt: Runtime, stop: threading.Event) -> None:
-    """Expire PENDING bookings, re-optimise changed plans and rebalance idle buses (from the
-    last nights' demand), every reopt_interval_s.
+    """Expire PENDING bookings, re-optimise changed plans, move old nights to the archive
+    (once a service day) and rebalance idle buses (from the last nights' demand), every
+    reopt_interval_s.
 
     With several worker processes only the lease holder works, so rounds do not compete.
     """
@@ -143,6 +144,8 @@ def _background(rt: Runtime, stop: threading.Event) -> None:
             rt.service.expire_pending()
             if rt.service.reoptimise(only_if_changed=True):
                 log.info("re-optimised plans committed")
+            for day in rt.service.archive_nights(rt.settings.keep_nights):
+                log.info("service day %s moved from the store to the archive", day)
             if rt.settings.rebalance_nights and rt.service.rebalance_from_history(
                 rt.settings.rebalance_nights, RebalanceParams()
             ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import date
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -149,9 +150,23 @@ def _own_booking(request: Request, who: Principal, booking_id: str) -> Booking:
     b = state.bookings.get(booking_id)
     if b is None:
         raise UnknownBooking(f"no booking {booking_id!r}", field="id")
+    return _owned(who, b)
+
+
+def _owned(who: Principal, b: Booking) -> Booking:
     if who.role == Role.RIDER_APP and owner_of(b.request) != who.subject:
         raise AccessDenied("this booking was made by another app", field="id")
     return b
+
+
+ServiceDate = Annotated[
+    date | None,
+    Query(
+        alias="serviceDate",
+        description="A past service day (YYYY-MM-DD, the evening's date): kept in the store "
+        "for keep_nights nights, then read from its archive file. Default: tonight.",
+    ),
+]
 
 
 @rider_router.post("/bookings", response_model=s.BookingOut, status_code=201, tags=["booking"])
@@ -237,13 +252,18 @@ def booking_event(
 
 
 @rider_router.get("/bookings/{id}/receipt", response_model=s.ReceiptOut, tags=["booking"])
-def receipt(id: str, request: Request, who: RiderApp) -> s.ReceiptOut:
+def receipt(
+    id: str, request: Request, who: RiderApp, service_date: ServiceDate = None
+) -> s.ReceiptOut:
     """The rider's receipt: trip and times, fare lines, what was charged and refunded (from the
-    ledger), the VAT, and the trip's CO2 against a car once it has been driven."""
+    ledger), the VAT, and the trip's CO2 against a car once it has been driven. Without
+    ``serviceDate`` the booking is looked for tonight and in the past nights still in the
+    store (the last keep_nights); an older, archived night's booking needs its date."""
     r = rt(request)
-    b = _own_booking(request, who, id)
-    trip = r.service.co2(r.co2_params).trips.get(id)
-    return r.views.receipt(billing.receipt(b, r.service.ledger()), trip)
+    day, b = r.service.find_booking(id, service_date)
+    _owned(who, b)
+    trip = r.service.co2(r.co2_params, day).trips.get(id)
+    return r.views.of_day(day).receipt(billing.receipt(b, r.service.ledger(day)), trip)
 
 
 # ---------------------------------------------------------------------- drivers
@@ -476,10 +496,12 @@ def network(request: Request, _: Driver) -> Response:
 
 
 @dispatcher_router.get("/ledger", response_model=s.LedgerOut, tags=["billing"])
-def ledger(request: Request, _: Dispatcher) -> s.LedgerOut:
-    """Tonight's billing ledger: every charge and refund in order, and the totals."""
+def ledger(request: Request, _: Dispatcher, service_date: ServiceDate = None) -> s.LedgerOut:
+    """A night's billing ledger (tonight's, or ``serviceDate``'s): every charge and refund in
+    order, and the totals."""
     r = rt(request)
-    return r.views.ledger(r.service.ledger())
+    day = service_date or r.service.clock.service_date()
+    return r.views.of_day(day).ledger(r.service.ledger(day))
 
 
 @dispatcher_router.get(
@@ -488,12 +510,16 @@ def ledger(request: Request, _: Dispatcher) -> s.LedgerOut:
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "One row per entry + TOTAL."}},
 )
-def ledger_export(request: Request, _: Dispatcher) -> Response:
-    """Tonight's ledger as CSV for the operator's accounting: signed cents (refunds negative),
-    VAT and net per entry, and a TOTAL row."""
+def ledger_export(
+    request: Request, _: Dispatcher, service_date: ServiceDate = None
+) -> Response:
+    """A night's ledger (tonight's, or ``serviceDate``'s) as CSV for the operator's
+    accounting: signed cents (refunds negative), VAT and net per entry, and a TOTAL row."""
     r = rt(request)
-    day = r.service.clock.service_date()
-    text = billing.export_csv(r.service.ledger().entries, day, lambda at: r.views.t(at).isoformat())
+    day = service_date or r.service.clock.service_date()
+    views = r.views.of_day(day)
+    entries = r.service.ledger(day).entries
+    text = billing.export_csv(entries, day, lambda at: views.t(at).isoformat())
     headers = {"Content-Disposition": f'attachment; filename="ledger-{day.isoformat()}.csv"'}
     return Response(text, media_type="text/csv", headers=headers)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -16,7 +17,7 @@ from graphs.network import RoadNetwork
 from graphs.snapping import ServiceArea
 from nachtbus.billing.co2 import TripCo2
 from nachtbus.billing.ledger import Ledger, LedgerEntry, Receipt
-from nachtbus.clock import Clock, to_datetime
+from nachtbus.clock import DAY_START_S, Clock, ManualClock, to_datetime
 from nachtbus.domain import (
     Booking,
     BookingStatus,
@@ -73,6 +74,14 @@ class Views:
         self._route_nodes: Callable[[int, int], tuple[tuple[float, float], ...]] = lru_cache(
             maxsize=4096
         )(lambda u, v: self.times.route(u, v).polyline)
+
+    def of_day(self, day: date) -> Views:
+        """The same views for service day ``day`` (a past night's times and date)."""
+        if day == self.clock.service_date():
+            return self
+        other = copy.copy(self)
+        other.clock = ManualClock(DAY_START_S, day, self.clock.tz.key)
+        return other
 
     def t(self, seconds: int) -> datetime:
         return to_datetime(self.clock, seconds)

@@ -5,11 +5,13 @@ own service (a simulated clock and a throw-away store) from the same parts.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from dispatch.archive import NightArchive, NightRecord
 from dispatch.dispatcher import Dispatcher
 from dispatch.policies import ServicePolicy
 from dispatch.redis_store import RedisConnection, RedisStore, connect
@@ -139,11 +141,13 @@ def _area(settings: Settings, day: date) -> str:
 
 class SettingsNights:
     """Service days as the settings describe them: each day's store under its own key prefix
-    (``nachtbus:<area>:<date>:``) on one Redis, and the settings' buses on shift from the
-    night's first pickup to an hour after its last."""
+    (``nachtbus:<area>:<date>:``) on one Redis, past nights moved to files under
+    ``<data_dir>/archive/<area>/`` (see :mod:`dispatch.archive`), and the settings' buses on
+    shift from the night's first pickup to an hour after its last."""
 
     def __init__(self, settings: Settings, world: RoadWorld, first: StateStore) -> None:
         self.settings, self.world, self.first = settings, world, first
+        self.archive = NightArchive(settings.data_dir / "archive" / settings.area_id)
 
     def store_for(self, day: date) -> StateStore:
         first = self.first
@@ -153,6 +157,46 @@ class SettingsNights:
 
     def fleet_for(self, day: date, policy: ServicePolicy) -> list[Vehicle]:
         return fleet_from_settings(self.settings, self.world, policy)
+
+    def _redis(self, day: date) -> RedisStore | None:
+        """That day's store in Redis (None for a store brought by the caller)."""
+        first = self.first
+        return first.for_area(_area(self.settings, day)) if isinstance(first, RedisStore) else None
+
+    def record_for(self, day: date) -> NightRecord | None:
+        store = self._redis(day)
+        if store is None:
+            return None  # a caller's store holds one night only
+        if store.version() is not None:
+            return store
+        return self.archive.read(day)
+
+    def stored_days(self) -> list[date]:
+        first = self.first
+        if not isinstance(first, RedisStore):
+            return []
+        days = []
+        for area in first.areas_under(self.settings.area_id):
+            with contextlib.suppress(ValueError):
+                days.append(date.fromisoformat(area.removeprefix(f"{self.settings.area_id}:")))
+        return sorted(days)
+
+    def archive_before(self, day: date) -> list[date]:
+        moved = []
+        for past in self.stored_days():
+            if past >= day:
+                break
+            store = self._redis(past)
+            dump = store.dump() if store is not None else None
+            if store is None or dump is None:
+                continue
+            self.archive.write(past, dump)  # read back and compared, or ArchiveError
+            if store.wipe(dump["meta"]["version"]):
+                moved.append(past)
+                log.info("service day %s archived to %s", past, self.archive.path(past))
+            else:
+                log.warning("service day %s changed while archived; kept in the store", past)
+        return moved
 
 
 def embedded_store(settings: Settings) -> RedisConnection:

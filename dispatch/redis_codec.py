@@ -7,6 +7,8 @@ changed dataclass fails loudly in the round-trip tests instead of silently losin
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 from nachtbus.domain import (
@@ -17,6 +19,7 @@ from nachtbus.domain import (
     ConnectionKind,
     Fare,
     FareLine,
+    FleetState,
     Offer,
     Place,
     Plan,
@@ -316,3 +319,23 @@ def offer_from(d: Json) -> Offer:
         shift_s=int(d.get("shift_s", 0)),
         moves=tuple(plan_from(m) for m in d.get("moves", ())),
     )
+
+
+#: The fleet state's record kinds: name -> (encode, decode), one JSON record per id.
+RECORDS: dict[str, tuple[Callable[[Any], Json], Callable[[Json], Any]]] = {
+    "vehicles": (vehicle_to, vehicle_from),
+    "states": (state_to, state_from),
+    "plans": (plan_to, plan_from),
+    "bookings": (booking_to, booking_from),
+}
+
+
+def fleet_from(version: int, now_s: int, records: dict[str, dict[str, Json]]) -> FleetState:
+    """A fleet state from its records (each kind: id -> JSON record), ids in sorted order."""
+    parts = {
+        name: MappingProxyType(
+            {key: decode(value) for key, value in sorted(records.get(name, {}).items())}
+        )
+        for name, (_, decode) in RECORDS.items()
+    }
+    return FleetState(version=version, now_s=now_s, **parts)

@@ -9,6 +9,9 @@ Layout under a key prefix per service area (``nachtbus:soest:``):
 - ``offer:<id>``: an offer, expiring after its time to live;
 - ``idem:<key>``: a remembered answer to an idempotent request.
 
+A past service day's store can be dumped whole (``dump``) and then deleted (``wipe``, only if
+nothing was written since): :mod:`dispatch.archive` keeps it on disk instead.
+
 A commit WATCHes ``meta``, checks the version and writes only the records that changed, plus the
 events, in one MULTI/EXEC transaction: either all of a decision is stored or none of it.
 
@@ -52,7 +55,6 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, TypeVar
 
 import redis
@@ -68,12 +70,7 @@ T = TypeVar("T")
 
 EVENTS_MAXLEN = 100_000
 BLOCK_MAX_MS = 1000
-_HASHES: dict[str, tuple[Callable[[Any], dict[str, Any]], Callable[[dict[str, Any]], Any]]] = {
-    "vehicles": (codec.vehicle_to, codec.vehicle_from),
-    "states": (codec.state_to, codec.state_from),
-    "plans": (codec.plan_to, codec.plan_from),
-    "bookings": (codec.booking_to, codec.booking_from),
-}
+_HASHES = codec.RECORDS
 
 
 DEFAULT_TIMEOUT_S = 2.0
@@ -363,12 +360,11 @@ class RedisStore:
         for name in _HASHES:
             pipe.hgetall(self._k(name))
         meta, *raw = pipe.execute()
-        parts: dict[str, MappingProxyType[str, Any]] = {}
-        for (name, (_, decode)), records in zip(_HASHES.items(), raw, strict=True):
-            parts[name] = MappingProxyType(
-                {key: decode(json.loads(value)) for key, value in sorted(records.items())}
-            )
-        state = FleetState(version=int(meta["version"]), now_s=int(meta["now_s"]), **parts)
+        records = {
+            name: {key: json.loads(value) for key, value in hashed.items()}
+            for name, hashed in zip(_HASHES, raw, strict=True)
+        }
+        state = codec.fleet_from(int(meta["version"]), int(meta["now_s"]), records)
         with self._lock:
             if self._cache is None or self._cache.version < state.version:
                 self._cache = state
@@ -485,6 +481,71 @@ class RedisStore:
                 break
             last = batch[-1][0]
         return found[:count]
+
+    # ------------------------------------------------------------------ archiving
+    def dump(self) -> dict[str, Any] | None:
+        """Everything this store keeps for good, JSON-ready (for the archive, see
+        :mod:`dispatch.archive`): the meta, the state's records, the journals and the event
+        stream, read in one transaction; None if the store was never initialised. Offers,
+        idempotency records and the lease are left out: they expire anyway."""
+        journals = sorted(
+            key.removeprefix(self._k("journal:"))
+            for key in self.r.scan_iter(match=self._k("journal:*"), count=1000)
+        )
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hgetall(self._k("meta"))
+        for name in _HASHES:
+            pipe.hgetall(self._k(name))
+        for name in journals:
+            pipe.lrange(self._k(f"journal:{name}"), 0, -1)
+        pipe.xrange(self._k("events"))
+        meta, *rest = pipe.execute()
+        if not meta:
+            return None
+        hashes, rest = rest[: len(_HASHES)], rest[len(_HASHES) :]
+        lists, events = rest[: len(journals)], rest[len(journals)]
+        return {
+            "meta": {"version": int(meta["version"]), "now_s": int(meta["now_s"])},
+            "records": {
+                name: {key: json.loads(value) for key, value in sorted(records.items())}
+                for name, records in zip(_HASHES, hashes, strict=True)
+            },
+            "journals": {
+                name: [json.loads(x) for x in entries]
+                for name, entries in zip(journals, lists, strict=True)
+            },
+            "events": [
+                {"id": eid, "type": e.type, "at_s": e.at_s, "data": e.data}
+                for eid, e in ((eid, self._event(fields)) for eid, fields in events)
+            ],
+        }
+
+    def wipe(self, expected_version: int) -> int:
+        """Delete every key of this store (offers and idempotency records too) if its version
+        is still ``expected_version`` (nothing was written since it was dumped); the number
+        of keys deleted, 0 when the version moved (then nothing is deleted)."""
+        keys = list(self.r.scan_iter(match=self.prefix + "*", count=1000))
+
+        def write(pipe: redis.client.Pipeline) -> bool:
+            current = pipe.hget(self._k("meta"), "version")
+            if current is None or int(current) != expected_version:
+                return False
+            pipe.multi()
+            for i in range(0, len(keys), 500):
+                pipe.unlink(*keys[i : i + 500])
+            return True
+
+        return len(keys) if keys and self._transaction(write) else 0
+
+    def areas_under(self, root: str) -> list[str]:
+        """The areas on this server whose name starts with ``root:`` and that hold a state
+        (``soest:2026-11-20`` under ``soest``), sorted."""
+        head = f"nachtbus:{root}:"
+        found = {
+            key.removeprefix("nachtbus:").removesuffix(":meta")
+            for key in self.r.scan_iter(match=f"{head}*:meta", count=1000)
+        }
+        return sorted(found)
 
     # ------------------------------------------------------------------ offers, idempotency
     def put_offer(self, offer: Offer, ttl_s: int) -> None:

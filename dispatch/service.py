@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Protocol, TypeVar
 
+from dispatch.archive import NightRecord
 from dispatch.dispatcher import Dispatcher
 from dispatch.policies import ServicePolicy
 from dispatch.rebalancing import CellForecast, DemandForecast, RebalanceParams, targets
@@ -44,8 +45,10 @@ from nachtbus.errors import (
     BookingStateError,
     Busy,
     NachtbusError,
+    NotFound,
     RateLimited,
     RejectedInput,
+    UnknownBooking,
     UnknownOffer,
 )
 from nachtbus.transit.timetable import Timetable
@@ -104,6 +107,19 @@ class Nights(Protocol):
         """The buses of that night, on shift by its rules (``policy`` in its seconds)."""
         ...
 
+    def record_for(self, day: date) -> NightRecord | None:
+        """A past night's state and journals, from the store or the archive; None if that
+        night has no record (never served, or not kept)."""
+        ...
+
+    def archive_before(self, day: date) -> list[date]:
+        """Move every night before ``day`` from the store to the archive; the nights moved."""
+        ...
+
+    def stored_days(self) -> list[date]:
+        """The service days that still have a store (not archived), oldest first."""
+        ...
+
 
 @dataclass(frozen=True)
 class Night:
@@ -154,6 +170,7 @@ class DispatchService:
         )
         self._offer_ids = offer_ids or (lambda: uuid.uuid4().hex)
         self._forecast: tuple[date, CellForecast | None] | None = None
+        self._archived_on: date | None = None
         self.timetable = timetable
         self.district_map = districts
         self._lock = threading.Lock()
@@ -765,22 +782,66 @@ class DispatchService:
         """Whether this process runs the background rounds (a lease in the store)."""
         return self.store.try_lead(owner, ttl_s)
 
-    def ledger(self) -> billing.Ledger:
-        """Tonight's charges and refunds, checked (see :mod:`nachtbus.billing.ledger`)."""
+    def record(self, day: date | None = None) -> NightRecord:
+        """Service day ``day``'s state and journals (None: tonight's), from the store or, for
+        an archived night, from its file; NotFound (field ``serviceDate``) when that night
+        is not kept."""
+        night = self.night()
+        if day is None or day == night.day:
+            return night.store
+        found = self._nights.record_for(day) if self._nights is not None else None
+        if found is None:
+            raise NotFound(f"no service day {day.isoformat()} is kept", field="serviceDate")
+        return found
+
+    def ledger(self, day: date | None = None) -> billing.Ledger:
+        """A night's charges and refunds (None: tonight's), checked (see
+        :mod:`nachtbus.billing.ledger`)."""
         return billing.Ledger(
-            billing.LedgerEntry.from_json(d) for d in self.store.journal("ledger")
+            billing.LedgerEntry.from_json(d) for d in self.record(day).journal("ledger")
         )
 
-    def legs(self) -> list[Leg]:
-        """Tonight's driven legs of every bus (the distance and CO2 account)."""
-        return [Leg.from_json(d) for d in self.store.journal("legs")]
+    def legs(self, day: date | None = None) -> list[Leg]:
+        """A night's driven legs of every bus (None: tonight's; the distance and CO2
+        account)."""
+        return [Leg.from_json(d) for d in self.record(day).journal("legs")]
 
-    def co2(self, params: Co2Params) -> NightCo2:
-        """Tonight's CO2 account from the driven legs (see :mod:`nachtbus.billing.co2`)."""
-        state = self.snapshot()
-        direct = {b.booking_id: b.direct_distance_m for b in state.bookings.values()}
-        pax = {b.booking_id: b.request.passengers for b in state.bookings.values()}
-        return account(self.legs(), direct, pax, params)
+    def co2(self, params: Co2Params, day: date | None = None) -> NightCo2:
+        """A night's CO2 account from its driven legs (None: tonight's; see
+        :mod:`nachtbus.billing.co2`)."""
+        state = self.snapshot() if day is None else self.record(day).load()
+        bookings = state.bookings.values() if state is not None else ()
+        direct = {b.booking_id: b.direct_distance_m for b in bookings}
+        pax = {b.booking_id: b.request.passengers for b in bookings}
+        return account(self.legs(day), direct, pax, params)
+
+    def find_booking(self, booking_id: str, day: date | None = None) -> tuple[date, Booking]:
+        """A booking and its service day: of night ``day`` (kept in the store or archived),
+        or without ``day`` of tonight or another night still in the store, newest first
+        (archived nights are searched only by date: one file each). UnknownBooking if none."""
+        tonight = self.night().day
+        days = [day] if day is not None else [tonight]
+        if day is None and self._nights is not None:
+            days += [d for d in reversed(self._nights.stored_days()) if d != tonight]
+        for d in days:
+            state = self.snapshot() if d == tonight else self.record(d).load()
+            b = state.bookings.get(booking_id) if state is not None else None
+            if b is not None:
+                return d, b
+        raise UnknownBooking(f"no booking {booking_id!r}", field="id")
+
+    def archive_nights(self, keep_nights: int) -> list[date]:
+        """Move every night but tonight and the ``keep_nights`` before it from the store to
+        the archive (see :mod:`dispatch.archive`); looked at once per service day. The
+        nights moved."""
+        if self._nights is None or keep_nights < 1:
+            return []
+        today = self.night().day
+        if self._archived_on == today:
+            return []
+        moved = self._nights.archive_before(today - timedelta(days=keep_nights))
+        self._archived_on = today
+        return moved
 
     def _odometer(
         self, state: FleetState, vehicle_id: str, node: int, at_s: int, *, reposition: bool = False
@@ -987,7 +1048,8 @@ class DispatchService:
         pickups: list[tuple[float, float, int]] = []
         seen = 0
         for k in range(1, nights + 1):
-            past = self._nights.store_for(day - timedelta(days=k)).load()
+            record = self._nights.record_for(day - timedelta(days=k))
+            past = record.load() if record is not None else None
             if past is None:
                 continue
             seen += 1

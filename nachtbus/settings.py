@@ -214,6 +214,15 @@ class Settings(BaseSettings):
         "up at this time on the last N service days in the store (2 km zones, next 30 min); "
         "0 (default: no gain shown in simulation yet) = idle buses wait where they are.",
     )
+    keep_nights: int = Field(
+        default=14,
+        ge=1,
+        le=366,
+        description="Past service days kept in the store besides tonight; older ones are "
+        "moved by the background round (once a service day) to one gzip JSON file each "
+        "under data_dir/archive/<area_id>/, from where their receipts and ledger are still "
+        "read. Bounds the store's memory over weeks of nights.",
+    )
     tariff_file: Path = Field(
         default=EXAMPLE_TARIFF,
         description="Tariff (TOML) that prices offers; default: the Soest example tariff with "

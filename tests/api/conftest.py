@@ -36,13 +36,13 @@ def driver(vehicle_id: str) -> dict[str, str]:
 
 
 def make_settings(data_dir: Path, **extra: object) -> Settings:
-    return Settings(
-        data_dir=data_dir,
-        buses=3,
-        reopt_interval_s=0,
-        rider_app_keys={"dev-rider-app-key": "transit-app", "other-app-key": "other-app"},
-        **extra,  # type: ignore[arg-type]
-    )
+    fields: dict[str, object] = {
+        "data_dir": data_dir,
+        "buses": 3,
+        "reopt_interval_s": 0,
+        "rider_app_keys": {"dev-rider-app-key": "transit-app", "other-app-key": "other-app"},
+    }
+    return Settings(**{**fields, **extra})  # type: ignore[arg-type]
 
 
 @dataclass

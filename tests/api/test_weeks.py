@@ -3,6 +3,7 @@ clock-change nights of 2026, with a real (embedded) store."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -125,4 +126,91 @@ def test_the_next_night_sends_idle_buses_where_last_nights_riders_were(opened) -
         with fresh.client:
             assert fresh.runtime.service.rebalance_from_history(7, RebalanceParams()) == 0
         fresh.runtime.close()
+    api.runtime.close()
+
+
+def _drive(api: Api, booking_id: str) -> None:
+    """The booking's bus picks the rider up and sets them down (so it has legs and CO2)."""
+    bus = api.client.get(f"/v1/bookings/{booking_id}", headers=RIDER).json()["vehicle"]
+    api.clock.advance(300)
+    assert api.at_stop(bus["vehicleId"], booking_id, "pickup").status_code == 200
+    api.clock.advance(900)
+    assert api.at_stop(bus["vehicleId"], booking_id, "dropoff").status_code == 200
+
+
+def _night_papers(api: Api, booking_id: str, day: str | None) -> tuple[dict, dict, str]:
+    """The booking's receipt, the night's ledger and its CSV export (of ``day``, or the
+    default when None)."""
+    q = {} if day is None else {"serviceDate": day}
+    rc = api.client.get(f"/v1/bookings/{booking_id}/receipt", params=q, headers=RIDER)
+    lg = api.client.get("/v1/ledger", params=q, headers=DISPATCHER)
+    csv = api.client.get("/v1/ledger/export.csv", params=q, headers=DISPATCHER)
+    assert (rc.status_code, lg.status_code, csv.status_code) == (200, 200, 200), rc.text
+    return rc.json(), lg.json(), csv.text
+
+
+def test_an_old_night_moves_to_the_archive_and_its_receipt_and_ledger_stay(opened) -> None:
+    """keep_nights=1: on the 22nd the night of the 20th leaves the store for its archive file
+    (its keys gone from Redis), and its receipt, ledger and CSV export read the same as on
+    the night itself; the 21st stays in the store. Next morning the receipt is found without
+    a date; once archived, with its date."""
+    world, data = opened
+    clock = ManualClock(22 * 3600, date(2026, 11, 20))
+    api = open_api(world, data, clock, keep_nights=1)
+    with api.client:
+        bid = api.booked(MARKT, OSTOENNEN)["id"]
+        _drive(api, bid)
+        receipt, ledger, csv = _night_papers(api, bid, None)
+        assert receipt["serviceDate"] == "2026-11-20" and receipt["paidCents"] > 0
+        assert receipt["co2"] is not None and ledger["entries"]
+        assert receipt["droppedOffAt"].startswith("2026-11-20T22:")
+
+        clock.advance(15 * 3600)  # 13:00 on the 21st: the 20th is yesterday, still stored
+        service = api.runtime.service
+        assert service.archive_nights(1) == []
+        assert _night_papers(api, bid, None)[0] == receipt  # found without its date
+        assert _night_papers(api, bid, "2026-11-20") == (receipt, ledger, csv)
+        api.booked(STATION, AMPEN, departureTime="2026-11-21T21:00:00+01:00")
+
+        clock.advance(24 * 3600)  # 13:00 on the 22nd
+        assert service.archive_nights(1) == [date(2026, 11, 20)]
+        assert service.archive_nights(1) == []  # once a service day
+        r = api.store.r
+        assert r.keys("nachtbus:soest:2026-11-20:*") == []
+        assert r.exists("nachtbus:soest:2026-11-21:meta")
+        assert (data / "archive" / "soest" / "2026-11-20.json.gz").is_file()
+        assert _night_papers(api, bid, "2026-11-20") == (receipt, ledger, csv)
+        gone = api.client.get(f"/v1/bookings/{bid}/receipt", headers=RIDER)
+        assert gone.status_code == 404 and gone.json()["field"] == "id"
+        other = api.client.get(
+            f"/v1/bookings/{bid}/receipt", params={"serviceDate": "2026-11-20"},
+            headers={"X-Api-Key": "other-app-key"},
+        )
+        assert other.status_code == 403  # still another app's booking
+        never = api.client.get("/v1/ledger", params={"serviceDate": "2026-11-01"},
+                               headers=DISPATCHER)
+        assert never.status_code == 404 and never.json()["field"] == "serviceDate"
+        bad = api.client.get("/v1/ledger", params={"serviceDate": "20.11.2026"},
+                             headers=DISPATCHER)
+        assert bad.status_code == 422 and bad.json()["field"] == "serviceDate"
+    api.runtime.close()
+
+
+def test_the_background_round_archives_old_nights_by_itself(opened) -> None:
+    """The service's own rounds (not a test's call) move a night older than keep_nights to
+    its file; the night's bookings are all there."""
+    world, data = opened
+    clock = ManualClock(22 * 3600, date(2026, 11, 20))
+    api = open_api(world, data, clock, keep_nights=1, reopt_interval_s=0.05)
+    with api.client:
+        ids = {api.booked(MARKT, OSTOENNEN)["id"], api.booked(STATION, AMPEN)["id"]}
+        clock.advance(2 * 24 * 3600)  # 22:00 on the 22nd
+        path = data / "archive" / "soest" / "2026-11-20.json.gz"
+        deadline = time.monotonic() + 60
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        night = api.runtime.service.record(date(2026, 11, 20))
+        state = night.load()
+        assert state is not None and ids <= set(state.bookings)
+        assert not api.store.r.exists("nachtbus:soest:2026-11-20:meta")
     api.runtime.close()
