@@ -14,13 +14,19 @@ Protocol
   reports ARRIVED and BOARDED or ALIGHTED. Every simulated hour a re-optimisation round.
 - Fault: in the fourth night at about 23:00 the store's redis-server is killed (SIGKILL); the
   clients retry on 503 until the service has started it again by itself.
+- Old nights: the service keeps ``--keep-nights`` (default 2) past nights in the store; each
+  next evening the service's archiving step (the one its background round runs once a
+  service day) moves older ones to their files (``dispatch/archive.py``).
 - Measured per night: requests, confirmed bookings, confirmed bookings missing or not finished
   in that night's store at its end (must be 0), 503s seen, the process's resident memory
-  after the night (after a garbage collection), and wall time.
-- Bounds checked in the same run: 0 lost; memory of the last night within 10 % (or 40 MiB) of
-  the second night's (the first night includes start-up allocations).
+  after the night (after a garbage collection), the nights still in the store and the
+  store's used memory after the archiving step, and wall time.
+- Bounds checked in the same run: 0 lost, and at the end every night's confirmed bookings
+  are still found (in the store or in its archive file); memory of the last night within
+  10 % (or 40 MiB) of the second night's (the first night includes start-up allocations);
+  never more than keep-nights + 1 nights in the store.
 
-Run: ``python -m benchmarks.soak [--requests N] [--nights N] [--json]``
+Run: ``python -m benchmarks.soak [--requests N] [--nights N] [--keep-nights N] [--json]``
 """
 
 from __future__ import annotations
@@ -61,9 +67,10 @@ def _rss_mib() -> float:
 
 
 class Week:
-    def __init__(self, world: RoadWorld, data_dir: Path, requests: int) -> None:
+    def __init__(self, world: RoadWorld, data_dir: Path, requests: int, keep_nights: int) -> None:
         self.world = world
         self.requests = requests
+        self.confirmed: dict[date, list[str]] = {}
         tz = "Europe/Berlin"
         start = at(FIRST_NIGHT, 19 * 3600 + 1800, ZoneInfo(tz))
         self.clock = ManualClock.at_instant(start.astimezone(UTC), tz)
@@ -75,6 +82,7 @@ class Week:
             rider_app_keys={RIDER["X-Api-Key"]: "soak-app"},
             rate_per_key_per_s=10_000,
             rate_burst=10_000,
+            keep_nights=keep_nights,
         )
         self.rt = build_runtime(self.settings, world, clock=self.clock)
         self.client = local_client(create_app(self.settings, world, self.rt))
@@ -195,6 +203,11 @@ class Week:
         # on to 19:30 of the next evening: across noon, into the next service day
         nxt = day + timedelta(days=1)
         self._advance_to(at(nxt, 19 * 3600 + 1800, self.clock.tz))
+        self.confirmed[day] = confirmed
+        archived = self.rt.service.archive_nights(self.settings.keep_nights)
+        store = self._store()
+        stored = len(store.areas_under(self.settings.area_id))
+        store_mib = int(store.r.info("memory")["used_memory"]) / 2**20
         gc.collect()
         return {
             "night": str(day),
@@ -204,10 +217,21 @@ class Week:
             "unfinished": len(unfinished),
             "unavailable_503": self.unavailable,
             "rss_mib": round(_rss_mib(), 1),
+            "archived": [str(d) for d in archived],
+            "nights_stored": stored,
+            "store_mib": round(store_mib, 2),
             "wall_s": round(time.perf_counter() - t0, 1),
             "clock_change": day == date(2026, 10, 24),
             "store_killed": kill_store,
         }
+
+    def lost_in_the_end(self) -> int:
+        """Confirmed bookings of any night not found now, in the store or the archive."""
+        missing = 0
+        for day, ids in self.confirmed.items():
+            state = self.rt.service.record(day).load()
+            missing += sum(1 for b in ids if state is None or b not in state.bookings)
+        return missing
 
     def _store(self) -> RedisStore:
         store = self.rt.service.store
@@ -222,12 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--requests", type=int, default=60, help="riders per night (default 60)")
     ap.add_argument("--nights", type=int, default=7, help="nights (default 7)")
+    ap.add_argument("--keep-nights", type=int, default=2,
+                    help="past nights kept in the store (default 2; the service's is 14)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     world = world_from_settings(Settings())
     rows = []
     with tempfile.TemporaryDirectory(prefix="nachtbus-soak-") as tmp:
-        week = Week(world, Path(tmp) / "data", args.requests)
+        week = Week(world, Path(tmp) / "data", args.requests, args.keep_nights)
         with week.client:
             for k in range(args.nights):
                 rows.append(week.night(k, kill_store=k == 3))
@@ -235,22 +261,31 @@ def main(argv: list[str] | None = None) -> int:
                     r = rows[-1]
                     print(f"{r['night']}  confirmed {r['confirmed']:3d}  lost {r['lost']}  "
                           f"unfinished {r['unfinished']}  503s so far {r['unavailable_503']:3d}  "
-                          f"RSS {r['rss_mib']:6.1f} MiB  {r['wall_s']:5.1f} s"
+                          f"RSS {r['rss_mib']:6.1f} MiB  store {r['nights_stored']} nights "
+                          f"{r['store_mib']:5.2f} MiB  {r['wall_s']:5.1f} s"
                           f"{'  (clock change)' if r['clock_change'] else ''}"
                           f"{'  (store killed)' if r['store_killed'] else ''}",
                           flush=True)  # fmt: skip
+        lost_end = week.lost_in_the_end()
         week.rt.close()
     lost = sum(r["lost"] for r in rows)
+    most = max(r["nights_stored"] for r in rows)
+    bounded = most <= args.keep_nights + 1
     base = rows[1]["rss_mib"] if len(rows) > 1 else rows[0]["rss_mib"]
     growth = rows[-1]["rss_mib"] - base
     flat = growth <= max(0.10 * base, 40.0)
     if args.json:
-        print(json.dumps({"nights": rows, "lost": lost, "rss_growth_mib": growth}))
+        print(json.dumps({"nights": rows, "lost": lost, "lost_in_the_end": lost_end,
+                          "rss_growth_mib": growth}))
     else:
         print(f"confirmed bookings lost: {lost} (bound 0): {'met' if lost == 0 else 'NOT MET'}")
+        print(f"confirmed bookings not found at the end (store or archive): {lost_end} "
+              f"(bound 0): {'met' if lost_end == 0 else 'NOT MET'}")
+        print(f"nights in the store, at most: {most} (bound keep-nights + 1 = "
+              f"{args.keep_nights + 1}): {'met' if bounded else 'NOT MET'}")
         print(f"memory, night 2 -> {len(rows)}: {base:.1f} -> {rows[-1]['rss_mib']:.1f} MiB "
               f"({growth:+.1f} MiB; bound 10 % or 40 MiB): {'met' if flat else 'NOT MET'}")
-    return 0 if lost == 0 and flat else 1
+    return 0 if lost == 0 and lost_end == 0 and flat and bounded else 1
 
 
 if __name__ == "__main__":
