@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dispatch import redis_codec as codec
-from nachtbus.domain import FleetState
+from nachtbus.domain import Booking, FleetState
 from nachtbus.errors import NachtbusError
 
 FORMAT = 1
@@ -43,6 +43,10 @@ class NightRecord(Protocol):
 
     def load(self) -> FleetState | None: ...
 
+    def booking(self, booking_id: str) -> Booking | None:
+        """One booking of that night (None if it has none of that id), without the rest."""
+        ...
+
     def journal(self, name: str) -> list[dict[str, Any]]: ...
 
 
@@ -55,6 +59,10 @@ class PastNight:
     def load(self) -> FleetState:
         meta = self.dump["meta"]
         return codec.fleet_from(int(meta["version"]), int(meta["now_s"]), self.dump["records"])
+
+    def booking(self, booking_id: str) -> Booking | None:
+        record = self.dump["records"].get("bookings", {}).get(booking_id)
+        return None if record is None else codec.booking_from(record)
 
     def journal(self, name: str) -> list[dict[str, Any]]:
         return list(self.dump["journals"].get(name, []))

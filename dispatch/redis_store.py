@@ -61,7 +61,7 @@ import redis
 
 from dispatch import redis_codec as codec
 from dispatch.store import Event
-from nachtbus.domain import FleetState, Offer, Plan
+from nachtbus.domain import Booking, FleetState, Offer, Plan
 from nachtbus.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -369,6 +369,11 @@ class RedisStore:
             if self._cache is None or self._cache.version < state.version:
                 self._cache = state
         return state
+
+    def booking(self, booking_id: str) -> Booking | None:
+        """One booking of the stored state (one HGET; None if there is none of that id)."""
+        raw = self.r.hget(self._k("bookings"), booking_id)
+        return None if raw is None else codec.booking_from(json.loads(raw))
 
     def initialise(self, state: FleetState) -> bool:
         def write(pipe: redis.client.Pipeline) -> bool:

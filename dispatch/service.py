@@ -824,8 +824,9 @@ class DispatchService:
         if day is None and self._nights is not None:
             days += [d for d in reversed(self._nights.stored_days()) if d != tonight]
         for d in days:
-            state = self.snapshot() if d == tonight else self.record(d).load()
-            b = state.bookings.get(booking_id) if state is not None else None
+            b = self.snapshot().bookings.get(booking_id) if d == tonight else None
+            if d != tonight:
+                b = self.record(d).booking(booking_id)  # one look-up, not the whole night
             if b is not None:
                 return d, b
         raise UnknownBooking(f"no booking {booking_id!r}", field="id")

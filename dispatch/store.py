@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from nachtbus.domain import FleetState, Offer
+from nachtbus.domain import Booking, FleetState, Offer
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,10 @@ class StateStore(Protocol):
 
     def load(self) -> FleetState | None:
         """The current snapshot, or None if the store was never initialised."""
+        ...
+
+    def booking(self, booking_id: str) -> Booking | None:
+        """One booking of the stored state, without loading the rest (None if unknown)."""
         ...
 
     def initialise(self, state: FleetState) -> bool:

@@ -75,6 +75,9 @@ def test_a_dumped_night_reads_back_as_the_store_holds_it(conn, tmp_path) -> None
     events = [(eid, e.type, e.data) for eid, e in store.events_after("0", count=10_000)]
     assert [(e["id"], e["type"], e["data"]) for e in dump["events"]] == events
     assert archive.days() == [DAY] and archive.read(date(2026, 11, 21)) is None
+    for bid, b in store.load().bookings.items():  # type: ignore[union-attr]
+        assert night.booking(bid) == b == store.booking(bid)
+    assert night.booking("bk-none") is None and store.booking("bk-none") is None
 
 
 def test_a_night_written_to_after_its_dump_is_not_wiped(conn) -> None:
