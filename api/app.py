@@ -28,6 +28,7 @@ from api import errors
 from api.auth import KeyRing
 from api.limits import BodyLimit, KeyLimit, KeyRate, StreamSlots
 from api.routes import dispatcher_router, driver_router, rider_router
+from api.train_feed import TrainFeed
 from api.transit import router as transit_router
 from api.views import Views
 from dispatch.assembly import build_service
@@ -71,6 +72,7 @@ class Runtime:
     views: Views
     keys: KeyRing
     streams: StreamSlots
+    train_feed: TrainFeed | None = None  # the trains' delays, polled (gtfs_rt_trip_updates_url)
 
     _streets: StreetIndex | None = None
 
@@ -110,7 +112,10 @@ def build_runtime(
         no_show_due=lambda st, vid, bid: service.dispatcher.no_show_due_s(st, vid, bid),
     )
     slots = StreamSlots(settings.max_streams_per_key)
-    return Runtime(settings, world, service, views, KeyRing(settings), slots)
+    feed = None
+    if settings.gtfs_rt_trip_updates_url:
+        feed = TrainFeed(settings.gtfs_rt_trip_updates_url, settings.gtfs_rt_poll_s)
+    return Runtime(settings, world, service, views, KeyRing(settings), slots, feed)
 
 
 def start_background(rt: Runtime) -> tuple[threading.Event, threading.Thread | None]:
@@ -127,9 +132,9 @@ def start_background(rt: Runtime) -> tuple[threading.Event, threading.Thread | N
 
 
 def _background(rt: Runtime, stop: threading.Event) -> None:
-    """Expire PENDING bookings, re-optimise changed plans, move old nights to the archive
-    (once a service day) and rebalance idle buses (from the last nights' demand), every
-    reopt_interval_s.
+    """Expire PENDING bookings, re-optimise changed plans, fetch the trains' delays (when a
+    feed is set, every gtfs_rt_poll_s), move old nights to the archive (once a service day)
+    and rebalance idle buses (from the last nights' demand), every reopt_interval_s.
 
     With several worker processes only the lease holder works, so rounds do not compete.
     """
@@ -144,6 +149,8 @@ def _background(rt: Runtime, stop: threading.Event) -> None:
             rt.service.expire_pending()
             if rt.service.reoptimise(only_if_changed=True):
                 log.info("re-optimised plans committed")
+            if rt.train_feed is not None:
+                rt.train_feed.poll_if_due(rt)
             for day in rt.service.archive_nights(rt.settings.keep_nights):
                 log.info("service day %s moved from the store to the archive", day)
             if rt.settings.rebalance_nights and rt.service.rebalance_from_history(

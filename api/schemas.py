@@ -593,10 +593,25 @@ class TrainOut(Schema):
     delay_s: int = Field(description="Latest delay heard (GTFS-Realtime), seconds.")
 
 
+class TrainFeedOut(Schema):
+    """The trains' delays feed the service polls (NACHTBUS_GTFS_RT_TRIP_UPDATES_URL)."""
+
+    url: str
+    last_ok_at: datetime | None = Field(description="The last fetch that was read and applied.")
+    last_error: str | None = Field(description="What went wrong the last time one failed.")
+    last_error_at: datetime | None
+    trains_late: int = Field(description="Tonight's trains late at our stations in the feed.")
+
+
 class TrainsOut(Schema):
     example: bool = Field(description="The timetable is the shipped EXAMPLE (invented trains).")
     source: str = Field(description="Where the timetable was read from.")
     trains: list[TrainOut]
+    realtime: TrainFeedOut | None = Field(
+        default=None,
+        description="The polled delays feed, if one is set (else delays come only by POST "
+        "/v1/trains/trip-updates).",
+    )
 
 
 class TrainDelaysOut(Schema):

@@ -13,6 +13,7 @@ from api import schemas as s
 from api.auth import Dispatcher, RiderApp
 from api.routes import ERRORS, rt
 from dispatch.assembly import flex_service, policy_from_settings
+from dispatch.store import Event
 from nachtbus.clock import to_datetime
 from nachtbus.errors import RejectedInput
 from nachtbus.transit import flex, realtime
@@ -55,7 +56,17 @@ def trains(request: Request, _: RiderApp) -> s.TrainsOut:
                 delay_s=r.service.train_delay(c.trip_id),
             )
         )
-    return s.TrainsOut(example=tt.example, source=tt.source, trains=out)
+    feed = None
+    if r.train_feed is not None:
+        st = r.train_feed.status
+        feed = s.TrainFeedOut(
+            url=st.url,
+            last_ok_at=st.last_ok_at,
+            last_error=st.last_error,
+            last_error_at=st.last_error_at,
+            trains_late=st.trains_late,
+        )
+    return s.TrainsOut(example=tt.example, source=tt.source, trains=out, realtime=feed)
 
 
 @router.post(
@@ -74,7 +85,16 @@ async def train_delays(request: Request, _: Dispatcher) -> s.TrainDelaysOut:
     riders off a late train get a new pickup window (the bus waits up to the policy's
     ``train_wait_max_s``), riders to a train are checked; each is told by an event."""
     r = rt(request)
-    body = await request.body()
+    ours, events = apply_trip_updates(r, await request.body())
+    return s.TrainDelaysOut(
+        delays=ours, events=[{"type": e.type, **e.data} for e in events if e.journal is None]
+    )
+
+
+def apply_trip_updates(r: Runtime, body: bytes) -> tuple[dict[str, int], list[Event]]:
+    """Read a GTFS-Realtime TripUpdate feed and apply the delays of tonight's trains at our
+    stations (others are left out); the delays applied and what they did. Pushed to the
+    route above, or fetched by :mod:`api.train_feed`."""
     tt = _timetable(r)
     day = r.service.clock.service_date()
     calls = {c.trip_id: c for c in tt.calls(day)}
@@ -85,10 +105,7 @@ async def train_delays(request: Request, _: Dispatcher) -> s.TrainDelaysOut:
 
     found = realtime.delays(body, tt.stations, scheduled)
     ours = {k: v for k, v in found.items() if k in calls}
-    events = r.service.train_delays(ours)
-    return s.TrainDelaysOut(
-        delays=ours, events=[{"type": e.type, **e.data} for e in events if e.journal is None]
-    )
+    return ours, r.service.train_delays(ours)
 
 
 def _night(r: Runtime) -> str:

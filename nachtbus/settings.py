@@ -147,6 +147,20 @@ class Settings(BaseSettings):
         "e.g. the national GTFS publication; 'example' = the shipped EXAMPLE timetable "
         "(invented trains, nachtbus/transit/example_feed), 'none' = no trains.",
     )
+    gtfs_rt_trip_updates_url: str | None = Field(
+        default=None,
+        description="URL (http, https or file) of a GTFS-Realtime TripUpdates feed of the "
+        "trains (the railway's, or a relay's such as DELFI's): the background round fetches "
+        "it every gtfs_rt_poll_s and applies the delays as POST /v1/trains/trip-updates "
+        "does. None: delays come only by that POST.",
+    )
+    gtfs_rt_poll_s: float = Field(
+        default=30.0,
+        ge=5,
+        le=3600,
+        description="Seconds between two fetches of gtfs_rt_trip_updates_url (the background "
+        "round checks every reopt_interval_s, so the real interval is the larger of the two).",
+    )
     gtfs_stop_ids: list[str] = Field(
         default=[],
         description="Stop ids of the feed to meet trains at besides those inside the area.",
@@ -294,6 +308,16 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
+
+    @field_validator("gtfs_rt_trip_updates_url")
+    @classmethod
+    def _feed_url(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        scheme = value.split(":", 1)[0].lower() if ":" in value else ""
+        if scheme not in ("http", "https", "file"):
+            raise ValueError(f"must be an http, https or file URL; got {value!r}")
+        return value
 
     @field_validator("area_dir")
     @classmethod

@@ -6,16 +6,24 @@ The night is 2026-11-20 (the test clock's); the example's trains run every night
 
 from __future__ import annotations
 
+import http.server
 import io
+import threading
+import time
 import zipfile
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import gtfs_kit
 import pytest
+from pydantic import ValidationError
 
+from nachtbus.clock import ManualClock
+from nachtbus.settings import Settings
 from nachtbus.transit import flex, realtime
-from tests.api.conftest import DISPATCHER, RIDER, Api, driver
+from routing.world import RoadWorld
+from tests.api.conftest import DISPATCHER, RIDER, TEN_PM, Api, driver, open_api
 from tests.helpers import AMPEN, BERGEDE, MARKT, OSTOENNEN, STATION
 
 ARRIVES_2231 = "RB59X-E-2231"  # from Dortmund, at Soest 22:31
@@ -305,3 +313,138 @@ def test_gtfs_flex_export_loads_and_keeps_the_rules(api: Api, tmp_path: Path) ->
     assert list(st["end_pickup_drop_off_window"]) == ["29:00:00", "29:00:00"]
     with zipfile.ZipFile(io.BytesIO(r.content)) as z:
         assert "locations.geojson" in z.namelist()
+
+
+class _Feed(http.server.ThreadingHTTPServer):
+    """A railway's TripUpdates URL on a free port: serves ``body`` with an ETag (304 when the
+    client already has it), or answers ``status``; records what the client sent."""
+
+    def __init__(self) -> None:
+        self.body, self.status = b"", 200
+        self.seen: list[str | None] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(h) -> None:
+                feed: _Feed = h.server  # type: ignore[assignment]
+                tag = f'"{hash(feed.body)}"'
+                feed.seen.append(h.headers.get("If-None-Match"))
+                if feed.status != 200:
+                    h.send_error(feed.status)
+                    return
+                if h.headers.get("If-None-Match") == tag:
+                    h.send_response(304)
+                    h.end_headers()
+                    return
+                h.send_response(200)
+                h.send_header("Content-Type", "application/x-protobuf")
+                h.send_header("ETag", tag)
+                h.send_header("Content-Length", str(len(feed.body)))
+                h.end_headers()
+                h.wfile.write(feed.body)
+
+            def log_message(h, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/tripupdates.pb"
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture()
+def feed() -> Iterator[_Feed]:
+    f = _Feed()
+    yield f
+    f.stop()
+
+
+@pytest.fixture()
+def polled(town_world: RoadWorld, tmp_path: Path, feed: _Feed) -> Iterator[Api]:
+    """The service with the railway's feed set (its rounds off: each test polls itself)."""
+    api = open_api(town_world, tmp_path / "data", ManualClock(TEN_PM),
+                   gtfs_rt_trip_updates_url=feed.url)  # fmt: skip
+    with api.client:
+        yield api
+    api.runtime.close()
+
+
+def _window(api: Api, booking_id: str) -> str:
+    got = api.client.get(f"/v1/bookings/{booking_id}", headers=RIDER).json()
+    return _hm(got["pickup"]["windowStart"])
+
+
+def _feed_status(api: Api) -> dict:
+    return dict(api.client.get("/v1/trains", headers=RIDER).json()["realtime"])
+
+
+def test_a_polled_feed_moves_a_late_trains_rider_once(polled: Api, feed: _Feed) -> None:
+    """The railway's feed says the 22:31 is 12 min late: one poll moves its rider's window
+    as the pushed update does; the next poll sends the ETag, gets a 304 and changes nothing."""
+    rt, booking = polled.runtime, _book(polled, _from_train(polled, ARRIVES_2231, OSTOENNEN)
+                                        ["options"][0]["offerId"])  # fmt: skip
+    assert rt.train_feed is not None and _window(polled, booking["id"]) == "22:34"
+    feed.body = realtime.trip_update_feed({ARRIVES_2231: 720}, "SOE", polled.clock.now())
+    assert rt.train_feed.poll(rt) is True
+    assert _window(polled, booking["id"]) == "22:46"
+    status = _feed_status(polled)
+    assert status["url"] == feed.url and status["trainsLate"] == 1
+    assert status["lastOkAt"] is not None and status["lastError"] is None
+    version = rt.service.version()
+    assert rt.train_feed.poll(rt) is False  # unchanged: 304
+    assert feed.seen[-1] is not None and rt.service.version() == version
+
+
+def test_a_feed_that_fails_keeps_the_delays_heard_and_says_why(polled: Api, feed: _Feed) -> None:
+    """After a good poll the feed answers 500, then bytes that are no FeedMessage, then
+    nothing at all: each poll keeps the rider's moved window, and the trains' page names the
+    last error; the feed back, the next delay is applied."""
+    rt = polled.runtime
+    assert rt.train_feed is not None
+    booking = _book(polled, _from_train(polled, ARRIVES_2231, OSTOENNEN)["options"][0]["offerId"])
+    feed.body = realtime.trip_update_feed({ARRIVES_2231: 720}, "SOE", polled.clock.now())
+    assert rt.train_feed.poll(rt)
+    feed.status = 500
+    assert rt.train_feed.poll(rt) is False
+    assert "HTTP 500" in _feed_status(polled)["lastError"]
+    feed.status, feed.body = 200, b"not a protobuf feed"
+    assert rt.train_feed.poll(rt) is False
+    assert "FeedMessage" in _feed_status(polled)["lastError"]
+    assert _window(polled, booking["id"]) == "22:46"
+    feed.body = realtime.trip_update_feed({ARRIVES_2231: 900}, "SOE", polled.clock.now())
+    assert rt.train_feed.poll(rt) and _window(polled, booking["id"]) == "22:49"
+    feed.stop()
+    assert rt.train_feed.poll(rt) is False
+    assert "cannot be fetched" in _feed_status(polled)["lastError"]
+    assert _window(polled, booking["id"]) == "22:49"
+
+
+def test_the_background_round_polls_the_feed_by_itself(
+    town_world: RoadWorld, tmp_path: Path, feed: _Feed
+) -> None:
+    """With the rounds on, nobody calls the poll: the rider's window moves by itself."""
+    api = open_api(town_world, tmp_path / "data", ManualClock(TEN_PM), reopt_interval_s=0.05,
+                   gtfs_rt_trip_updates_url=feed.url)  # fmt: skip
+    with api.client:
+        booking = _book(api, _from_train(api, ARRIVES_2231, OSTOENNEN)["options"][0]["offerId"])
+        feed.body = realtime.trip_update_feed({ARRIVES_2231: 720}, "SOE", api.clock.now())
+        deadline = time.monotonic() + 60
+        while _window(api, booking["id"]) != "22:46" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _window(api, booking["id"]) == "22:46"
+    api.runtime.close()
+
+
+@pytest.mark.parametrize("url", ["ftp://example.org/tu.pb", "tripupdates.pb"])
+def test_a_feed_url_that_is_no_web_or_file_url_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        Settings(gtfs_rt_trip_updates_url=url)
+    assert err.value.errors()[0]["loc"] == ("gtfs_rt_trip_updates_url",)
+    assert "http, https or file" in str(err.value)
