@@ -525,11 +525,12 @@ def ledger_export(
 
 
 @dispatcher_router.get("/co2", response_model=s.Co2NightOut, tags=["billing"])
-def co2(request: Request, _: Dispatcher) -> s.Co2NightOut:
-    """Tonight's CO2 account: vehicle-km, empty km, passenger-km, pooled share, and the bus's
-    emissions against the same trips by private car."""
+def co2(request: Request, _: Dispatcher, service_date: ServiceDate = None) -> s.Co2NightOut:
+    """A night's CO2 account (tonight's, or ``serviceDate``'s): vehicle-km, empty km,
+    passenger-km, pooled share, and the bus's emissions against the same trips by private
+    car."""
     r = rt(request)
-    night, p = r.service.co2(r.co2_params), r.co2_params
+    night, p = r.service.co2(r.co2_params, service_date), r.co2_params
     return s.Co2NightOut(
         **night.to_json(),
         trips=len(night.trips),

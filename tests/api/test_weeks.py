@@ -164,6 +164,8 @@ def test_an_old_night_moves_to_the_archive_and_its_receipt_and_ledger_stay(opene
         assert receipt["serviceDate"] == "2026-11-20" and receipt["paidCents"] > 0
         assert receipt["co2"] is not None and ledger["entries"]
         assert receipt["droppedOffAt"].startswith("2026-11-20T22:")
+        night_co2 = api.client.get("/v1/co2", headers=DISPATCHER).json()
+        assert night_co2["vehicleKm"] > 0
 
         clock.advance(15 * 3600)  # 13:00 on the 21st: the 20th is yesterday, still stored
         service = api.runtime.service
@@ -180,6 +182,8 @@ def test_an_old_night_moves_to_the_archive_and_its_receipt_and_ledger_stay(opene
         assert r.exists("nachtbus:soest:2026-11-21:meta")
         assert (data / "archive" / "soest" / "2026-11-20.json.gz").is_file()
         assert _night_papers(api, bid, "2026-11-20") == (receipt, ledger, csv)
+        co2 = api.client.get("/v1/co2", params={"serviceDate": "2026-11-20"}, headers=DISPATCHER)
+        assert co2.status_code == 200 and co2.json() == night_co2
         gone = api.client.get(f"/v1/bookings/{bid}/receipt", headers=RIDER)
         assert gone.status_code == 404 and gone.json()["field"] == "id"
         other = api.client.get(
