@@ -33,12 +33,14 @@ from api.transit import router as transit_router
 from api.views import Views
 from dispatch.assembly import build_service
 from dispatch.rebalancing import RebalanceParams
+from dispatch.redis_store import RedisStore, SharedBuckets
 from dispatch.service import DispatchService
 from dispatch.store import StateStore
 from graphs.addresses import StreetIndex
 from graphs.areas import load_districts
 from nachtbus.billing.co2 import Co2Params
 from nachtbus.clock import Clock
+from nachtbus.errors import ConfigError
 from nachtbus.settings import Settings
 from routing.world import RoadWorld, world_from_settings
 
@@ -190,7 +192,13 @@ def create_app(settings: Settings, world: RoadWorld, runtime: Runtime | None = N
     app.state.rt = rt
     app.add_middleware(BodyLimit, max_bytes=rt.settings.max_body_bytes)
     rate = KeyRate(rt.settings.rate_per_key_per_s, rt.settings.rate_burst)
-    app.add_middleware(KeyLimit, rate=rate)  # outermost: a refused request costs least
+    shared = None
+    if rt.settings.rate_shared:
+        store = rt.service.store
+        if not isinstance(store, RedisStore):
+            raise ConfigError("rate_shared needs the Redis store", field="rate_shared")
+        shared = SharedBuckets(store.conn.url, f"nachtbus:{rt.settings.area_id}:rate:")
+    app.add_middleware(KeyLimit, rate=rate, shared=shared)  # outermost: refusals cost least
     # The road world is ~10^5 long-lived objects: keep them out of every full collection.
     gc.freeze()
     app.state.keys = rt.keys

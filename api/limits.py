@@ -5,8 +5,11 @@
   is read whole: by its Content-Length, or, without one, as soon as the bytes received pass it.
 - **Requests per key**: a token bucket per API key (``NACHTBUS_RATE_PER_KEY_PER_S``, 20 a
   second, bursts of ``NACHTBUS_RATE_BURST``, 40); past it a 429 ``rate_limited`` with
-  ``Retry-After``. The buckets live in each API process, so with ``--workers N`` a key may get
-  up to N times the rate. ``/health`` and the page are not counted. The limit is checked before
+  ``Retry-After``. Each API process keeps its own buckets (a flood is refused there, at no
+  cost to the store); with ``NACHTBUS_RATE_SHARED`` (set for the workers of ``--workers N``)
+  a request that passes is also spent from the key's bucket in the store
+  (``dispatch.redis_store.SharedBuckets``), so all processes together allow the rate once,
+  not N times. ``/health`` and the page are not counted. The limit is checked before
   any routing, and a 429 is answered after ``TARPIT_S`` (1 s) without holding any thread, so a
   flooding client's connections come back at most once a second each.
 - **Open event streams per key**: at most ``NACHTBUS_MAX_STREAMS_PER_KEY`` (4); one more is a
@@ -20,7 +23,7 @@ import json
 import math
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 
@@ -89,15 +92,20 @@ class KeyLimit:
 
     EXEMPT = ("/health", "/dispatcher", "/docs", "/openapi.json", "/redoc")
 
-    def __init__(self, app: Any, rate: KeyRate) -> None:
-        self.app, self.rate = app, rate
+    def __init__(self, app: Any, rate: KeyRate, shared: SharedRate | None = None) -> None:
+        self.app, self.rate, self.shared = app, rate, shared
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and not scope["path"].startswith(self.EXEMPT):
             key = _api_key(scope)
             if key is not None:
                 try:
-                    self.rate.take(key_id(key))
+                    kid = key_id(key)
+                    self.rate.take(kid)
+                    if self.shared is not None:
+                        left = await self.shared.take(kid, self.rate.rate, self.rate.burst)
+                        if left is not None:
+                            raise self.rate.refusal(left)
                 except RateLimited as exc:
                     # Answer the refusal a moment late: a flooding client's connection is then
                     # held (at no cost to the service: nothing runs meanwhile) instead of
@@ -158,12 +166,7 @@ class KeyRate:
             tokens = min(float(self.burst), tokens + (now - at) * self.rate)
             if tokens < 1.0:
                 self._buckets[key] = (tokens, now)
-                wait = math.ceil((1.0 - tokens) / self.rate)
-                raise RateLimited(
-                    f"more than {self.rate:g} requests a second from this key; slow down",
-                    retry_after_s=wait,
-                    field="X-Api-Key",
-                )
+                raise self.refusal(tokens)
             self._buckets[key] = (tokens - 1.0, now)
             if len(self._buckets) > 10_000:  # forget keys that have been quiet (full again)
                 full = [
@@ -173,6 +176,23 @@ class KeyRate:
                 ]
                 for k in full:
                     del self._buckets[k]
+
+
+    def refusal(self, tokens: float) -> RateLimited:
+        """The 429 for a bucket holding ``tokens`` (< 1): when the next one is there."""
+        return RateLimited(
+            f"more than {self.rate:g} requests a second from this key; slow down",
+            retry_after_s=math.ceil((1.0 - tokens) / self.rate),
+            field="X-Api-Key",
+        )
+
+
+class SharedRate(Protocol):
+    """Buckets that every API process spends from (kept in the store)."""
+
+    async def take(self, key: str, rate_per_s: float, burst: int) -> float | None:
+        """None if a token was taken (or the check could not be made), else tokens left."""
+        ...
 
 
 class StreamSlots:

@@ -594,6 +594,72 @@ class RedisStore:
         self.conn.close()
 
 
+_TAKE = """
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local held = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(held[1]) or burst
+local at = tonumber(held[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local taken = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  taken = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
+return {taken, tostring(tokens)}
+"""
+
+
+class SharedBuckets:
+    """Token buckets kept in Redis, so that every API process on one store spends from the
+    same bucket per key (``--workers N`` or several hosts). Asynchronous (``redis.asyncio``):
+    the rate check runs in the event loop before any routing and must not block it. One
+    client per event loop. A store that does not answer within ``timeout_s`` lets the
+    request through (each process's own bucket still counts it): the rate limit must not
+    make an outage worse."""
+
+    def __init__(self, url: str, prefix: str, timeout_s: float = 0.25) -> None:
+        self.url, self.prefix, self.timeout_s = url, prefix, timeout_s
+        self._clients: dict[int, Any] = {}
+        self._failed_at = 0.0
+
+    def _client(self) -> Any:
+        import asyncio
+
+        import redis.asyncio as aioredis
+
+        loop = id(asyncio.get_running_loop())
+        client = self._clients.get(loop)
+        if client is None:
+            client = aioredis.Redis.from_url(
+                self.url,
+                decode_responses=True,
+                socket_timeout=self.timeout_s,
+                socket_connect_timeout=self.timeout_s,
+            )
+            if len(self._clients) > 8:  # loops of finished test clients
+                self._clients.clear()
+            self._clients[loop] = client
+        return client
+
+    async def take(self, key: str, rate_per_s: float, burst: int) -> float | None:
+        """Spend one token of ``key``: None if taken (or the store did not answer), else
+        the tokens left (under 1)."""
+        try:
+            taken, tokens = await self._client().eval(
+                _TAKE, 1, self.prefix + key, repr(float(rate_per_s)), str(int(burst))
+            )
+        except (*_DOWN, redis.ResponseError) as exc:
+            if time.monotonic() - self._failed_at > 60:
+                self._failed_at = time.monotonic()
+                log.warning("shared rate limit not checked, the store did not answer: %s", exc)
+            return None
+        return None if int(taken) else float(tokens)
+
+
 def _guard_public_methods() -> None:
     for name, value in list(vars(RedisStore).items()):
         if callable(value) and not name.startswith("_") and name not in ("close", "for_area"):

@@ -367,7 +367,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     owned = embedded_store(settings) if settings.redis_url is None else None
     if owned is not None:
         env["NACHTBUS_REDIS_URL"] = owned.url
-    env.update(NACHTBUS_REOPT_INTERVAL_S="0", NACHTBUS_PARENT_PID=str(os.getpid()))
+    # the workers count each key's rate together, in the store (else N times the rate)
+    env.update(NACHTBUS_REOPT_INTERVAL_S="0", NACHTBUS_PARENT_PID=str(os.getpid()),
+               NACHTBUS_RATE_SHARED="true")  # fmt: skip
     os.environ.update(env)
     rt = build_runtime(
         settings.model_copy(update={"redis_url": env.get("NACHTBUS_REDIS_URL")}), world

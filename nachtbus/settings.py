@@ -279,6 +279,12 @@ class Settings(BaseSettings):
     rate_per_key_per_s: float = Field(
         default=20.0, gt=0, description="Requests a second one API key may make (per process)."
     )
+    rate_shared: bool = Field(
+        default=False,
+        description="Also count each key's requests in the store, so that all API processes "
+        "on it together allow rate_per_key_per_s once (set for the workers of serve "
+        "--workers N; set it for several hosts on one Redis). Off: each process counts alone.",
+    )
     rate_burst: int = Field(default=40, ge=1, description="Requests one key may make at once.")
     max_pending_per_app: int = Field(
         default=20,

@@ -251,3 +251,48 @@ def test_the_embedded_store_can_only_evict_what_expires(api: Api) -> None:
 def test_a_time_years_away_is_a_422_naming_the_field(api: Api, year: str) -> None:
     r = api.inquire(MARKT, AMPEN, departureTime=f"{year}-11-20T23:00:00+01:00")
     assert r.status_code == 422 and r.json()["field"] == "departureTime", r.text
+
+
+def test_two_processes_on_one_store_share_each_keys_rate(town_world: RoadWorld, tmp_path) -> None:
+    """Two API processes on one store (as the workers of ``serve --workers 2``), with
+    rate_shared: a key sending to both alternately gets its burst once, not twice; the
+    refusal comes from the shared bucket while the process's own still has tokens."""
+    extra = {"rate_per_key_per_s": 0.2, "rate_burst": 6, "rate_shared": True}
+    a = _api(town_world, tmp_path, **extra)
+    b = _api(town_world, tmp_path, **extra)  # a client of a's embedded server
+    assert b.runtime.service.store.conn.server is None  # type: ignore[attr-defined]
+    with a.client, b.client:
+        codes = []
+        for i in range(12):
+            r = (a, b)[i % 2].client.get("/v1/bookings", headers=RIDER)
+            codes.append(r.status_code)
+            if r.status_code == 429:
+                break
+        assert codes[-1] == 429 and 6 <= codes.count(200) <= 7, codes
+        assert r.json()["field"] == "X-Api-Key" and int(r.headers["Retry-After"]) >= 1
+        assert b.client.get("/v1/bookings", headers=OTHER_APP).status_code == 200
+    b.runtime.close()
+    a.runtime.close()
+
+
+def test_shared_buckets_count_in_redis_and_let_through_when_it_is_gone(tmp_path) -> None:
+    import asyncio
+
+    from dispatch.redis_store import SharedBuckets, connect
+
+    conn = connect(None, tmp_path / "redis")
+    try:
+        shared = SharedBuckets(conn.url, "nachtbus:test:rate:")
+
+        async def spend() -> list[float | None]:
+            return [await shared.take(k, 1.0, 3) for k in ("k", "k", "k", "k", "other")]
+
+        got = asyncio.run(spend())
+        assert got[:3] == [None, None, None] and got[3] is not None and got[3] < 1
+        assert got[4] is None  # another key, its own bucket
+        ttl = conn.client.ttl("nachtbus:test:rate:k")
+        assert 0 < ttl <= 4  # a quiet key's bucket goes away (it would be full again)
+    finally:
+        conn.close()
+    gone = SharedBuckets(f"unix://{tmp_path}/no-such.sock", "nachtbus:test:rate:")
+    assert asyncio.run(gone.take("k", 1.0, 3)) is None
