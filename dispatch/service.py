@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -56,6 +57,7 @@ from routing import isolated
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+ARCHIVE_RETRY_S = 3600.0  # after a failed archiving of old nights
 
 
 class Locator(Protocol):
@@ -171,6 +173,7 @@ class DispatchService:
         self._offer_ids = offer_ids or (lambda: uuid.uuid4().hex)
         self._forecast: tuple[date, CellForecast | None] | None = None
         self._archived_on: date | None = None
+        self._archive_retry_at = 0.0  # monotonic; after a failed archiving
         self.timetable = timetable
         self.district_map = districts
         self._lock = threading.Lock()
@@ -824,8 +827,9 @@ class DispatchService:
         if day is None and self._nights is not None:
             days += [d for d in reversed(self._nights.stored_days()) if d != tonight]
         for d in days:
-            b = self.snapshot().bookings.get(booking_id) if d == tonight else None
-            if d != tonight:
+            if d == tonight:
+                b = self.snapshot().bookings.get(booking_id)
+            else:
                 b = self.record(d).booking(booking_id)  # one look-up, not the whole night
             if b is not None:
                 return d, b
@@ -834,13 +838,19 @@ class DispatchService:
     def archive_nights(self, keep_nights: int) -> list[date]:
         """Move every night but tonight and the ``keep_nights`` before it from the store to
         the archive (see :mod:`dispatch.archive`); looked at once per service day. The
-        nights moved."""
+        nights moved. A failure (a full disk, say) is logged, leaves the nights in the
+        store, and is tried again an hour later."""
         if self._nights is None or keep_nights < 1:
             return []
         today = self.night().day
-        if self._archived_on == today:
+        if self._archived_on == today or time.monotonic() < self._archive_retry_at:
             return []
-        moved = self._nights.archive_before(today - timedelta(days=keep_nights))
+        try:
+            moved = self._nights.archive_before(today - timedelta(days=keep_nights))
+        except (OSError, NachtbusError):
+            log.exception("old nights not archived (they stay in the store); again in an hour")
+            self._archive_retry_at = time.monotonic() + ARCHIVE_RETRY_S
+            return []
         self._archived_on = today
         return moved
 

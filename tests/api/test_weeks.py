@@ -218,3 +218,28 @@ def test_the_background_round_archives_old_nights_by_itself(opened) -> None:
         assert state is not None and ids <= set(state.bookings)
         assert not api.store.r.exists("nachtbus:soest:2026-11-20:meta")
     api.runtime.close()
+
+
+def test_a_failed_archiving_keeps_the_nights_and_is_tried_again(opened) -> None:
+    """The archive folder cannot be written (a file in its place): the round's archiving
+    step raises nothing, the night stays in the store, and the next try, an hour later,
+    moves it once the folder is there."""
+    world, data = opened
+    clock = ManualClock(22 * 3600, date(2026, 11, 20))
+    api = open_api(world, data, clock, keep_nights=1)
+    with api.client:
+        bid = api.booked(MARKT, OSTOENNEN)["id"]
+        clock.advance(2 * 24 * 3600)
+        (data / "archive").mkdir(parents=True)
+        (data / "archive" / "soest").write_text("in the way")
+        service = api.runtime.service
+        assert service.archive_nights(1) == []
+        assert api.store.r.exists("nachtbus:soest:2026-11-20:meta")
+        assert service.archive_nights(1) == []  # not again within the hour
+        (data / "archive" / "soest").unlink()
+        assert service.archive_nights(1) == []  # still within the hour
+        service._archive_retry_at = 0.0  # the hour has passed
+        assert service.archive_nights(1) == [date(2026, 11, 20)]
+        state = service.record(date(2026, 11, 20)).load()
+        assert state is not None and bid in state.bookings
+    api.runtime.close()
