@@ -198,7 +198,8 @@ def create_app(settings: Settings, world: RoadWorld, runtime: Runtime | None = N
         if not isinstance(store, RedisStore):
             raise ConfigError("rate_shared needs the Redis store", field="rate_shared")
         shared = SharedBuckets(store.conn.url, f"nachtbus:{rt.settings.area_id}:rate:")
-    app.add_middleware(KeyLimit, rate=rate, shared=shared)  # outermost: refusals cost least
+    # outermost: a refused request costs least
+    app.add_middleware(KeyLimit, rate=rate, shared=shared, known=rt.keys.key_ids())
     # The road world is ~10^5 long-lived objects: keep them out of every full collection.
     gc.freeze()
     app.state.keys = rt.keys

@@ -65,6 +65,10 @@ class KeyRing:
         ]
         self._keys = [(k, replace(who, key_id=key_id(k))) for k, who in keys]
 
+    def key_ids(self) -> frozenset[str]:
+        """The fingerprints (:func:`api.limits.key_id`) of every configured key."""
+        return frozenset(who.key_id for _, who in self._keys)
+
     def find(self, key: str) -> Principal | None:
         found = None
         for known, who in self._keys:

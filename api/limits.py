@@ -92,8 +92,16 @@ class KeyLimit:
 
     EXEMPT = ("/health", "/dispatcher", "/docs", "/openapi.json", "/redoc")
 
-    def __init__(self, app: Any, rate: KeyRate, shared: SharedRate | None = None) -> None:
-        self.app, self.rate, self.shared = app, rate, shared
+    def __init__(
+        self,
+        app: Any,
+        rate: KeyRate,
+        shared: SharedRate | None = None,
+        known: frozenset[str] = frozenset(),
+    ) -> None:
+        """``shared``: the store's buckets, asked only for the ``known`` keys' fingerprints
+        (an unknown key is refused with 401 anyway, and must not cost a store call)."""
+        self.app, self.rate, self.shared, self.known = app, rate, shared, known
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and not scope["path"].startswith(self.EXEMPT):
@@ -102,7 +110,7 @@ class KeyLimit:
                 try:
                     kid = key_id(key)
                     self.rate.take(kid)
-                    if self.shared is not None:
+                    if self.shared is not None and kid in self.known:
                         left = await self.shared.take(kid, self.rate.rate, self.rate.burst)
                         if left is not None:
                             raise self.rate.refusal(left)

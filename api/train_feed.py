@@ -5,10 +5,10 @@ The railway (or a relay such as DELFI's GTFS-RT) publishes TripUpdates at a URL.
 ``NACHTBUS_GTFS_RT_POLL_S`` seconds and applies it as ``POST /v1/trains/trip-updates`` does
 (:func:`api.transit.apply_trip_updates`): riders off a late train get a new window, riders to
 a train are checked. Repeated delays change nothing (the service skips a delay it already
-applied). The fetch has a timeout and a size cap; it sends the last ``ETag`` /
-``Last-Modified`` so an unchanged feed costs a 304. A feed that is down, slow, too large or
-not a FeedMessage is logged and shown in ``GET /v1/trains`` (``realtime``); the delays heard
-before stay, and the next poll tries again.
+applied). The fetch has a timeout per read and for the whole answer, and a size cap; it
+sends the last ``ETag`` / ``Last-Modified`` so an unchanged feed costs a 304. A feed that
+is down, slow, too large or not a FeedMessage is logged and shown in ``GET /v1/trains``
+(``realtime``); the delays heard before stay, and the next poll tries again.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nachtbus.errors import NachtbusError
 
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_FEED_BYTES = 8 * 2**20  # a whole country's TripUpdates are a few MB
-TIMEOUT_S = 10.0
+TIMEOUT_S = 10.0  # one read of the socket
+DEADLINE_S = 30.0  # the whole answer
 
 
 @dataclass(frozen=True)
@@ -95,14 +96,12 @@ class TrainFeed:
         try:
             # the operator's own URL (http, https or file, checked in the settings)
             with urllib.request.urlopen(request, timeout=TIMEOUT_S) as answer:
-                body: bytes = answer.read(MAX_FEED_BYTES + 1)
+                body = _read_within(answer, time.monotonic() + DEADLINE_S)
                 headers = answer.headers
         except urllib.error.HTTPError as exc:
             if exc.code == 304:
                 return None
             raise OSError(f"HTTP {exc.code} {exc.reason}") from exc
-        if len(body) > MAX_FEED_BYTES:
-            raise OSError(f"the feed is over {MAX_FEED_BYTES // 2**20} MB")
         self._validators = {
             name: value
             for name, value in (
@@ -112,6 +111,23 @@ class TrainFeed:
             if value
         }
         return body
+
+
+def _read_within(answer: Any, deadline: float) -> bytes:
+    """The answer's body, in chunks: at most MAX_FEED_BYTES, and all of it by ``deadline``
+    (the socket's timeout holds for one read only: a server dripping bytes would hold the
+    background round for hours)."""
+    parts: list[bytes] = []
+    size = 0
+    read = getattr(answer, "read1", answer.read)  # read1: what has come, not a full chunk
+    while chunk := read(64 * 1024):
+        size += len(chunk)
+        if size > MAX_FEED_BYTES:
+            raise OSError(f"the feed is over {MAX_FEED_BYTES // 2**20} MB")
+        if time.monotonic() > deadline:
+            raise OSError(f"the feed took over {DEADLINE_S:g} s to send")
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _ok(old: FeedStatus, late: int) -> FeedStatus:

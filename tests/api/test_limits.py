@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -271,6 +272,12 @@ def test_two_processes_on_one_store_share_each_keys_rate(town_world: RoadWorld, 
         assert codes[-1] == 429 and 6 <= codes.count(200) <= 7, codes
         assert r.json()["field"] == "X-Api-Key" and int(r.headers["Retry-After"]) >= 1
         assert b.client.get("/v1/bookings", headers=OTHER_APP).status_code == 200
+        before = set(a.store.r.keys("nachtbus:soest:rate:*"))
+        assert len(before) == 2  # the two apps' buckets
+        for _ in range(3):  # unknown keys: 401, and no store call, no bucket of theirs
+            r = a.client.get("/v1/bookings", headers={"X-Api-Key": uuid.uuid4().hex})
+            assert r.status_code == 401
+        assert set(a.store.r.keys("nachtbus:soest:rate:*")) == before
     b.runtime.close()
     a.runtime.close()
 

@@ -320,7 +320,7 @@ class _Feed(http.server.ThreadingHTTPServer):
     client already has it), or answers ``status``; records what the client sent."""
 
     def __init__(self) -> None:
-        self.body, self.status = b"", 200
+        self.body, self.status, self.drip_s = b"", 200, 0.0
         self.seen: list[str | None] = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -340,7 +340,13 @@ class _Feed(http.server.ThreadingHTTPServer):
                 h.send_header("ETag", tag)
                 h.send_header("Content-Length", str(len(feed.body)))
                 h.end_headers()
-                h.wfile.write(feed.body)
+                if not feed.drip_s:
+                    h.wfile.write(feed.body)
+                    return
+                for i in range(0, len(feed.body), 16):  # a server that drips its answer
+                    h.wfile.write(feed.body[i : i + 16])
+                    h.wfile.flush()
+                    time.sleep(feed.drip_s)
 
             def log_message(h, *args: object) -> None:
                 pass
@@ -424,6 +430,25 @@ def test_a_feed_that_fails_keeps_the_delays_heard_and_says_why(polled: Api, feed
     assert rt.train_feed.poll(rt) is False
     assert "cannot be fetched" in _feed_status(polled)["lastError"]
     assert _window(polled, booking["id"]) == "22:49"
+
+
+def test_a_feed_too_large_or_too_slow_is_cut_off(polled: Api, feed: _Feed, monkeypatch) -> None:
+    """Over the size cap, or still sending at the deadline: the poll gives up, says why, and
+    applies nothing (each read alone was quick)."""
+    rt = polled.runtime
+    assert rt.train_feed is not None
+    feed.body = realtime.trip_update_feed({ARRIVES_2231: 720}, "SOE", polled.clock.now())
+    monkeypatch.setattr("api.train_feed.MAX_FEED_BYTES", len(feed.body) - 1)
+    assert rt.train_feed.poll(rt) is False
+    assert "over" in _feed_status(polled)["lastError"]
+    monkeypatch.setattr("api.train_feed.MAX_FEED_BYTES", 2**20)
+    monkeypatch.setattr("api.train_feed.DEADLINE_S", 0.3)
+    feed.drip_s = 0.2  # 16 bytes each 0.2 s: the whole answer takes about a second
+    t0 = time.monotonic()
+    assert rt.train_feed.poll(rt) is False
+    assert time.monotonic() - t0 < 5
+    assert "took over" in _feed_status(polled)["lastError"]
+    assert rt.service.train_delay(ARRIVES_2231) == 0  # nothing applied
 
 
 def test_the_background_round_polls_the_feed_by_itself(
