@@ -159,8 +159,11 @@ def _background(rt: Runtime, stop: threading.Event) -> None:
                 rt.settings.rebalance_nights, RebalanceParams()
             ):
                 log.info("idle buses sent towards expected demand")
-        except Exception:  # keep the loop alive; the next round tries again
+            rt.service.note_round(None)
+        except Exception as exc:  # keep the loop alive; the next round tries again
             log.exception("background round failed")
+            with contextlib.suppress(Exception):  # the store may be what failed
+                rt.service.note_round(f"{type(exc).__name__}: {exc}")
 
 
 def create_app(settings: Settings, world: RoadWorld, runtime: Runtime | None = None) -> FastAPI:

@@ -603,6 +603,32 @@ class TrainFeedOut(Schema):
     trains_late: int = Field(description="Tonight's trains late at our stations in the feed.")
 
 
+class RoundsOut(Schema):
+    """Tonight's background rounds (expiry, re-optimisation, train feed, archiving)."""
+
+    rounds: int = Field(description="Rounds gone through tonight.")
+    last_ok_at: datetime | None
+    last_error_at: datetime | None
+    last_error: str | None
+
+
+class StoreStatusOut(Schema):
+    used_mb: float = Field(description="Memory the store uses, MB (2^20 bytes, as Redis counts).")
+    max_mb: float | None = Field(description="Its ceiling, MB (None: no ceiling set).")
+    nights_stored: int = Field(description="Service days in the store (tonight included).")
+    archive_error: str | None = Field(description="Why old nights could not be archived.")
+
+
+class StatusOut(Schema):
+    """What the control room should know about the service itself, with warnings."""
+
+    now: datetime
+    warnings: list[str] = Field(description="What needs a look; empty when all is well.")
+    store: StoreStatusOut
+    rounds: RoundsOut
+    train_feed: TrainFeedOut | None
+
+
 class TrainsOut(Schema):
     example: bool = Field(description="The timetable is the shipped EXAMPLE (invented trains).")
     source: str = Field(description="Where the timetable was read from.")

@@ -56,16 +56,7 @@ def trains(request: Request, _: RiderApp) -> s.TrainsOut:
                 delay_s=r.service.train_delay(c.trip_id),
             )
         )
-    feed = None
-    if r.train_feed is not None:
-        st = r.train_feed.status
-        feed = s.TrainFeedOut(
-            url=st.url,
-            last_ok_at=st.last_ok_at,
-            last_error=st.last_error,
-            last_error_at=st.last_error_at,
-            trains_late=st.trains_late,
-        )
+    feed = None if r.train_feed is None else r.views.train_feed(r.train_feed.status)
     return s.TrainsOut(example=tt.example, source=tt.source, trains=out, realtime=feed)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from api import schemas as s
+from api.train_feed import FeedStatus
 from dispatch.service import owner_of
 from graphs.network import RoadNetwork
 from graphs.snapping import ServiceArea
@@ -82,6 +83,16 @@ class Views:
         other = copy.copy(self)
         other.clock = ManualClock(DAY_START_S, day, self.clock.tz.key)
         return other
+
+    @staticmethod
+    def train_feed(st: FeedStatus) -> s.TrainFeedOut:
+        return s.TrainFeedOut(
+            url=st.url,
+            last_ok_at=st.last_ok_at,
+            last_error=st.last_error,
+            last_error_at=st.last_error_at,
+            trains_late=st.trains_late,
+        )
 
     def t(self, seconds: int) -> datetime:
         return to_datetime(self.clock, seconds)

@@ -579,6 +579,10 @@ class RedisStore:
     def forget(self, key: str) -> None:
         self.r.delete(self._k(f"idem:{key}"))
 
+    def memory(self) -> tuple[int, int]:
+        info = self.r.info("memory")
+        return int(info["used_memory"]), int(info.get("maxmemory", 0))
+
     def try_lead(self, owner: str, ttl_s: int) -> bool:
         """Hold (or renew) the lease of the one process that runs background rounds."""
         key = self._k("leader")

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Protocol, TypeVar
 
 from dispatch.archive import NightRecord
@@ -124,6 +124,27 @@ class Nights(Protocol):
 
 
 @dataclass(frozen=True)
+class RoundsStatus:
+    """Tonight's background rounds: how many went through, the last that did, the last
+    that failed and why (aware instants)."""
+
+    rounds: int = 0
+    last_ok_at: datetime | None = None
+    last_error_at: datetime | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    """The store's memory (bytes; ceiling 0: none), its nights, the last archiving error."""
+
+    used_bytes: int
+    max_bytes: int
+    nights_stored: int
+    archive_error: str | None
+
+
+@dataclass(frozen=True)
 class Night:
     """One service day: its date, its store and the dispatcher with that night's rules."""
 
@@ -174,6 +195,7 @@ class DispatchService:
         self._forecast: tuple[date, CellForecast | None] | None = None
         self._archived_on: date | None = None
         self._archive_retry_at = 0.0  # monotonic; after a failed archiving
+        self.archive_error: str | None = None  # why the last archiving failed (None: it did not)
         self.timetable = timetable
         self.district_map = districts
         self._lock = threading.Lock()
@@ -574,6 +596,43 @@ class DispatchService:
         stops leave the plan, the fare is refunded in full, the event names who and why."""
         return self.cancel(booking_id, by, reason)
 
+    ROUNDS = "status:rounds"  # how tonight's background rounds went (kept, not evicted)
+
+    def note_round(self, error: str | None) -> None:
+        """Record a background round that went through (``error`` None) or failed, so that
+        every process can tell the dispatchers (the rounds run in one process only)."""
+        raw = self.store.recall(self.ROUNDS)
+        seen = dict(json.loads(raw)) if raw else {}
+        at = self.clock.now().isoformat()
+        if error is None:
+            seen.update(last_ok_at=at, rounds=int(seen.get("rounds", 0)) + 1)
+        else:
+            seen.update(last_error_at=at, last_error=error[:300])
+        self.store.remember(self.ROUNDS, json.dumps(seen), None)
+
+    def rounds(self) -> RoundsStatus:
+        """Tonight's background rounds, as :meth:`note_round` recorded them."""
+        raw = self.store.recall(self.ROUNDS)
+        seen = dict(json.loads(raw)) if raw else {}
+
+        def instant(key: str) -> datetime | None:
+            value = seen.get(key)
+            return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+        return RoundsStatus(
+            int(seen.get("rounds", 0)),
+            instant("last_ok_at"),
+            instant("last_error_at"),
+            seen.get("last_error"),
+        )
+
+    def store_status(self) -> StoreStatus:
+        """The store's memory against its ceiling, the nights it holds, and why old nights
+        could not be archived (if the last try failed)."""
+        used, ceiling = self.store.memory()
+        stored = self._nights.stored_days() if self._nights is not None else []
+        return StoreStatus(used, ceiling, max(1, len(stored)), self.archive_error)
+
     PAUSES = "pauses"  # kept without a time to live: the memory ceiling never evicts a pause
     ALL_AREAS = "*"
 
@@ -847,11 +906,13 @@ class DispatchService:
             return []
         try:
             moved = self._nights.archive_before(today - timedelta(days=keep_nights))
-        except (OSError, NachtbusError):
+        except (OSError, NachtbusError) as exc:
             log.exception("old nights not archived (they stay in the store); again in an hour")
             self._archive_retry_at = time.monotonic() + ARCHIVE_RETRY_S
+            self.archive_error = f"{type(exc).__name__}: {exc}"[:300]
             return []
         self._archived_on = today
+        self.archive_error = None
         return moved
 
     def _odometer(

@@ -96,6 +96,10 @@ class StateStore(Protocol):
 
     def forget(self, key: str) -> None: ...
 
+    def memory(self) -> tuple[int, int]:
+        """Bytes the store uses and its ceiling (0: none set), for the operators' status."""
+        ...
+
     def close(self) -> None:
         """Close the connection (an embedded server this process owns stops)."""
         ...

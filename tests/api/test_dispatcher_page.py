@@ -49,7 +49,13 @@ def test_page_draws_buses_routes_and_bookings(api: Api, served: str) -> None:
         rows = page.locator("#bookings tbody tr").count()
         reasons = page.locator("#rejections tbody tr").first.get_attribute("data-reason")
         status = page.locator("#status").inner_text()
+        page.wait_for_selector("body[data-warnings]", timeout=30_000)
+        well = page.locator("#service").inner_text()
         page.screenshot(path=str(shot))
+        api.runtime.service.note_round("RuntimeError: the solver child died")
+        page.reload()
+        page.wait_for_selector("body[data-warnings='1']", timeout=30_000)
+        warning = page.locator("#service [data-warning]").inner_text()
         browser.close()
     network = api.client.get("/v1/network", headers={"X-Api-Key": "dev-dispatcher-key"}).json()
     assert int(data["roads"]) == len(network["roads"]) > 100  # drawn from our own network
@@ -59,6 +65,8 @@ def test_page_draws_buses_routes_and_bookings(api: Api, served: str) -> None:
     assert rows == 3
     assert reasons == "too_many_travellers"
     assert status == "live"  # the event stream is connected
+    assert well.startswith("all well · store ") and "1 night" in well
+    assert warning == "the last background round failed: RuntimeError: the solver child died"
     assert shot.stat().st_size > 20_000
 
 

@@ -420,6 +420,8 @@ def test_a_feed_that_fails_keeps_the_delays_heard_and_says_why(polled: Api, feed
     feed.status = 500
     assert rt.train_feed.poll(rt) is False
     assert "HTTP 500" in _feed_status(polled)["lastError"]
+    warnings = polled.client.get("/v1/status", headers=DISPATCHER).json()["warnings"]
+    assert warnings == [f"the trains' delay feed fails: {_feed_status(polled)['lastError']}"]
     feed.status, feed.body = 200, b"not a protobuf feed"
     assert rt.train_feed.poll(rt) is False
     assert "FeedMessage" in _feed_status(polled)["lastError"]

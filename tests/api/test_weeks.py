@@ -217,6 +217,8 @@ def test_the_background_round_archives_old_nights_by_itself(opened) -> None:
         state = night.load()
         assert state is not None and ids <= set(state.bookings)
         assert not api.store.r.exists("nachtbus:soest:2026-11-20:meta")
+        rounds = api.client.get("/v1/status", headers=DISPATCHER).json()["rounds"]
+        assert rounds["rounds"] >= 1 and rounds["lastOkAt"] is not None  # the round said so
     api.runtime.close()
 
 
@@ -235,6 +237,9 @@ def test_a_failed_archiving_keeps_the_nights_and_is_tried_again(opened) -> None:
         service = api.runtime.service
         assert service.archive_nights(1) == []
         assert api.store.r.exists("nachtbus:soest:2026-11-20:meta")
+        status = api.client.get("/v1/status", headers=DISPATCHER).json()
+        assert status["store"]["nightsStored"] == 2
+        assert any(w.startswith("old nights could not be archived") for w in status["warnings"])
         assert service.archive_nights(1) == []  # not again within the hour
         (data / "archive" / "soest").unlink()
         assert service.archive_nights(1) == []  # still within the hour
@@ -242,4 +247,6 @@ def test_a_failed_archiving_keeps_the_nights_and_is_tried_again(opened) -> None:
         assert service.archive_nights(1) == [date(2026, 11, 20)]
         state = service.record(date(2026, 11, 20)).load()
         assert state is not None and bid in state.bookings
+        status = api.client.get("/v1/status", headers=DISPATCHER).json()
+        assert status["warnings"] == [] and status["store"]["nightsStored"] == 1
     api.runtime.close()
