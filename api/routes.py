@@ -495,11 +495,6 @@ def network(request: Request, _: Driver) -> Response:
     return Response(cached, media_type="application/json")
 
 
-STORE_FULL_WARN = 0.8  # of the store's memory ceiling
-ROUNDS_STALE_S = 600  # no round gone through for this long, after one did tonight
-MB = 2**20  # as Redis counts its maxmemory (NACHTBUS_STORE_MAXMEMORY_MB)
-
-
 @dispatcher_router.get("/status", response_model=s.StatusOut)
 def status(request: Request, _: Dispatcher) -> s.StatusOut:
     """The service itself: the store's memory against its ceiling and the nights it holds,
@@ -507,46 +502,8 @@ def status(request: Request, _: Dispatcher) -> s.StatusOut:
     (the store over 80 % full, old nights not archived, the last round failed or none for
     10 min, the delay feed failing)."""
     r = rt(request)
-    now = r.service.clock.now()
-    st, rounds = r.service.store_status(), r.service.rounds()
-    used, ceiling = st.used_bytes, st.max_bytes
-    warnings = []
-    if ceiling and used >= STORE_FULL_WARN * ceiling:
-        warnings.append(
-            f"the store is {used / ceiling:.0%} full ({used / MB:.0f} of {ceiling / MB:.0f} "
-            f"MB; {st.nights_stored} nights kept, NACHTBUS_KEEP_NIGHTS); when full, bookings "
-            "are refused"
-        )
-    if st.archive_error:
-        warnings.append(f"old nights could not be archived: {st.archive_error}")
-    ok_at, error_at = rounds.last_ok_at, rounds.last_error_at
-    if error_at is not None and (ok_at is None or error_at > ok_at):
-        warnings.append(f"the last background round failed: {rounds.last_error}")
-    elif ok_at is not None and (now - ok_at).total_seconds() > ROUNDS_STALE_S:
-        since = ok_at.astimezone(r.service.clock.tz).strftime("%H:%M")
-        warnings.append(f"no background round has gone through since {since}")
     feed = r.train_feed.status if r.train_feed is not None else None
-    if feed is not None and feed.last_error_at is not None and (
-        feed.last_ok_at is None or feed.last_error_at > feed.last_ok_at
-    ):
-        warnings.append(f"the trains' delay feed fails: {feed.last_error}")
-    return s.StatusOut(
-        now=now,
-        warnings=warnings,
-        store=s.StoreStatusOut(
-            used_mb=round(used / MB, 2),
-            max_mb=round(ceiling / MB, 2) if ceiling else None,
-            nights_stored=st.nights_stored,
-            archive_error=st.archive_error,
-        ),
-        rounds=s.RoundsOut(
-            rounds=rounds.rounds,
-            last_ok_at=ok_at,
-            last_error_at=error_at,
-            last_error=rounds.last_error,
-        ),
-        train_feed=None if feed is None else r.views.train_feed(feed),
-    )
+    return r.views.status(r.service.clock.now(), r.service.store_status(), r.service.rounds(), feed)
 
 
 @dispatcher_router.get("/ledger", response_model=s.LedgerOut, tags=["billing"])

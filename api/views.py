@@ -13,7 +13,7 @@ import numpy as np
 
 from api import schemas as s
 from api.train_feed import FeedStatus
-from dispatch.service import owner_of
+from dispatch.service import RoundsStatus, StoreStatus, owner_of
 from graphs.network import RoadNetwork
 from graphs.snapping import ServiceArea
 from nachtbus.billing.co2 import TripCo2
@@ -55,6 +55,11 @@ def fare_view(f: Fare | None) -> s.FareOut | None:
     )
 
 
+STORE_FULL_WARN = 0.8  # of the store's memory ceiling
+ROUNDS_STALE_S = 600  # no round gone through for this long, after one did tonight
+MB = 2**20  # as Redis counts its maxmemory (NACHTBUS_STORE_MAXMEMORY_MB)
+
+
 class Views:
     """Builds the API's answers for one service (its clock and roads)."""
 
@@ -83,6 +88,49 @@ class Views:
         other = copy.copy(self)
         other.clock = ManualClock(DAY_START_S, day, self.clock.tz.key)
         return other
+
+    def status(
+        self, now: datetime, st: StoreStatus, rounds: RoundsStatus, feed: FeedStatus | None
+    ) -> s.StatusOut:
+        """The service's own state for the control room, with a warning for each thing that
+        needs a look."""
+        used, ceiling = st.used_bytes, st.max_bytes
+        warnings = []
+        if ceiling and used >= STORE_FULL_WARN * ceiling:
+            warnings.append(
+                f"the store is {used / ceiling:.0%} full ({used / MB:.0f} of {ceiling / MB:.0f} "
+                f"MB; {st.nights_stored} nights kept, NACHTBUS_KEEP_NIGHTS); when full, "
+                "bookings are refused"
+            )
+        if st.archive_error:
+            warnings.append(f"old nights could not be archived: {st.archive_error}")
+        ok_at, error_at = rounds.last_ok_at, rounds.last_error_at
+        if error_at is not None and (ok_at is None or error_at > ok_at):
+            warnings.append(f"the last background round failed: {rounds.last_error}")
+        elif ok_at is not None and (now - ok_at).total_seconds() > ROUNDS_STALE_S:
+            since = ok_at.astimezone(self.clock.tz).strftime("%H:%M")
+            warnings.append(f"no background round has gone through since {since}")
+        if feed is not None and feed.last_error_at is not None and (
+            feed.last_ok_at is None or feed.last_error_at > feed.last_ok_at
+        ):
+            warnings.append(f"the trains' delay feed fails: {feed.last_error}")
+        return s.StatusOut(
+            now=now,
+            warnings=warnings,
+            store=s.StoreStatusOut(
+                used_mb=round(used / MB, 2),
+                max_mb=round(ceiling / MB, 2) if ceiling else None,
+                nights_stored=st.nights_stored,
+                archive_error=st.archive_error,
+            ),
+            rounds=s.RoundsOut(
+                rounds=rounds.rounds,
+                last_ok_at=ok_at,
+                last_error_at=error_at,
+                last_error=rounds.last_error,
+            ),
+            train_feed=None if feed is None else self.train_feed(feed),
+        )
 
     @staticmethod
     def train_feed(st: FeedStatus) -> s.TrainFeedOut:
