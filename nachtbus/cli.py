@@ -122,12 +122,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="development: start the service clock at this time of night (e.g. 22:00) so the "
         "night bus can be tried in the daytime",
     )
-    serve.add_argument("--data-dir", type=Path, help="where the embedded store keeps its data")
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where the embedded store keeps its data and old nights are archived (archive/)",
+    )
     serve.add_argument(
         "--workers",
         type=int,
         default=1,
-        help="API worker processes sharing one store (default 1; 2 on a 2-core machine)",
+        help="API worker processes sharing one store and each key's rate limit (default 1; "
+        "2 on a 2-core machine)",
     )
     _add_source_options(serve)
     sim = sub.add_parser(
