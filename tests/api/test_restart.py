@@ -176,3 +176,31 @@ def test_a_killed_parent_leaves_no_worker_on_the_port_and_a_restart_works(
         proc.wait(timeout=30)
     for pid in family:
         _gone(pid)
+
+
+def test_the_workers_of_serve_share_each_keys_rate(
+    town_sources: dict[str, str], tmp_path: Path
+) -> None:
+    """`nachtbus serve --workers 2`, burst 6 at 0.2 a second: a key sending on new connections
+    (spread over the workers) gets its burst once, and the buckets are in the store."""
+    from dispatch.redis_store import connect
+
+    data, port = tmp_path / "data", free_port()
+    limits = {"NACHTBUS_RATE_PER_KEY_PER_S": "0.2", "NACHTBUS_RATE_BURST": "6"}
+    proc = _serve(data, {**town_sources, **limits}, port, workers=2)
+    try:
+        codes = []
+        for _ in range(14):
+            r = httpx.get(f"http://127.0.0.1:{port}/v1/bookings", headers=RIDER, timeout=10)
+            codes.append(r.status_code)
+            if r.status_code == 429:
+                break
+        assert codes[-1] == 429 and 6 <= codes.count(200) <= 7, codes
+        conn = connect(None, data)  # a client of the server the service owns
+        try:
+            assert conn.server is None and conn.client.keys("nachtbus:soest:rate:*")
+        finally:
+            conn.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
