@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -75,10 +75,9 @@ class TrainFeed:
                     return False
                 delays, events = apply_trip_updates(r, body)
             except (OSError, NachtbusError, ValueError) as exc:
-                self.status = FeedStatus(
-                    self.url, self.status.last_ok_at, _describe(exc), datetime.now(UTC),
-                    self.status.trains_late,
-                )  # fmt: skip
+                self.status = replace(
+                    self.status, last_error=_describe(exc), last_error_at=datetime.now(UTC)
+                )
                 log.warning("train delays feed %s: %s", self.url, self.status.last_error)
                 return False
             late = sum(1 for d in delays.values() if d > 0)
@@ -131,7 +130,7 @@ def _read_within(answer: Any, deadline: float) -> bytes:
 
 
 def _ok(old: FeedStatus, late: int) -> FeedStatus:
-    return FeedStatus(old.url, datetime.now(UTC), old.last_error, old.last_error_at, late)
+    return replace(old, last_ok_at=datetime.now(UTC), trains_late=late)
 
 
 def _describe(exc: BaseException) -> str:

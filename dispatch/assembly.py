@@ -150,10 +150,7 @@ class SettingsNights:
         self.archive = NightArchive(settings.data_dir / "archive" / settings.area_id)
 
     def store_for(self, day: date) -> StateStore:
-        first = self.first
-        if isinstance(first, RedisStore):
-            return first.for_area(_area(self.settings, day))
-        return first  # a store brought by the caller (tests) serves every day
+        return self._redis(day) or self.first  # a store brought by the caller serves every day
 
     def fleet_for(self, day: date, policy: ServicePolicy) -> list[Vehicle]:
         return fleet_from_settings(self.settings, self.world, policy)
@@ -182,13 +179,16 @@ class SettingsNights:
         return sorted(days)
 
     def archive_before(self, day: date) -> list[date]:
-        moved = []
+        moved: list[date] = []
+        first = self.first
+        if not isinstance(first, RedisStore):
+            return moved  # a caller's store holds one night only
         for past in self.stored_days():
             if past >= day:
                 break
-            store = self._redis(past)
-            dump = store.dump() if store is not None else None
-            if store is None or dump is None:
+            store = first.for_area(_area(self.settings, past))
+            dump = store.dump()
+            if dump is None:
                 continue
             self.archive.write(past, dump)  # read back and compared, or ArchiveError
             if store.wipe(dump["meta"]["version"]):
