@@ -190,6 +190,9 @@ def create_app(settings: Settings, world: RoadWorld, runtime: Runtime | None = N
             {"name": "driver", "description": "A bus's plan and the driver's reports."},
             {"name": "dispatcher", "description": "The whole fleet, live."},
             {"name": "billing", "description": "Ledger, nightly export and CO2 account."},
+            {"name": "keys", "description": "Who the calling key is."},
+            {"name": "phone desk", "description": "Booking for riders who phone in."},
+            {"name": "trains and GTFS", "description": "Trains, their delays, GTFS-Flex out."},
         ],
     )
     app.state.rt = rt

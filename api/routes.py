@@ -60,7 +60,7 @@ IdemKey = Annotated[
     ),
 ]
 
-rider_router = APIRouter(tags=["planning", "booking"], responses=ERRORS)
+rider_router = APIRouter(responses=ERRORS)
 driver_router = APIRouter(tags=["driver"], responses=ERRORS)
 dispatcher_router = APIRouter(tags=["dispatcher"], responses=ERRORS)
 

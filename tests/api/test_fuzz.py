@@ -77,3 +77,21 @@ def test_no_server_error_for_any_input(api: Api) -> None:
         tested += 1
     assert tested >= 14  # every route of the API but the stream
     assert {200, 404, 409, 422} <= statuses  # the fuzzing got past validation
+
+
+def test_spec_tags_are_declared_once(api: Api) -> None:
+    """Each operation names each of its tags once, and every tag is one the spec describes
+    (the rider routes named 'planning' and 'booking' twice, and 'keys', 'phone desk' and
+    'trains and GTFS' had no description)."""
+    spec = api.client.get("/openapi.json").json()
+    declared = {t["name"] for t in spec["tags"]}
+    assert all(t.get("description") for t in spec["tags"])
+    seen: set[str] = set()
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            tags = op.get("tags", [])
+            assert tags, f"{method.upper()} {path} has no tag"
+            assert len(tags) == len(set(tags)), f"{method.upper()} {path}: {tags}"
+            seen.update(tags)
+    assert seen <= declared, seen - declared
+    assert spec["paths"]["/v1/planning/inquiries"]["post"]["tags"] == ["planning"]
