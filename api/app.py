@@ -93,7 +93,10 @@ class Runtime:
         return Co2Params.from_settings(self.settings)
 
     def close(self) -> None:
-        """Close the store (an embedded server owned by this process stops)."""
+        """Close the store (an embedded server owned by this process stops), once a train
+        feed poll under way has applied what it fetched."""
+        if self.train_feed is not None:
+            self.train_feed.wait()
         self.service.close()
 
 
@@ -134,9 +137,10 @@ def start_background(rt: Runtime) -> tuple[threading.Event, threading.Thread | N
 
 
 def _background(rt: Runtime, stop: threading.Event) -> None:
-    """Expire PENDING bookings, re-optimise changed plans, fetch the trains' delays (when a
-    feed is set, every gtfs_rt_poll_s), move old nights to the archive (once a service day)
-    and rebalance idle buses (from the last nights' demand), every reopt_interval_s.
+    """Expire PENDING bookings, re-optimise changed plans, start a fetch of the trains' delays
+    (when a feed is set, every gtfs_rt_poll_s, in its own thread: it is not waited for), move
+    old nights to the archive (once a service day) and rebalance idle buses (from the last
+    nights' demand), every reopt_interval_s.
 
     With several worker processes only the lease holder works, so rounds do not compete.
     """

@@ -2,7 +2,8 @@
 
 The railway (or a relay such as DELFI's GTFS-RT) publishes TripUpdates at a URL. With
 ``NACHTBUS_GTFS_RT_TRIP_UPDATES_URL`` set, the background round fetches it at most every
-``NACHTBUS_GTFS_RT_POLL_S`` seconds and applies it as ``POST /v1/trains/trip-updates`` does
+``NACHTBUS_GTFS_RT_POLL_S`` seconds, in a thread of its own so that the round does not
+wait for the railway's server, and applies it as ``POST /v1/trains/trip-updates`` does
 (:func:`api.transit.apply_trip_updates`): riders off a late train get a new window, riders to
 a train are checked. Repeated delays change nothing (the service skips a delay it already
 applied). The fetch has a timeout per read and for the whole answer, and a size cap; it
@@ -53,15 +54,34 @@ class TrainFeed:
         self._next = 0.0  # monotonic time of the next poll
         self._validators: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
         self.status = FeedStatus(url)
 
     def poll_if_due(self, r: Runtime) -> bool:
-        """Poll when ``poll_s`` has passed since the last poll; True if a feed was applied."""
+        """Start a poll in its own thread when ``poll_s`` has passed since the last one and
+        none is under way; True if one was started. The background round does not wait for
+        it: a slow feed (up to DEADLINE_S) holds neither the expiry of held seats nor the
+        re-optimisation. The thread applies what it fetched itself, as a pushed update is."""
         now = time.monotonic()
-        if now < self._next:
+        if now < self._next or (self._thread is not None and self._thread.is_alive()):
             return False
         self._next = now + self.poll_s
-        return self.poll(r)
+        self._thread = threading.Thread(
+            target=self._poll_logged, args=(r,), daemon=True, name="train feed"
+        )
+        self._thread.start()
+        return True
+
+    def wait(self, timeout_s: float = DEADLINE_S + 2 * TIMEOUT_S) -> None:
+        """Wait for a poll under way (on shutdown, before the store closes, and in tests)."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def _poll_logged(self, r: Runtime) -> None:
+        try:
+            self.poll(r)
+        except Exception:  # the store gone while applying: the next poll tries again
+            log.exception("train delays feed: applying the delays failed")
 
     def poll(self, r: Runtime) -> bool:
         """Fetch the feed and apply it; never raises (the error is kept in ``status``)."""

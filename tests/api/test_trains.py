@@ -321,6 +321,7 @@ class _Feed(http.server.ThreadingHTTPServer):
 
     def __init__(self) -> None:
         self.body, self.status, self.drip_s = b"", 200, 0.0
+        self.hold: threading.Event | None = None  # set: answer only once it is set
         self.seen: list[str | None] = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -328,6 +329,8 @@ class _Feed(http.server.ThreadingHTTPServer):
                 feed: _Feed = h.server  # type: ignore[assignment]
                 tag = f'"{hash(feed.body)}"'
                 feed.seen.append(h.headers.get("If-None-Match"))
+                if feed.hold is not None:
+                    feed.hold.wait(30)
                 if feed.status != 200:
                     h.send_error(feed.status)
                     return
@@ -475,3 +478,25 @@ def test_a_feed_url_that_is_no_web_or_file_url_is_refused(url: str) -> None:
         Settings(gtfs_rt_trip_updates_url=url)
     assert err.value.errors()[0]["loc"] == ("gtfs_rt_trip_updates_url",)
     assert "http, https or file" in str(err.value)
+
+
+def test_a_slow_feed_does_not_hold_the_round(polled: Api, feed: _Feed) -> None:
+    """The railway's server takes its time: the round's poll returns at once (the fetch runs
+    in its own thread, the round goes on expiring and re-optimising); once the answer comes
+    the thread applies it, and no second fetch starts while one is under way."""
+    rt = polled.runtime
+    assert rt.train_feed is not None
+    booking = _book(polled, _from_train(polled, ARRIVES_2231, OSTOENNEN)["options"][0]["offerId"])
+    feed.body = realtime.trip_update_feed({ARRIVES_2231: 720}, "SOE", polled.clock.now())
+    feed.hold = threading.Event()
+    assert rt.train_feed.poll_if_due(rt) is True  # returned while the server still holds
+    deadline = time.monotonic() + 10
+    while not feed.seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(feed.seen) == 1 and _window(polled, booking["id"]) == "22:34"
+    rt.train_feed._next = 0.0  # due again, but the first fetch is still under way
+    assert rt.train_feed.poll_if_due(rt) is False
+    feed.hold.set()
+    rt.train_feed.wait()
+    assert _window(polled, booking["id"]) == "22:46"
+    assert _feed_status(polled)["lastOkAt"] is not None and len(feed.seen) == 1
