@@ -8,12 +8,20 @@ import argparse
 
 def add_solver_arguments(ap: argparse.ArgumentParser) -> None:
     """The options of ``nachtbus bench solver`` and ``python -m benchmarks.solver``."""
-    ap.add_argument(
+    which = ap.add_mutually_exclusive_group(required=True)
+    which.add_argument(
         "--set",
         dest="family",
         choices=["darp", "lilim"],
-        required=True,
-        help="darp: 24 Cordeau dial-a-ride instances; lilim: 56 Li & Lim PDPTW",
+        help="darp: 24 Cordeau dial-a-ride instances; lilim: 56 Li & Lim PDPTW (from ../shared)",
+    )
+    which.add_argument(
+        "--files",
+        nargs="+",
+        metavar="FILE",
+        help="instance files of one format instead (Cordeau 'm n T Q L' or Li & Lim 'K Q S' "
+        "files, told apart by their first line); best-known values from a bks.csv beside them "
+        "when it lists them",
     )
     ap.add_argument("--instances", help="comma-separated names (default: the whole set)")
     ap.add_argument(

@@ -7,8 +7,15 @@
 
 Distances are Euclidean. The solvers work on integers: times are the distances scaled by
 ``SCALE`` and rounded *up* (so an integer-feasible schedule is feasible with the exact
-distances), arc costs are rounded to nearest. Every solution is then re-checked and re-costed in
-double precision with :func:`check_double` / :func:`cost_double`.
+distances), arc costs are rounded to nearest. Windows, service times, ride and route limits
+given with decimals are rounded inwards in the same way (earliest times and service times up,
+latest times and limits down), so the integer problem is never looser than the file's. Every
+solution is then re-checked and re-costed in double precision with :func:`check_double` /
+:func:`cost_double`.
+
+Besides the two shipped sets, :func:`load_file` reads any file of either format (Cordeau's
+"a", "b" and "pr" files share one format; Li & Lim's 100 to 1000 customer files another),
+for instances that are not in ../shared.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from nachtbus.errors import InvalidInput
 from nachtbus.settings import find_shared_dir
 from routing.checker import violations
 from routing.problem import RequestSpec, RoutingProblem, Solution, VehicleSpec
@@ -43,7 +51,7 @@ class Instance:
     family: str  # "darp" or "lilim"
     problem: RoutingProblem
     dist: np.ndarray  # exact Euclidean distances between locations
-    bks_cost: float
+    bks_cost: float | None  # None: no best-known value was given with the file
     bks_vehicles: int | None
     vehicles_available: int
 
@@ -59,14 +67,49 @@ def _scaled(dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return time, cost
 
 
+def _up(x: float) -> int:
+    """An earliest time or a service time, scaled: rounded up (never looser than the file)."""
+    return math.ceil(x * SCALE - 1e-6)
+
+
+def _down(x: float) -> int:
+    """A latest time or a limit, scaled: rounded down (never looser than the file)."""
+    return math.floor(x * SCALE + 1e-6)
+
+
+def _rows(path: Path) -> list[list[str]]:
+    return [line.split() for line in path.read_text().splitlines() if line.strip()]
+
+
+def _numbers(path: Path, line: int, row: list[str], width: int) -> list[float]:
+    """The first ``width`` numbers of a line, or an error naming the file and the line."""
+    try:
+        out = [float(x) for x in row[:width]]
+    except ValueError as exc:
+        msg = f"{path.name} line {line}: not a number ({exc})"
+        raise InvalidInput(msg, field="--files") from exc
+    if len(out) < width or not all(math.isfinite(x) for x in out):
+        raise InvalidInput(
+            f"{path.name} line {line}: expected {width} finite numbers, got {row!r}",
+            field="--files",
+        )
+    return out
+
+
 def load_cordeau(path: Path, bks: dict[str, float]) -> Instance:
-    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
-    m, n, t_max, q, l_max = (int(float(x)) for x in rows[0][:5])
-    nodes = [[float(x) for x in r] for r in rows[1 : 2 * n + 3]]
+    """A Cordeau dial-a-ride file (`m n T Q L`, then 2n+2 lines `id x y d q e l`)."""
+    rows = _rows(path)
+    m, n, t_max, q, l_max = _numbers(path, 1, rows[0] if rows else [], 5)
+    m, n = int(m), int(n)
+    if len(rows) < 2 * n + 3:
+        raise InvalidInput(
+            f"{path.name}: {n} requests need {2 * n + 2} node lines, the file has {len(rows) - 1}",
+            field="--files",
+        )
+    nodes = [_numbers(path, k + 2, r, 7) for k, r in enumerate(rows[1 : 2 * n + 3])]
     xy = np.array([[r[1], r[2]] for r in nodes])
     dist = _euclid(xy)
     time, cost = _scaled(dist)
-    s = SCALE
     requests = []
     for i in range(1, n + 1):
         p, d = nodes[i], nodes[n + i]
@@ -74,12 +117,12 @@ def load_cordeau(path: Path, bks: dict[str, float]) -> Instance:
             RequestSpec(
                 pickup=i,
                 dropoff=n + i,
-                pickup_window=(int(p[5]) * s, int(p[6]) * s),
-                dropoff_window=(int(d[5]) * s, int(d[6]) * s),
-                seats=int(p[4]),
-                pickup_service_s=int(p[3]) * s,
-                dropoff_service_s=int(d[3]) * s,
-                max_ride_s=l_max * s,
+                pickup_window=(_up(p[5]), _down(p[6])),
+                dropoff_window=(_up(d[5]), _down(d[6])),
+                seats=round(p[4]),
+                pickup_service_s=_up(p[3]),
+                dropoff_service_s=_up(d[3]),
+                max_ride_s=_down(l_max),
                 key=str(i),
             )
         )
@@ -87,42 +130,58 @@ def load_cordeau(path: Path, bks: dict[str, float]) -> Instance:
     vehicles = tuple(
         VehicleSpec(
             start=0,
-            start_s=int(depot[5]) * s,
-            seats=q,
+            start_s=_up(depot[5]),
+            seats=int(q),
             end=2 * n + 1,
-            end_latest_s=int(nodes[2 * n + 1][6]) * s,
-            max_duration_s=t_max * s,
+            end_latest_s=_down(nodes[2 * n + 1][6]),
+            max_duration_s=_down(t_max),
             key=f"v{k}",
         )
         for k in range(m)
     )
     problem = RoutingProblem(time_s=time, vehicles=vehicles, requests=tuple(requests), cost=cost)
-    return Instance(path.stem, "darp", problem, dist, bks[path.stem], None, m)
+    return Instance(path.stem, "darp", problem, dist, bks.get(path.stem), None, m)
 
 
 def load_lilim(path: Path, bks: dict[str, tuple[int, float]]) -> Instance:
-    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
-    k, q = int(rows[0][0]), int(rows[0][1])
-    nodes = {int(r[0]): [float(x) for x in r] for r in rows[1:]}
+    """A Li & Lim PDPTW file (`K Q S`, then lines `id x y demand e l service pickup delivery`);
+    travel time is the distance, as in the literature and the best-known solutions (S, a
+    speed, is 1 or 0 in the published files and is not read)."""
+    rows = _rows(path)
+    k, q, _ = _numbers(path, 1, rows[0] if rows else [], 3)
+    parsed = [_numbers(path, j + 2, r, 9) for j, r in enumerate(rows[1:])]
+    nodes = {int(r[0]): r for r in parsed}
     ids = sorted(nodes)
+    if len(ids) < 3:
+        raise InvalidInput(
+            f"{path.name}: a depot and at least one pickup and delivery are needed, the file "
+            f"has {len(ids)} node lines",
+            field="--files",
+        )
+    if ids != list(range(len(ids))):
+        raise InvalidInput(f"{path.name}: node ids must run 0..{len(ids) - 1}", field="--files")
     xy = np.array([[nodes[i][1], nodes[i][2]] for i in ids])
     dist = _euclid(xy)
     time, cost = _scaled(dist)
-    s = SCALE
     requests = []
     for i in ids:
         r = nodes[i]
         if r[3] > 0:  # a pickup: column 8 names its delivery
+            if int(r[8]) not in nodes:
+                raise InvalidInput(
+                    f"{path.name}: pickup {i} names delivery {int(r[8])}, which is not in the file",
+                    field="--files",
+                )
             d = nodes[int(r[8])]
             requests.append(
                 RequestSpec(
                     pickup=i,
                     dropoff=int(r[8]),
-                    pickup_window=(int(r[4]) * s, int(r[5]) * s),
-                    dropoff_window=(int(d[4]) * s, int(d[5]) * s),
-                    seats=int(r[3]),
-                    pickup_service_s=int(r[6]) * s,
-                    dropoff_service_s=int(d[6]) * s,
+                    pickup_window=(_up(r[4]), _down(r[5])),
+                    dropoff_window=(_up(d[4]), _down(d[5])),
+                    seats=round(r[3]),
+                    pickup_service_s=_up(r[6]),
+                    dropoff_service_s=_up(d[6]),
                     key=str(i),
                 )
             )
@@ -130,17 +189,75 @@ def load_lilim(path: Path, bks: dict[str, tuple[int, float]]) -> Instance:
     vehicles = tuple(
         VehicleSpec(
             start=0,
-            start_s=int(depot[4]) * s,
-            seats=q,
+            start_s=_up(depot[4]),
+            seats=int(q),
             end=0,
-            end_latest_s=int(depot[5]) * s,
+            end_latest_s=_down(depot[5]),
             key=f"v{j}",
         )
-        for j in range(k)
+        for j in range(int(k))
     )
     problem = RoutingProblem(time_s=time, vehicles=vehicles, requests=tuple(requests), cost=cost)
-    nv, best = bks[path.stem]
-    return Instance(path.stem, "lilim", problem, dist, best, nv, k)
+    nv, best = bks.get(path.stem, (None, None))
+    return Instance(path.stem, "lilim", problem, dist, best, nv, int(k))
+
+
+def _bks_darp(folder: Path) -> dict[str, float]:
+    path = folder / "bks.csv"
+    if not path.is_file():
+        return {}
+    with path.open() as f:
+        return {r["instance"]: float(r["bks_total_distance"]) for r in csv.DictReader(f)}
+
+
+def _bks_lilim(folder: Path) -> dict[str, tuple[int, float]]:
+    path = folder / "bks.csv"
+    if not path.is_file():
+        return {}
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    return {r["instance"]: (int(r["vehicles"]), float(r["distance"])) for r in rows}
+
+
+def file_family(path: Path) -> str:
+    """'darp' or 'lilim', told by the first line: Cordeau's has 5 numbers, Li & Lim's 3."""
+    try:
+        rows = _rows(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{path}: cannot be read ({exc})", field="--files") from exc
+    width = len(rows[0]) if rows else 0
+    if width == 5:
+        return "darp"
+    if width == 3:
+        return "lilim"
+    raise InvalidInput(
+        f"{path.name}: the first line has {width} values; a Cordeau file starts with 'm n T Q "
+        "L' (5), a Li & Lim file with 'K Q S' (3)",
+        field="--files",
+    )
+
+
+def load_file(path: Path) -> Instance:
+    """An instance file of either format; its best-known value from a ``bks.csv`` beside it
+    (the columns of ../shared's: ``instance,bks_total_distance`` for Cordeau,
+    ``instance,vehicles,distance`` for Li & Lim) when that lists it, else none."""
+    family = file_family(path)
+    try:
+        if family == "darp":
+            try:
+                bks_d = _bks_darp(path.parent)
+            except (KeyError, ValueError):
+                bks_d = {}  # a bks.csv of the other format, or none that we read
+            return load_cordeau(path, bks_d)
+        try:
+            bks_l = _bks_lilim(path.parent)
+        except (KeyError, ValueError):
+            bks_l = {}
+        return load_lilim(path, bks_l)
+    except InvalidInput:
+        raise
+    except ValueError as exc:  # the problem's own rules (a window that closes before it opens)
+        raise InvalidInput(f"{path.name}: {exc}", field="--files") from exc
 
 
 def load_set(family: str, names: list[str] | None = None) -> list[Instance]:
@@ -148,16 +265,12 @@ def load_set(family: str, names: list[str] | None = None) -> list[Instance]:
     base = benchmarks_dir()
     if family == "darp":
         folder = base / "darp-cordeau2006-a"
-        with (folder / "bks.csv").open() as f:
-            bks_d = {r["instance"]: float(r["bks_total_distance"]) for r in csv.DictReader(f)}
+        bks_d = _bks_darp(folder)
         files = sorted(folder.glob("a*.txt"), key=lambda p: _natural(p.stem))
         return [load_cordeau(p, bks_d) for p in files if names is None or p.stem in names]
     if family == "lilim":
         folder = base / "pdptw-lilim-100"
-        with (folder / "bks.csv").open() as f:
-            bks_l = {
-                r["instance"]: (int(r["vehicles"]), float(r["distance"])) for r in csv.DictReader(f)
-            }
+        bks_l = _bks_lilim(folder)
         files = sorted(folder.glob("l*.txt"), key=lambda p: _natural(p.stem))
         return [load_lilim(p, bks_l) for p in files if names is None or p.stem in names]
     raise ValueError(f"unknown benchmark set {family!r}: use darp or lilim")

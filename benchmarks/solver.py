@@ -1,7 +1,9 @@
 """Benchmark: the solvers on the published Cordeau DARP and Li & Lim PDPTW instances.
 
 Protocol
-- Instances: ../shared/benchmarks (24 Cordeau "a" DARP, 56 Li & Lim 100-customer PDPTW).
+- Instances: ../shared/benchmarks (24 Cordeau "a" DARP, 56 Li & Lim 100-customer PDPTW), or
+  ``--files``: any instance files of either format (told apart by their first line; the
+  best-known values from a ``bks.csv`` beside them when it lists them, else no gap is shown).
 - Methods, each with the same time limit per instance (default 20 s):
   - ``ours``: cheapest insertion as the starting solution, 90 % of the time in ruin and
     recreate (routing.lns; for Li & Lim it first empties whole routes), then our OR-Tools model
@@ -21,7 +23,8 @@ Protocol
   how many instances have every request served, and (Li & Lim) how many meet the BKS vehicles.
 
 Run: ``nachtbus bench solver --set darp|lilim [--instances a2-16,...] [--time-limit S] [--json]``
-or ``python -m benchmarks.solver`` with the same options.
+or ``nachtbus bench solver --files FILE... [...]``, or ``python -m benchmarks.solver`` with the
+same options.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from benchmarks.args import add_solver_arguments
@@ -40,6 +44,8 @@ from benchmarks.instances import (
     Instance,
     check_double,
     cost_double,
+    file_family,
+    load_file,
     load_set,
     vehicles_used,
 )
@@ -64,7 +70,7 @@ class Row:
     vehicles: int
     bks_vehicles: int | None
     distance: float | None
-    bks: float
+    bks: float | None  # None: no best-known value given
     gap_pct: float | None
     feasible: bool
     seconds: float
@@ -164,8 +170,9 @@ def _pyvrp(inst: Instance, limit: float) -> Solution | None:
 METHODS = {"ours": _ours, "plain": _plain, "pyvrp": _pyvrp}
 
 
-def run_one(family: str, name: str, method: str, limit: float) -> Row:
-    inst = load_set(family, [name])[0]
+def run_one(family: str, name: str, method: str, limit: float, path: str | None = None) -> Row:
+    """One method on one instance: a shipped one by name, or the file at ``path``."""
+    inst = load_file(Path(path)) if path else load_set(family, [name])[0]
     if method == "ours":
         from routing.lns import warm_up
 
@@ -202,7 +209,7 @@ def run_one(family: str, name: str, method: str, limit: float) -> Row:
         inst.bks_vehicles,
         dist,
         inst.bks_cost,
-        100 * (dist - inst.bks_cost) / inst.bks_cost if ok else None,
+        100 * (dist - inst.bks_cost) / inst.bks_cost if ok and inst.bks_cost else None,
         ok,
         seconds,
         bad[0] if bad else "",
@@ -234,12 +241,20 @@ def run(
     methods: list[str],
     jobs: int = 1,
     progress: bool = True,
+    files: list[Path] | None = None,
 ) -> dict[str, Any]:
-    instances = [i.name for i in load_set(family, names)]
-    if names and len(instances) != len(names):
-        missing = sorted(set(names) - set(instances))
-        raise InvalidInput(f"unknown instance(s) {missing}", field="--instances")
-    tasks = [(family, n, m, limit) for n in instances for m in methods]
+    """The methods on the named instances of ``family``, or on ``files`` (all of ``family``)."""
+    if files:
+        loaded = [(load_file(f).name, str(f)) for f in files]  # a bad file fails here, at once
+        tasks: list[tuple[str, str, str, float, str | None]] = [
+            (family, n, m, limit, f) for n, f in loaded for m in methods
+        ]
+    else:
+        instances = [i.name for i in load_set(family, names)]
+        if names and len(instances) != len(names):
+            missing = sorted(set(names) - set(instances))
+            raise InvalidInput(f"unknown instance(s) {missing}", field="--instances")
+        tasks = [(family, n, m, limit, None) for n in instances for m in methods]
     rows: list[Row] = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         for row in pool.map(_task, tasks):
@@ -259,7 +274,7 @@ def run(
     }
 
 
-def _task(args: tuple[str, str, str, float]) -> Row:
+def _task(args: tuple[str, str, str, float, str | None]) -> Row:
     return run_one(*args)
 
 
@@ -274,9 +289,10 @@ def print_table(result: dict[str, Any]) -> None:
         gap = f"{r['gap_pct']:8.2f}" if r["gap_pct"] is not None else f"{'-':>8}"
         dist = f"{r['distance']:11.2f}" if r["distance"] is not None else f"{'-':>11}"
         bv = r["bks_vehicles"] if r["bks_vehicles"] is not None else "-"
+        bks = f"{r['bks']:11.2f}" if r["bks"] is not None else f"{'-':>11}"
         print(
             f"{r['instance']:<10}{r['method']:<8}{r['served']:>4}/{r['requests']:<4}"
-            f"{r['vehicles']:>5}{bv:>8}{dist}{r['bks']:11.2f}{gap}  "
+            f"{r['vehicles']:>5}{bv:>8}{dist}{bks}{gap}  "
             f"{'yes' if r['feasible'] else 'NO ' + r['note'][:40]}"
         )
     print("\nsummary:")
@@ -284,7 +300,8 @@ def print_table(result: dict[str, Any]) -> None:
         print(
             f"  {method:<6} "
             + ", ".join(
-                f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in s.items()
+                f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {'-' if v is None else v}"
+                for k, v in s.items()
             )
         )
 
@@ -293,6 +310,21 @@ def main_from_args(args: argparse.Namespace) -> int:
     if not 0 < args.time_limit <= 3600:
         print("nachtbus: error: --time-limit: must be in (0, 3600] seconds", file=sys.stderr)
         return 2
+    files = [Path(f) for f in args.files] if args.files else None
+    if files:
+        try:
+            families = {file_family(f) for f in files}
+        except InvalidInput as exc:
+            print(f"nachtbus: error: {exc}", file=sys.stderr)
+            return 2
+        if len(families) > 1:
+            print(
+                "nachtbus: error: --files: mixes Cordeau and Li & Lim files; give one format "
+                "at a time",
+                file=sys.stderr,
+            )
+            return 2
+        args.family = families.pop()
     methods = (
         args.methods.split(",")
         if args.methods
@@ -312,9 +344,14 @@ def main_from_args(args: argparse.Namespace) -> int:
         )
         return 2
     names = args.instances.split(",") if args.instances else None
-    result = run(
-        args.family, names, args.time_limit, methods, max(1, args.jobs), progress=not args.json
-    )
+    try:
+        result = run(
+            args.family, names, args.time_limit, methods, max(1, args.jobs),
+            progress=not args.json, files=files,
+        )  # fmt: skip
+    except InvalidInput as exc:
+        print(f"nachtbus: error: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(result))
     else:

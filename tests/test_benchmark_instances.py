@@ -35,6 +35,7 @@ def test_every_lilim_bks_route_file_is_feasible_at_its_published_cost() -> None:
         assert violations(inst.problem, sol) == [], inst.name
         assert check_double(inst, sol) == [], inst.name
         assert vehicles_used(sol) == inst.bks_vehicles
+        assert inst.bks_cost is not None
         assert abs(cost_double(inst, sol) - inst.bks_cost) < 0.01, inst.name
 
 
@@ -58,3 +59,4 @@ def test_small_cordeau_instance_is_solved_feasibly() -> None:
     row = run_one("darp", "a2-16", "ours", 3.0)
     assert row.feasible and row.served == 16
     assert row.gap_pct is not None and row.gap_pct < 2.0
+

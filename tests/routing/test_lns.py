@@ -69,7 +69,7 @@ def test_a2_16_comes_close_to_its_optimum() -> None:
     best = improve(inst.problem, start, LnsParams(time_limit_s=None, max_steps=5000))
     assert violations(inst.problem, best) == [] and not best.unserved
     assert cost_double(inst, best) < cost_double(inst, start)
-    assert cost_double(inst, best) <= inst.bks_cost * 1.01
+    assert inst.bks_cost is not None and cost_double(inst, best) <= inst.bks_cost * 1.01
 
 
 def _varied_problem(seed: int, n_requests: int, n_vehicles: int) -> RoutingProblem:
