@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse
 
 from api import errors
 from api.auth import KeyRing
+from api.demo_drivers import DemoDrivers, start_demo_drivers
 from api.limits import BodyLimit, KeyLimit, KeyRate, StreamSlots
 from api.routes import dispatcher_router, driver_router, rider_router
 from api.train_feed import TrainFeed
@@ -75,6 +76,7 @@ class Runtime:
     keys: KeyRing
     streams: StreamSlots
     train_feed: TrainFeed | None = None  # the trains' delays, polled (gtfs_rt_trip_updates_url)
+    demo_drivers: DemoDrivers | None = None  # development: simulated drivers (demo_drivers)
 
     _streets: StreetIndex | None = None
 
@@ -120,7 +122,10 @@ def build_runtime(
     feed = None
     if settings.gtfs_rt_trip_updates_url:
         feed = TrainFeed(settings.gtfs_rt_trip_updates_url, settings.gtfs_rt_poll_s)
-    return Runtime(settings, world, service, views, KeyRing(settings), slots, feed)
+    rt = Runtime(settings, world, service, views, KeyRing(settings), slots, feed)
+    if settings.demo_drivers:
+        rt.demo_drivers = DemoDrivers(rt)
+    return rt
 
 
 def start_background(rt: Runtime) -> tuple[threading.Event, threading.Thread | None]:
@@ -178,10 +183,12 @@ def create_app(settings: Settings, world: RoadWorld, runtime: Runtime | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = rt.settings.api_threads
         stop, worker = start_background(rt)
+        demo = start_demo_drivers(rt, stop) if rt.demo_drivers is not None else None
         yield
         stop.set()
-        if worker is not None:
-            worker.join(timeout=30)
+        for thread in (worker, demo):
+            if thread is not None:
+                thread.join(timeout=30)
 
     app = FastAPI(
         title="nachtbus",

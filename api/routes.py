@@ -304,6 +304,8 @@ def vehicle_event(
     """
     _own_bus(who, vehicle_id)
     r = rt(request)
+    if r.demo_drivers is not None:  # a real driver reports: the demo leaves this bus to them
+        r.demo_drivers.hand_over(vehicle_id)
 
     def run() -> tuple[int, s.PlanOut]:
         try:

@@ -123,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
         "night bus can be tried in the daytime",
     )
     serve.add_argument(
+        "--demo-drivers",
+        action="store_true",
+        help="development: simulated drivers drive every bus along its plan, so bookings are "
+        "picked up and set down without buses (a bus whose driver's page reports is left to "
+        "it); one worker only",
+    )
+    serve.add_argument(
         "--data-dir",
         type=Path,
         help="where the embedded store keeps its data and old nights are archived (archive/)",
@@ -335,6 +342,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         changes["buses"] = args.buses
     if args.data_dir is not None:
         changes["data_dir"] = args.data_dir
+    if args.demo_drivers:
+        if args.workers > 1:
+            raise InvalidInput(
+                "the simulated drivers run in the one API process: use --workers 1",
+                field="--demo-drivers",
+            )
+        changes["demo_drivers"] = True
     if args.clock is not None:
         from nachtbus.clock import WallClock
         from nachtbus.units import parse_clock

@@ -228,6 +228,13 @@ class Settings(BaseSettings):
         "up at this time on the last N service days in the store (2 km zones, next 30 min); "
         "0 (default: no gain shown in simulation yet) = idle buses wait where they are.",
     )
+    demo_drivers: bool = Field(
+        default=False,
+        description="Development only: simulated drivers drive every bus along its plan "
+        "(report on the way, arrive, board, alight) so the service can be tried without "
+        "buses; a bus whose real driver reports through the API is left to them. One API "
+        "process only.",
+    )
     keep_nights: int = Field(
         default=14,
         ge=1,
@@ -395,6 +402,8 @@ class Settings(BaseSettings):
                     )
         if self.clock_offset_s:
             raise ConfigError("the shifted clock is for development only", field="clock_offset_s")
+        if self.demo_drivers:
+            raise ConfigError("simulated drivers are for development only", field="demo_drivers")
 
     def resolved_shared_dir(self) -> Path | None:
         return self.shared_dir if self.shared_dir is not None else find_shared_dir()
