@@ -502,10 +502,13 @@ def status(request: Request, _: Dispatcher) -> s.StatusOut:
     """The service itself: the store's memory against its ceiling and the nights it holds,
     tonight's background rounds, the trains' delay feed, and warnings for what needs a look
     (the store over 80 % full, old nights not archived, the last round failed or none for
-    10 min, the delay feed failing)."""
+    10 min, the delay feed failing, a bus not heard of reaching its next stop
+    ``overdue_after_s`` after its plan expected it there)."""
     r = rt(request)
     feed = r.train_feed.status if r.train_feed is not None else None
-    return r.views.status(r.service.clock.now(), r.service.store_status(), r.service.rounds(), feed)
+    svc = r.service
+    overdue = svc.overdue(r.settings.overdue_after_s)
+    return r.views.status(svc.clock.now(), svc.store_status(), svc.rounds(), feed, overdue)
 
 
 @dispatcher_router.get("/ledger", response_model=s.LedgerOut, tags=["billing"])

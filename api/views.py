@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
@@ -13,7 +13,7 @@ import numpy as np
 
 from api import schemas as s
 from api.train_feed import FeedStatus
-from dispatch.service import RoundsStatus, StoreStatus, owner_of
+from dispatch.service import OverdueBus, RoundsStatus, StoreStatus, owner_of
 from graphs.network import RoadNetwork
 from graphs.snapping import ServiceArea
 from nachtbus.billing.co2 import TripCo2
@@ -90,12 +90,24 @@ class Views:
         return other
 
     def status(
-        self, now: datetime, st: StoreStatus, rounds: RoundsStatus, feed: FeedStatus | None
+        self,
+        now: datetime,
+        st: StoreStatus,
+        rounds: RoundsStatus,
+        feed: FeedStatus | None,
+        overdue: Sequence[OverdueBus] = (),
     ) -> s.StatusOut:
         """The service's own state for the control room, with a warning for each thing that
         needs a look."""
         used, ceiling = st.used_bytes, st.max_bytes
         warnings = []
+        for bus in overdue:
+            what = "pickup" if bus.stop == StopType.PICKUP else "drop-off"
+            warnings.append(
+                f"{bus.vehicle_id} has not reported reaching its next stop ({what} of "
+                f"{bus.booking_id}, expected {self._hm(bus.expected_s)}; last heard "
+                f"{self._hm(bus.heard_s)}): call the driver; its plan still assumes it on time"
+            )
         if ceiling and used >= STORE_FULL_WARN * ceiling:
             warnings.append(
                 f"the store is {used / ceiling:.0%} full ({used / MB:.0f} of {ceiling / MB:.0f} "
@@ -131,6 +143,9 @@ class Views:
             ),
             train_feed=None if feed is None else self.train_feed(feed),
         )
+
+    def _hm(self, seconds: int) -> str:
+        return to_datetime(self.clock, seconds).strftime("%H:%M")
 
     @staticmethod
     def train_feed(st: FeedStatus) -> s.TrainFeedOut:

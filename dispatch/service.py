@@ -145,6 +145,19 @@ class StoreStatus:
 
 
 @dataclass(frozen=True)
+class OverdueBus:
+    """A bus that has not reported reaching its next stop long after its plan expected it
+    there: its driver's tablet is silent (no signal, switched off) or the bus never left.
+    The plans still assume it on time; only a report (or the dispatcher) can say where it is."""
+
+    vehicle_id: str
+    booking_id: str
+    stop: StopType
+    expected_s: int  # when the plan has it at the stop
+    heard_s: int  # the bus's last report (or when it was done at its last stop)
+
+
+@dataclass(frozen=True)
 class Night:
     """One service day: its date, its store and the dispatcher with that night's rules."""
 
@@ -625,6 +638,24 @@ class DispatchService:
             instant("last_error_at"),
             seen.get("last_error"),
         )
+
+    def overdue(self, after_s: int) -> list[OverdueBus]:
+        """Buses in service whose next stop was expected more than ``after_s`` ago with no
+        ARRIVED there (a bus waiting at a pickup it reported is not overdue). A bus that
+        reports where it is gets its stops' times from there, so one held up by the road is
+        late (its forecast), not overdue; what is left is the bus nobody has heard from."""
+        state = self.snapshot()
+        out = []
+        for vid in sorted(state.vehicles):
+            plan, where = state.plans[vid], state.states[vid]
+            if state.vehicles[vid].out_of_service is not None or not plan.stops:
+                continue
+            first = plan.stops[0]
+            if where.arrived_node == first.place.node:
+                continue
+            if state.now_s - first.eta_s > after_s:
+                out.append(OverdueBus(vid, first.booking_id, first.type, first.eta_s, where.at_s))
+        return out
 
     def store_status(self) -> StoreStatus:
         """The store's memory against its ceiling, the nights it holds, and why old nights

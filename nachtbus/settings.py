@@ -228,6 +228,14 @@ class Settings(BaseSettings):
         "up at this time on the last N service days in the store (2 km zones, next 30 min); "
         "0 (default: no gain shown in simulation yet) = idle buses wait where they are.",
     )
+    overdue_after_s: int = Field(
+        default=300,
+        ge=60,
+        le=3600,
+        description="A bus not heard of reaching its next stop this long after its plan "
+        "expected it there is named in GET /v1/status's warnings (its tablet is silent or it "
+        "never left; the plans still assume it on time).",
+    )
     demo_drivers: bool = Field(
         default=False,
         description="Development only: simulated drivers drive every bus along its plan "

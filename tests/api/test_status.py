@@ -63,3 +63,28 @@ def test_a_store_near_its_ceiling_is_a_warning(api: Api) -> None:
     finally:
         api.store.r.config_set("maxmemory", str(512 * 2**20))
     assert warning.startswith("the store is 9") and "NACHTBUS_KEEP_NIGHTS" in warning
+
+
+def test_a_bus_not_heard_of_at_its_next_stop_is_named(api: Api) -> None:
+    """A booked bus whose driver sends nothing: five minutes after its plan had it at the
+    pickup the status names it, the booking and the times; once its driver reports where it
+    is (the plan's times then run from there) it is late at most, no longer unheard of; at
+    the pickup it reported ARRIVED it waits, and is not named either."""
+    booking = api.booked((51.562, 8.092), (51.580, 8.120))
+    vid, bid = booking["vehicle"]["vehicleId"], booking["id"]
+    expected = api.runtime.service.snapshot().plans[vid].stops[0].eta_s
+    api.clock.set(expected + 290)
+    assert _status(api)["warnings"] == []
+    api.clock.set(expected + 310)
+    (warning,) = _status(api)["warnings"]
+    assert warning.startswith(f"{vid} has not reported reaching its next stop (pickup of {bid}")
+    assert "last heard 22:00" in warning and "call the driver" in warning
+    r = api.vehicle_event(vid, type="POSITION", lat=51.5705, lon=8.1005)
+    assert r.status_code == 200, r.text
+    assert _status(api)["warnings"] == []
+    eta = api.runtime.service.snapshot().plans[vid].stops[0].eta_s  # from where it reported
+    assert eta > expected + 310
+    api.clock.set(eta + 310)
+    assert len(_status(api)["warnings"]) == 1  # silent again, long after the new time
+    assert api.vehicle_event(vid, type="ARRIVED", bookingId=bid, stop="pickup").status_code == 200
+    assert _status(api)["warnings"] == []
