@@ -210,13 +210,17 @@ def test_the_background_round_archives_old_nights_by_itself(opened) -> None:
         ids = {api.booked(MARKT, OSTOENNEN)["id"], api.booked(STATION, AMPEN)["id"]}
         clock.advance(2 * 24 * 3600)  # 22:00 on the 22nd
         path = data / "archive" / "soest" / "2026-11-20.json.gz"
+        meta = "nachtbus:soest:2026-11-20:meta"
         deadline = time.monotonic() + 60
-        while not path.exists() and time.monotonic() < deadline:
+        # the file is written (and read back) first, the night wiped from the store after:
+        # wait for both (waiting for the file alone raced the wipe)
+        while (not path.exists() or api.store.r.exists(meta)) and time.monotonic() < deadline:
             time.sleep(0.05)
+        assert path.exists()
         night = api.runtime.service.record(date(2026, 11, 20))
         state = night.load()
         assert state is not None and ids <= set(state.bookings)
-        assert not api.store.r.exists("nachtbus:soest:2026-11-20:meta")
+        assert not api.store.r.exists(meta)
         rounds = api.client.get("/v1/status", headers=DISPATCHER).json()["rounds"]
         assert rounds["rounds"] >= 1 and rounds["lastOkAt"] is not None  # the round said so
     api.runtime.close()
