@@ -217,11 +217,13 @@ def located(error: Mapping[str, Any]) -> tuple[tuple[Any, ...], str]:
     """The location and message of one pydantic error, for a message that names the field.
 
     A rule checked on a whole model says which field it is about by starting its message with
-    ``"<field>: "``; that field is moved from the message to the location.
+    ``"<field>: "`` (or ``"<section>.<field>: "``); that field is moved from the message to
+    the location.
     """
     loc = tuple(error["loc"])
     msg = str(error["msg"]).removeprefix("Value error, ")
     head, _, rest = msg.partition(":")
-    if rest and head.strip().isidentifier():
-        loc, msg = (*loc, head.strip()), rest.strip()
+    parts = head.strip().split(".")
+    if rest and all(part.isidentifier() for part in parts):  # "field" or "section.field"
+        loc, msg = (*loc, *parts), rest.strip()
     return loc, msg

@@ -8,6 +8,7 @@ reproducible from its scenario and seed. A ``[sweep]`` table lists values to try
 from __future__ import annotations
 
 import itertools
+import math
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -89,6 +90,29 @@ class Demand(_Model):
     trips_csv: Path | None = Field(
         default=None, description="Replay this trip list instead of generating demand."
     )
+
+    @model_validator(mode="after")
+    def _check(self) -> Demand:
+        _check_shares("group_sizes", self.group_sizes)
+        if self.profile is not None:
+            _check_shares("profile", self.profile)
+        lo, hi = self.prebook_lead_min
+        if not 0 <= lo <= hi:
+            raise ValueError(
+                f"prebook_lead_min: must be [low, high] minutes with 0 <= low <= high, got "
+                f"[{lo}, {hi}]"
+            )
+        return self
+
+
+def _check_shares(name: str, shares: tuple[float, ...]) -> None:
+    """Shares to draw from: at least one, none negative, not all 0 (the error names ``name``)."""
+    if not shares:
+        raise ValueError(f"{name}: needs at least one share")
+    if any(x < 0 for x in shares):
+        raise ValueError(f"{name}: shares must be >= 0, got {list(shares)}")
+    if sum(shares) <= 0:
+        raise ValueError(f"{name}: the shares must not all be 0")
 
 
 class Fleet(_Model):
@@ -286,6 +310,23 @@ class Scenario(_Model):
     @model_validator(mode="after")
     def _check(self) -> Scenario:
         check_clocks(self, "start", "end")
+        hours = math.ceil((self.end_s - self.start_s) / 3600)
+        profile = self.demand.profile
+        if profile is not None and sum(profile[:hours]) <= 0:
+            raise ValueError(
+                f"demand.profile: the first {hours} hourly shares (the night from {self.start} "
+                f"to {self.end}) are all 0: no request could be asked"
+            )
+        p = self.demand.purposes
+        shares = [p.going_out, p.coming_home, p.shift_work]
+        if not self.trains.enabled:  # with a timetable the trains' own riders replace these
+            shares.append(p.from_train)
+        if sum(shares) <= 0:
+            left_out = " (from_train is left out when [trains] is enabled)"
+            raise ValueError(
+                "demand.purposes: the shares must not all be 0"
+                + (left_out if self.trains.enabled else "")
+            )
         for key in self.sweep:
             if key not in SWEEPABLE:
                 raise ValueError(f"sweep: {key!r} cannot be swept (one of {sorted(SWEEPABLE)})")

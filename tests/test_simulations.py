@@ -241,6 +241,41 @@ def test_a_bad_scenario_names_the_field(tmp_path: Path) -> None:
     assert "start" in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("demand", "field", "rule"),
+    [
+        ("group_sizes = []", "demand.group_sizes", "needs at least one share"),
+        ("group_sizes = [0, 0]", "demand.group_sizes", "must not all be 0"),
+        ("group_sizes = [1, -1]", "demand.group_sizes", "must be >= 0"),
+        ("profile = []", "demand.profile", "needs at least one share"),
+        ("profile = [0, 0, 5]", "demand.profile", "the first 2 hourly shares"),
+        ("prebook_lead_min = [90, 20]", "demand.prebook_lead_min", "0 <= low <= high"),
+        ("prebook_lead_min = [-5, 20]", "demand.prebook_lead_min", "0 <= low <= high"),
+        (
+            "[demand.purposes]\ngoing_out = 0\ncoming_home = 0\nfrom_train = 0\nshift_work = 0",
+            "demand.purposes",
+            "must not all be 0",
+        ),
+    ],
+)
+def test_shares_that_cannot_be_drawn_from_name_their_field(
+    tmp_path: Path, demand: str, field: str, rule: str
+) -> None:
+    """Shares the demand is drawn from (empty, negative, all 0, or all 0 within the night's
+    hours) and a lead time range upside down are refused naming the field; they were taken
+    and failed deep in numpy ("Probabilities contain NaN", "low >= high", a
+    ZeroDivisionError), or an empty profile fell back to the default unsaid."""
+    text = (
+        SMALL.replace("requests = 30\n", f"requests = 30\n{demand}\n")
+        if "[" not in demand[:1]
+        else SMALL + demand + "\n"
+    )
+    with pytest.raises(ScenarioError) as err:
+        scenario(tmp_path, text)
+    assert err.value.field == field, str(err.value)
+    assert rule in str(err.value) and str(err.value).startswith(f"{field}: ")
+
+
 def test_simulate_command_writes_report_and_sweep(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
