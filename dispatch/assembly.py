@@ -147,7 +147,7 @@ class SettingsNights:
 
     def __init__(self, settings: Settings, world: RoadWorld, first: StateStore) -> None:
         self.settings, self.world, self.first = settings, world, first
-        self.archive = NightArchive(settings.data_dir / "archive" / settings.area_id)
+        self.archive = NightArchive(settings.resolved_archive_dir() / settings.area_id)
 
     def store_for(self, day: date) -> StateStore:
         return self._redis(day) or self.first  # a store brought by the caller serves every day

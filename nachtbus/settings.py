@@ -133,6 +133,12 @@ class Settings(BaseSettings):
         default_factory=_default_data_dir,
         description="Where the embedded store keeps its data (append-only file).",
     )
+    archive_dir: Path | None = Field(
+        default=None,
+        description="Where old nights are archived (one folder per area_id); default "
+        "data_dir/archive. Several hosts on one external Redis must share this folder "
+        "(a network mount), so that every host reads the nights any leader archived.",
+    )
     policy_file: Path | None = Field(
         default=None, description="TOML file with the service rules (see dispatch/policies.py)."
     )
@@ -412,6 +418,10 @@ class Settings(BaseSettings):
             raise ConfigError("the shifted clock is for development only", field="clock_offset_s")
         if self.demo_drivers:
             raise ConfigError("simulated drivers are for development only", field="demo_drivers")
+
+    def resolved_archive_dir(self) -> Path:
+        """The archive's folder (of all areas): archive_dir, else data_dir/archive."""
+        return self.archive_dir if self.archive_dir is not None else self.data_dir / "archive"
 
     def resolved_shared_dir(self) -> Path | None:
         return self.shared_dir if self.shared_dir is not None else find_shared_dir()

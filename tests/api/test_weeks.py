@@ -254,3 +254,33 @@ def test_a_failed_archiving_keeps_the_nights_and_is_tried_again(opened) -> None:
         status = api.client.get("/v1/status", headers=DISPATCHER).json()
         assert status["warnings"] == [] and status["store"]["nightsStored"] == 1
     api.runtime.close()
+
+
+def test_an_archive_dir_set_apart_is_read_by_another_host(opened, tmp_path: Path) -> None:
+    """NACHTBUS_ARCHIVE_DIR: the night goes to that folder, not under data_dir; a second
+    host with its own data_dir (here a store that never held the night) and the same
+    archive folder answers the archived night's receipt and ledger as the first did."""
+    world, data = opened
+    shared = tmp_path / "nfs" / "nachtbus-archive"
+    clock = ManualClock(22 * 3600, date(2026, 11, 20))
+    api = open_api(world, data, clock, keep_nights=1, archive_dir=shared)
+    with api.client:
+        bid = api.booked(MARKT, OSTOENNEN)["id"]
+        _drive(api, bid)
+        before = _night_papers(api, bid, None)
+        clock.advance(2 * 24 * 3600)
+        assert api.runtime.service.archive_nights(1) == [date(2026, 11, 20)]
+    api.runtime.close()
+    assert (shared / "soest" / "2026-11-20.json.gz").is_file()
+    assert not (data / "archive").exists()
+    other = open_api(world, tmp_path / "host-2", ManualClock(22 * 3600, date(2026, 11, 22)),
+                     keep_nights=1, archive_dir=shared)  # fmt: skip
+    with other.client:
+        assert _night_papers(other, bid, "2026-11-20") == before
+    other.runtime.close()
+    lonely = open_api(world, tmp_path / "host-3", ManualClock(22 * 3600, date(2026, 11, 22)))
+    with lonely.client:  # without the shared folder the night is not there
+        r = lonely.client.get("/v1/ledger", params={"serviceDate": "2026-11-20"},
+                              headers=DISPATCHER)  # fmt: skip
+        assert r.status_code == 404 and r.json()["field"] == "serviceDate"
+    lonely.runtime.close()
