@@ -421,6 +421,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     scenario = Scenario.load(args.scenario)
     seed = scenario.seed if args.seed is None else args.seed
+    if seed < 0:
+        raise InvalidInput(f"the seed must be >= 0, got {seed}", field="--seed")
+    if args.report is not None:  # before the night is played, not after
+        try:
+            args.report.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidInput(
+                f"cannot write the report to {args.report}: {exc.strerror}", field="--report"
+            ) from None
     if args.sweep:
         if not scenario.sweep:
             raise InvalidInput("the scenario has no [sweep] table", field="--sweep")
@@ -442,12 +451,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from simulations.hindsight import HindsightParams
     from simulations.kpis import summary_rows
 
-    hindsight = None
-    if args.hindsight:
-        try:
-            hindsight = HindsightParams(args.hindsight_seconds, args.hindsight_steps, seed)
-        except ValueError as exc:
-            raise InvalidInput(str(exc), field="--hindsight-seconds") from None
+    try:  # checked with or without --hindsight: a bad value is never ignored unsaid
+        params = HindsightParams(args.hindsight_seconds, args.hindsight_steps, seed)
+    except ValueError as exc:
+        field = "--hindsight-steps" if "step" in str(exc) else "--hindsight-seconds"
+        raise InvalidInput(str(exc), field=field) from None
+    hindsight = params if args.hindsight else None
     inputs = load_inputs(settings)
     trips = trips_for(scenario, inputs, seed)
     with tqdm(total=len(trips), desc="requests", unit="req", disable=args.no_progress) as bar:

@@ -54,6 +54,8 @@ class HindsightParams:
     def __post_init__(self) -> None:
         if not 0 < self.seconds <= 3600:
             raise ValueError(f"seconds must be in (0, 3600], got {self.seconds}")
+        if self.max_steps is not None and self.max_steps < 0:
+            raise ValueError(f"the step limit must be >= 0, got {self.max_steps}")
 
 
 @dataclass(frozen=True)

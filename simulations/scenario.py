@@ -298,7 +298,7 @@ class Scenario(_Model):
     night: Literal["weekday", "weekend"] = "weekday"
     start: str = "20:00"
     end: str = "05:00"
-    seed: int = 1
+    seed: int = Field(default=1, ge=0, description="Random seed of the night's demand.")
     fleet: Fleet = Fleet()
     demand: Demand = Demand()
     dispatching: Dispatching = Dispatching()

@@ -153,3 +153,25 @@ def test_a_bad_setting_names_the_setting_and_its_rule(
     assert "setting buses" in buses and "greater than or equal to 1" in buses
     area = next(line for line in err if "NACHTBUS_AREA_DIR" in line)
     assert "not a town's input folder" in area and "missing service_area.geojson" in area
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        (["--seed", "-1"], "--seed"),
+        (["--hindsight", "--hindsight-steps", "-5"], "--hindsight-steps"),
+        (["--hindsight-seconds", "-1"], "--hindsight-seconds"),  # even without --hindsight
+        (["--report", "/proc/no-such-folder/r"], "--report"),
+    ],
+)
+def test_simulate_refuses_bad_options_before_the_night(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], field: str
+) -> None:
+    """A bad option is a one-line error naming it, before the night is played (they came
+    from numpy with no field, after the online run from the search, or as a traceback when
+    the report could not be written at the end, or were ignored unsaid)."""
+    f = tmp_path / "s.toml"
+    f.write_text('name = "small"\nstart = "22:00"\nend = "23:00"\n[demand]\nrequests = 5\n')
+    assert main(["simulate", str(f), "--no-progress", *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"nachtbus: error: {field}: "), err
