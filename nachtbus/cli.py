@@ -214,8 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {}
+def _settings(args: argparse.Namespace, **changes: Any) -> Settings:
+    """The settings (environment) with the command's options over them, all validated."""
+    overrides: dict[str, Any] = dict(changes)
     if getattr(args, "area_dir", None) is not None:
         overrides["area_dir"] = args.area_dir
     if getattr(args, "osm_file", None) is not None:
@@ -225,6 +226,13 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "cache_dir", None) is not None:
         overrides["cache_dir"] = args.cache_dir
     return Settings(**overrides)
+
+
+# setting -> (option, its attribute on args): an error in a value given by the option names it
+_OPTION_OF = {"buses": ("--buses", "buses"), "data_dir": ("--data-dir", "data_dir"),
+              "area_dir": ("--area-dir", "area_dir"), "osm_file": ("--osm-file", "osm_file"),
+              "service_area_file": ("--service-area", "service_area"),
+              "cache_dir": ("--cache-dir", "cache_dir")}  # fmt: skip
 
 
 def _world(settings: Settings) -> RoadWorld:
@@ -358,7 +366,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise InvalidInput(str(exc), field="--clock") from None
         changes["clock_offset_s"] = WallClock.starting_at(start, settings.timezone).offset_s
-    settings = settings.model_copy(update=changes)
+    if not 0 <= args.port <= 65535:
+        raise InvalidInput(f"a port is 0 to 65535, got {args.port}", field="--port")
+    settings = _settings(args, **changes)  # validated: the options keep the settings' rules
     settings.check_production()
     world = _world(settings)
     base = f"http://{args.host}:{args.port}"
@@ -536,6 +546,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:  # a setting (NACHTBUS_* or an option): each field and rule
         for err in exc.errors():
             name = ".".join(str(part) for part in err["loc"])
+            option, attr = _OPTION_OF.get(name, ("", ""))
+            if option and getattr(args, attr, None) is not None:  # given as an option
+                msg = str(err["msg"]).removeprefix("Value error, ")
+                print(f"nachtbus: error: {option}: {msg}", file=sys.stderr)
+                continue
             env = f"NACHTBUS_{name.upper()}"
             print(f"nachtbus: error: setting {name} ({env}): {err['msg']}", file=sys.stderr)
         return EXIT_ERROR

@@ -151,8 +151,9 @@ def test_a_bad_setting_names_the_setting_and_its_rule(
     assert len(err) == 2, err
     buses = next(line for line in err if "NACHTBUS_BUSES" in line)
     assert "setting buses" in buses and "greater than or equal to 1" in buses
-    area = next(line for line in err if "NACHTBUS_AREA_DIR" in line)
+    area = next(line for line in err if "--area-dir" in line)  # given as the option
     assert "not a town's input folder" in area and "missing service_area.geojson" in area
+    assert area.startswith("nachtbus: error: --area-dir: ") and "Value error" not in area
 
 
 @pytest.mark.parametrize(
@@ -173,5 +174,26 @@ def test_simulate_refuses_bad_options_before_the_night(
     f = tmp_path / "s.toml"
     f.write_text('name = "small"\nstart = "22:00"\nend = "23:00"\n[demand]\nrequests = 5\n')
     assert main(["simulate", str(f), "--no-progress", *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"nachtbus: error: {field}: "), err
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        (["--buses", "0"], "--buses"),
+        (["--buses", "51"], "--buses"),
+        (["--port", "99999"], "--port"),
+        (["--demo-drivers", "--workers", "2"], "--demo-drivers"),
+    ],
+)
+def test_serve_refuses_bad_options_naming_them(
+    capsys: pytest.CaptureFixture[str], extra: list[str], field: str
+) -> None:
+    """serve's options keep the settings' rules: 0 or 51 buses were taken past the setting's
+    bounds (a service with no bus), a port past 65535 printed its pages' addresses and then
+    listened nowhere; now each is a one-line error naming the option, before anything
+    starts."""
+    assert main(["serve", *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"nachtbus: error: {field}: "), err
