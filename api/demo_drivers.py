@@ -137,10 +137,9 @@ class DemoDrivers:
         nodes = list(times.route(where.node, first.place.node).nodes) or [where.node]
         net = self.rt.world.network
         legs_ms = [int(net.weight[net.edge_index(a, b)]) for a, b in itertools.pairwise(nodes)]
-        passed = np.concatenate([[0], np.cumsum(legs_ms, dtype=np.int64)]).astype(np.float64)
-        if passed[-1] > 0:  # the path's own times, stretched to the travel time planned
-            passed *= travel / (passed[-1] / 1000.0) if travel > 0 else 0.0
-        at_s = now + np.rint(passed / 1000.0).astype(np.int64)
+        passed = np.concatenate([[0.0], np.cumsum(legs_ms, dtype=np.float64)])
+        share = passed / passed[-1] if passed[-1] > 0 else np.zeros_like(passed)
+        at_s = now + np.rint(share * travel).astype(np.int64)  # in the travel time planned
         at_s[-1] = now + travel
         self._report(vid, where.node)  # leaving: the first stop is now fixed
         self._legs[vid] = _Leg(first.booking_id, first.type, nodes, at_s, now)

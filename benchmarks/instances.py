@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from routing.checker import violations
 from routing.problem import RequestSpec, RoutingProblem, Solution, VehicleSpec
 
 SCALE = 1000
+B = TypeVar("B")  # a best-known value: a distance, or (vehicles, distance)
 
 
 def benchmarks_dir() -> Path:
@@ -202,21 +204,30 @@ def load_lilim(path: Path, bks: dict[str, tuple[int, float]]) -> Instance:
     return Instance(path.stem, "lilim", problem, dist, best, nv, int(k))
 
 
-def _bks_darp(folder: Path) -> dict[str, float]:
+def _bks_rows(folder: Path) -> list[dict[str, str]]:
+    """The rows of the ``bks.csv`` in ``folder`` (none when there is no such file)."""
     path = folder / "bks.csv"
     if not path.is_file():
-        return {}
+        return []
     with path.open() as f:
-        return {r["instance"]: float(r["bks_total_distance"]) for r in csv.DictReader(f)}
+        return list(csv.DictReader(f))
+
+
+def _bks_darp(folder: Path) -> dict[str, float]:
+    return {r["instance"]: float(r["bks_total_distance"]) for r in _bks_rows(folder)}
 
 
 def _bks_lilim(folder: Path) -> dict[str, tuple[int, float]]:
-    path = folder / "bks.csv"
-    if not path.is_file():
+    return {r["instance"]: (int(r["vehicles"]), float(r["distance"])) for r in _bks_rows(folder)}
+
+
+def _lenient(read: Callable[[Path], dict[str, B]], folder: Path) -> dict[str, B]:
+    """Best-known values beside a file of one's own: none if its bks.csv is of the other
+    format or cannot be read (the shipped sets' must be: :func:`load_set` reads them as is)."""
+    try:
+        return read(folder)
+    except (KeyError, ValueError):
         return {}
-    with path.open() as f:
-        rows = list(csv.DictReader(f))
-    return {r["instance"]: (int(r["vehicles"]), float(r["distance"])) for r in rows}
 
 
 def file_family(path: Path) -> str:
@@ -241,19 +252,10 @@ def load_file(path: Path) -> Instance:
     """An instance file of either format; its best-known value from a ``bks.csv`` beside it
     (the columns of ../shared's: ``instance,bks_total_distance`` for Cordeau,
     ``instance,vehicles,distance`` for Li & Lim) when that lists it, else none."""
-    family = file_family(path)
     try:
-        if family == "darp":
-            try:
-                bks_d = _bks_darp(path.parent)
-            except (KeyError, ValueError):
-                bks_d = {}  # a bks.csv of the other format, or none that we read
-            return load_cordeau(path, bks_d)
-        try:
-            bks_l = _bks_lilim(path.parent)
-        except (KeyError, ValueError):
-            bks_l = {}
-        return load_lilim(path, bks_l)
+        if file_family(path) == "darp":
+            return load_cordeau(path, _lenient(_bks_darp, path.parent))
+        return load_lilim(path, _lenient(_bks_lilim, path.parent))
     except InvalidInput:
         raise
     except ValueError as exc:  # the problem's own rules (a window that closes before it opens)

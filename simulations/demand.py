@@ -115,13 +115,11 @@ def generate(scenario: Scenario, inputs: SoestInputs, seed: int) -> list[Trip]:
     d = scenario.demand
     rng = np.random.default_rng(seed)
     profile = np.asarray(scenario.hourly_profile())
-    hours = min(len(profile), math.ceil((scenario.end_s - scenario.start_s) / 3600))
+    hours = min(len(profile), scenario.night_hours)
     profile = profile[:hours] / profile[:hours].sum()
     n = int(rng.poisson(d.requests * d.scale))
-    p = d.purposes
     # with a timetable, the trains' own riders replace the generic ones (train_trips)
-    from_train = 0.0 if scenario.trains.enabled else p.from_train
-    shares = np.asarray([p.going_out, p.coming_home, from_train, p.shift_work])
+    shares = np.asarray(scenario.purpose_shares())
     groups = np.asarray(d.group_sizes) / sum(d.group_sizes)
     trips = []
     for i in range(n):

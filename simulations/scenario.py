@@ -310,18 +310,14 @@ class Scenario(_Model):
     @model_validator(mode="after")
     def _check(self) -> Scenario:
         check_clocks(self, "start", "end")
-        hours = math.ceil((self.end_s - self.start_s) / 3600)
+        hours = self.night_hours
         profile = self.demand.profile
         if profile is not None and sum(profile[:hours]) <= 0:
             raise ValueError(
                 f"demand.profile: the first {hours} hourly shares (the night from {self.start} "
                 f"to {self.end}) are all 0: no request could be asked"
             )
-        p = self.demand.purposes
-        shares = [p.going_out, p.coming_home, p.shift_work]
-        if not self.trains.enabled:  # with a timetable the trains' own riders replace these
-            shares.append(p.from_train)
-        if sum(shares) <= 0:
+        if sum(self.purpose_shares()) <= 0:
             left_out = " (from_train is left out when [trains] is enabled)"
             raise ValueError(
                 "demand.purposes: the shares must not all be 0"
@@ -340,6 +336,18 @@ class Scenario(_Model):
     def end_s(self) -> int:
         end = parse_clock(self.end)
         return end if end > self.start_s else end + 86400
+
+    @property
+    def night_hours(self) -> int:
+        """Hours from start to end, a part hour counted whole (the profile's hours in use)."""
+        return math.ceil((self.end_s - self.start_s) / 3600)
+
+    def purpose_shares(self) -> tuple[float, float, float, float]:
+        """The purposes' shares in the order of ``simulations.demand.PURPOSES``; with a
+        timetable the trains' own riders replace the generic ones (from_train 0)."""
+        p = self.demand.purposes
+        from_train = 0.0 if self.trains.enabled else p.from_train
+        return (p.going_out, p.coming_home, from_train, p.shift_work)
 
     def hourly_profile(self) -> tuple[float, ...]:
         raw = self.demand.profile or (
