@@ -30,6 +30,7 @@ same options.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import sys
@@ -325,11 +326,19 @@ def main_from_args(args: argparse.Namespace) -> int:
             )
             return 2
         args.family = families.pop()
-    methods = (
-        args.methods.split(",")
-        if args.methods
-        else ["ours", "plain"] + (["pyvrp"] if args.family == "lilim" else [])
-    )
+    pyvrp_here = importlib.util.find_spec("pyvrp") is not None
+    if args.methods:
+        methods = args.methods.split(",")
+    else:
+        methods = ["ours", "plain"]
+        if args.family == "lilim" and pyvrp_here:
+            methods.append("pyvrp")
+        elif args.family == "lilim":
+            print(
+                "nachtbus: PyVRP is not installed (pip install -e '.[bench]'), so its column "
+                "is left out",
+                file=sys.stderr,
+            )
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         print(
@@ -340,6 +349,12 @@ def main_from_args(args: argparse.Namespace) -> int:
     if args.family == "darp" and "pyvrp" in methods:
         print(
             "nachtbus: error: --methods: pyvrp has no ride-time limit, so it is not run on darp",
+            file=sys.stderr,
+        )
+        return 2
+    if "pyvrp" in methods and not pyvrp_here:
+        print(
+            "nachtbus: error: --methods: pyvrp is not installed; pip install -e '.[bench]'",
             file=sys.stderr,
         )
         return 2

@@ -90,3 +90,37 @@ def test_the_solver_benchmark_takes_files_and_names_what_is_wrong(
     )
     assert cli("--files", str(good), str(lilim)) == 2
     assert "mixes Cordeau and Li & Lim" in capsys.readouterr().err
+
+
+def test_the_solver_benchmark_without_pyvrp_says_so_before_solving(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PyVRP comes with the ``bench`` extra only. Without it, Li & Lim files get the other
+    columns and a line saying why PyVRP's is missing; asked for by ``--methods`` it is a usage
+    error naming the option before anything is solved (it was a ModuleNotFoundError traceback
+    after every other method had run)."""
+    import argparse
+    import sys
+
+    from benchmarks.args import add_solver_arguments
+    from benchmarks.solver import main_from_args
+
+    monkeypatch.setitem(sys.modules, "pyvrp", None)  # what an install without the extra sees
+
+    def cli(*argv: str) -> int:
+        ap = argparse.ArgumentParser()
+        add_solver_arguments(ap)
+        return main_from_args(ap.parse_args(list(argv)))
+
+    lilim = tmp_path / "l.txt"
+    lilim.write_text(
+        "2\t10\t1\n0\t0\t0\t0\t0\t1000\t0\t0\t0\n1\t1\t1\t5\t0\t1000\t0\t0\t2\n"
+        "2\t2\t2\t-5\t0\t1000\t0\t1\t0\n"
+    )
+    assert cli("--files", str(lilim), "--methods", "ours,pyvrp", "--time-limit", "0.5") == 2
+    captured = capsys.readouterr()
+    assert "--methods: pyvrp is not installed" in captured.err and captured.out == ""
+    assert cli("--files", str(lilim), "--time-limit", "0.5") == 0
+    captured = capsys.readouterr()
+    assert "PyVRP is not installed" in captured.err
+    assert " ours " in captured.out and " plain " in captured.out and "pyvrp" not in captured.out
