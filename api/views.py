@@ -106,7 +106,9 @@ class Views:
             warnings.append(
                 f"{bus.vehicle_id} has not reported reaching its next stop ({what} of "
                 f"{bus.booking_id}, expected {self._hm(bus.expected_s)}; last heard "
-                f"{self._hm(bus.heard_s)}): call the driver; its plan still assumes it on time"
+                f"{self._hm(bus.heard_s)}): call the driver; its plan still assumes it on "
+                "time. If it cannot go on, take it out of service: its riders not on board "
+                "are re-planned"
             )
         if ceiling and used >= STORE_FULL_WARN * ceiling:
             warnings.append(

@@ -79,6 +79,7 @@ def test_a_bus_not_heard_of_at_its_next_stop_is_named(api: Api) -> None:
     (warning,) = _status(api)["warnings"]
     assert warning.startswith(f"{vid} has not reported reaching its next stop (pickup of {bid}")
     assert "last heard 22:00" in warning and "call the driver" in warning
+    assert "take it out of service" in warning
     r = api.vehicle_event(vid, type="POSITION", lat=51.5705, lon=8.1005)
     assert r.status_code == 200, r.text
     assert _status(api)["warnings"] == []
