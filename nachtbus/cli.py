@@ -480,7 +480,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(json.dumps(table, default=str))
         return 0
     o = table["overall"]
-    print(f"{scenario.name}, seed {seed}: {o['requests']} requests, {scenario.fleet.buses} buses")
+    print(
+        f"{scenario.name} in {inputs.area}, seed {seed}: {o['requests']} requests, "
+        f"{scenario.fleet.buses} buses"
+    )
     with_bound = "hindsight" in table
     print(f"  {'':<40}{'online':>12}" + (f"{'hindsight':>12}" if with_bound else ""))
     for label, online, bound in summary_rows(table):

@@ -460,6 +460,13 @@ class Settings(BaseSettings):
         folder = shared / DEFAULT_DISTRICTS_RELPATH.parent if shared is not None else None
         return folder if folder is not None and (folder / "pois.csv").is_file() else None
 
+    def area_label(self) -> str:
+        """The town the settings serve, for headings: the town folder's name
+        (``bad_berleburg`` -> "Bad Berleburg"), else the place's first part ("Soest")."""
+        if self.area_dir is not None:
+            return self.area_dir.name.replace("_", " ").title()
+        return self.place.split(",")[0].strip()
+
     def depot_given(self) -> bool:
         """Whether the depot was set (NACHTBUS_DEPOT_LAT/LON); if not, a town's folder gives
         its main station (``graphs.areas.main_station``)."""

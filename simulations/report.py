@@ -280,12 +280,13 @@ def write(
         + "</tr>"
         for h, b in table.get("hours", {}).items()
     )
+    area = html.escape(str(table["run"].get("area", "")))
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{html.escape(result.scenario.name)}: nachtbus simulation</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}td{{padding:2px 8px}}
 table{{border-collapse:collapse}}tr:nth-child(even){{background:#f4f4f4}}</style></head><body>
 <h1>{html.escape(result.scenario.name)}</h1>
-<p>seed {result.seed}, {result.scenario.fleet.buses} buses, {len(result.outcomes)} requests,
+<p>{area}, seed {result.seed}, {result.scenario.fleet.buses} buses, {len(result.outcomes)} requests,
 {result.scenario.start} to {result.scenario.end}; wall time {table["run"]["wall_s"]} s.</p>
 <h2>Summary</h2><table id="summary">{summary_head}{summary}</table>
 <p>Hindsight bound: the same night solved with every request known in advance (riders who

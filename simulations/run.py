@@ -48,6 +48,7 @@ class Inputs:
     tariff: Tariff
     co2: Co2Params
     depot: tuple[float, float] = DEPOT  # lat, lon where the buses start and end
+    area: str = "Soest"  # the town, for headings (Settings.area_label)
 
 
 def load_inputs(settings: Settings) -> Inputs:
@@ -69,6 +70,7 @@ def load_inputs(settings: Settings) -> Inputs:
         tariff=Tariff.load(settings.tariff_file),
         co2=Co2Params.from_settings(settings),
         depot=depot_of(settings),
+        area=settings.area_label(),
     )
 
 
@@ -140,7 +142,11 @@ def run_one(
     )
     result = sim.run()
     table = kpis.compute(result, inputs.districts.name_at, inputs.co2)
-    table["run"] = {"wall_s": round(time.perf_counter() - t0, 2), "events": result.events}
+    table["run"] = {
+        "wall_s": round(time.perf_counter() - t0, 2),
+        "events": result.events,
+        "area": inputs.area,
+    }
     if hindsight_params is not None:
         t1 = time.perf_counter()
         table["hindsight"] = solve_hindsight(sim, trips, inputs, table, hindsight_params)

@@ -310,6 +310,7 @@ def test_simulate_command_writes_report_and_sweep(
     table = json.loads(capsys.readouterr().out.splitlines()[-1])
     page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
     assert 'id="kpis"' in page and page.count("data:image/png;base64,") == 6
+    assert table["run"]["area"] == "Soest" and "<p>Soest, seed 1," in page
     assert "hindsight bound" in page and "villages (Ortsteile) served share" in page
     bound = table["hindsight"]
     # the bound serves at the wish at least what the online run served at the wish, and its
@@ -515,3 +516,15 @@ def test_a_night_in_another_town_from_its_folder(tmp_path: Path) -> None:
     assert all(points[0].node == depot for points in result.timelines.values())
     for b in result.service.snapshot().bookings.values():
         assert olpe.world.area.contains(b.request.origin.lat, b.request.origin.lon)
+
+
+def test_a_run_names_its_town() -> None:
+    """The heading of a night names the town it was played in (the scenario's name may be
+    another town's, as when Soest's Friday is played in Bad Berleburg)."""
+    from nachtbus.settings import Settings
+
+    assert Settings(shared_dir=None).area_label() == "Soest"
+    if SHARED is None:
+        pytest.skip("needs ../shared")
+    town = Settings(area_dir=SHARED / "data" / "areas" / "bad_berleburg")
+    assert town.area_label() == "Bad Berleburg"
