@@ -93,6 +93,10 @@ def api_field(name: str | None) -> str | None:
     return _API_FIELDS.get(name, name) if name is not None else None
 
 
+#: FastAPI's HTTPException detail when the body cannot be decoded (fastapi/routing.py).
+BODY_UNREADABLE = "There was an error parsing the body"
+
+
 def _field_name(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
@@ -135,6 +139,17 @@ def install(app: FastAPI) -> None:
 
     async def http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == BODY_UNREADABLE:
+            # FastAPI's answer when reading the JSON fails other than by a syntax error
+            # (nested deeper than the parser recurses, say): bad JSON like any other, named so
+            rule = "not valid JSON (nested too deeply or otherwise unreadable)"
+            return JSONResponse(
+                body(
+                    "invalid_input", f"body: {rule}", "body",
+                    errors=[{"field": "body", "rule": rule, "type": "json_invalid"}],
+                ),
+                status_code=422,
+            )  # fmt: skip
         code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
             exc.status_code, "http_error"
         )

@@ -83,6 +83,16 @@ def test_nan_and_broken_json_name_the_rule(api: Api) -> None:
     assert r.json()["field"] == "body"
     assert r.json()["message"].startswith("body: not valid JSON"), r.text
     assert "at character" in r.json()["message"]
+    # nested deeper than the parser recurses, under the body limit: the same kind of answer
+    # (it was a 400 "http_error" with no field)
+    deep = b'{"from": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"
+    r = api.client.post(
+        "/v1/planning/inquiries",
+        content=deep,
+        headers={**RIDER, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422 and r.json()["field"] == "body", r.text
+    assert r.json()["message"] == "body: not valid JSON (nested too deeply or otherwise unreadable)"
     assert version(api) == before
 
 
