@@ -47,11 +47,18 @@ class TravelerIn(Schema):
     """One traveller as the fare sees them (TOMP: traveler with age and cards)."""
 
     age: int | None = Field(
-        default=None, ge=0, le=120, description="Age in years; children may ride free or reduced."
+        default=None,
+        ge=0,
+        le=120,
+        strict=True,
+        description="Age in years; children may ride free or reduced.",
     )
-    reduced: bool = Field(default=False, description="Holds a reduced-fare entitlement.")
+    reduced: bool = Field(
+        default=False, strict=True, description="Holds a reduced-fare entitlement."
+    )
     subscription: bool = Field(
         default=False,
+        strict=True,
         description="Holds a valid public-transport subscription: pays only the surcharges.",
     )
 
@@ -117,12 +124,19 @@ class Inquiry(Schema):
         default=None,
         description="Latest arrival tonight (ISO 8601); the pickup is planned to arrive by then.",
     )
-    nr_of_travelers: int = Field(default=1, ge=1, le=50, description="Riders in this booking.")
+    # counts are whole JSON numbers: strict, so true, 2.0 or "2" are refused, not read as 1 or 2
+    nr_of_travelers: int = Field(
+        default=1, ge=1, le=50, strict=True, description="Riders in this booking."
+    )
     wheelchairs: int = Field(
-        default=0, ge=0, le=10, description="How many of them travel in a wheelchair."
+        default=0, ge=0, le=10, strict=True, description="How many of them travel in a wheelchair."
     )
     prams: int = Field(
-        default=0, ge=0, le=10, description="Prams or large luggage; each takes one seat's place."
+        default=0,
+        ge=0,
+        le=10,
+        strict=True,
+        description="Prams or large luggage; each takes one seat's place.",
     )
     customer_id: str | None = Field(
         default=None,

@@ -44,6 +44,13 @@ def version(api: Api) -> int:
         ),
         ({"to": {"lat": MARKT[0], "lon": MARKT[1] + 0.0005}}, "trip_too_short", "to"),
         ({"unknownField": 1}, "invalid_input", "unknownField"),
+        # counts and flags are JSON numbers and booleans as they are (true was one traveller)
+        ({"nrOfTravelers": True}, "invalid_input", "nrOfTravelers"),
+        ({"nrOfTravelers": 2.0}, "invalid_input", "nrOfTravelers"),
+        ({"prams": "1"}, "invalid_input", "prams"),
+        ({"wheelchairs": False}, "invalid_input", "wheelchairs"),
+        ({"travelers": [{"age": "12"}]}, "invalid_input", "travelers.0.age"),
+        ({"travelers": [{"reduced": "yes"}]}, "invalid_input", "travelers.0.reduced"),
     ],
 )
 def test_bad_inquiries_are_refused_with_field_and_rule(
