@@ -36,8 +36,9 @@ class ErrorBody(Schema):
 
 
 class Coordinates(Schema):
-    lat: float = Field(ge=-90, le=90, description="Latitude, WGS84 degrees.")
-    lon: float = Field(ge=-180, le=180, description="Longitude, WGS84 degrees.")
+    # numbers as JSON gives them (an integer is a number); "51.57" in quotes is refused
+    lat: float = Field(ge=-90, le=90, strict=True, description="Latitude, WGS84 degrees.")
+    lon: float = Field(ge=-180, le=180, strict=True, description="Longitude, WGS84 degrees.")
     address: str | None = Field(
         default=None, max_length=200, description="Address text as the rider typed it (kept)."
     )
@@ -434,8 +435,12 @@ class VehicleEventIn(Schema):
     """What a driver's tablet reports."""
 
     type: VehicleEventType
-    lat: float | None = Field(default=None, ge=-90, le=90, description="POSITION: latitude.")
-    lon: float | None = Field(default=None, ge=-180, le=180, description="POSITION: longitude.")
+    lat: float | None = Field(
+        default=None, ge=-90, le=90, strict=True, description="POSITION: latitude."
+    )
+    lon: float | None = Field(
+        default=None, ge=-180, le=180, strict=True, description="POSITION: longitude."
+    )
     booking_id: str | None = Field(
         default=None, max_length=80, description="ARRIVED, BOARDED, NO_SHOW, ALIGHTED: whose stop."
     )
