@@ -7,12 +7,9 @@ uvicorn workers import (settings from the environment).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import logging
 import os
-import signal
-import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,6 +39,7 @@ from graphs.areas import load_districts
 from nachtbus.billing.co2 import Co2Params
 from nachtbus.clock import Clock
 from nachtbus.errors import ConfigError
+from nachtbus.procs import end_with_parent
 from nachtbus.settings import Settings
 from routing.world import RoadWorld, world_from_settings
 
@@ -254,21 +252,10 @@ def local_client(app: FastAPI) -> Any:
     return TestClient(app)
 
 
-def _end_with_parent() -> None:
-    """A worker of ``nachtbus serve --workers N`` gets SIGTERM when its parent dies (Linux),
-    so a killed parent never leaves workers holding the port."""
-    parent = os.environ.get("NACHTBUS_PARENT_PID")
-    if not parent or not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    if os.getppid() != int(parent):  # the parent died before the line above
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
 def create_app_from_env() -> FastAPI:
-    """Factory for uvicorn (``--factory``): settings from NACHTBUS_* variables."""
-    _end_with_parent()
+    """Factory for uvicorn (``--factory``): settings from NACHTBUS_* variables. A worker of
+    ``nachtbus serve --workers N`` ends with its parent (:mod:`nachtbus.procs`), so a killed
+    parent never leaves workers holding the port."""
+    end_with_parent()
     settings = Settings()
     return create_app(settings, world_from_settings(settings))

@@ -38,6 +38,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+from nachtbus.procs import parent_env
+
 RIDER = {"X-Api-Key": "dev-rider-app-key"}
 LUA = """
 local bodies = {}
@@ -81,7 +83,7 @@ UNLIMITED = {"NACHTBUS_RATE_PER_KEY_PER_S": "1000000", "NACHTBUS_RATE_BURST": "1
 def _start(
     workers: int, data_dir: Path, port: int, extra_env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "NACHTBUS_DATA_DIR": str(data_dir), "NACHTBUS_BUSES": "8"}
+    env = {**os.environ, "NACHTBUS_DATA_DIR": str(data_dir), "NACHTBUS_BUSES": "8", **parent_env()}
     env.update(UNLIMITED if extra_env is None else extra_env)
     cmd = [sys.executable, "-m", "nachtbus.cli", "serve", "--port", str(port), "--clock", "22:00"]
     proc = subprocess.Popen([*cmd, "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL)

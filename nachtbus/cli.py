@@ -343,6 +343,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from api.app import build_runtime, create_app, start_background
     from dispatch.assembly import embedded_store
+    from nachtbus.procs import PARENT_PID_VAR, end_with_parent
+
+    end_with_parent()  # started by a test or benchmark: end with it (nachtbus.procs)
 
     settings = _settings(args)
     changes: dict[str, Any] = {}
@@ -397,8 +400,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if owned is not None:
         env["NACHTBUS_REDIS_URL"] = owned.url
     # the workers count each key's rate together, in the store (else N times the rate)
-    env.update(NACHTBUS_REOPT_INTERVAL_S="0", NACHTBUS_PARENT_PID=str(os.getpid()),
-               NACHTBUS_RATE_SHARED="true")  # fmt: skip
+    env.update({"NACHTBUS_REOPT_INTERVAL_S": "0", PARENT_PID_VAR: str(os.getpid()),
+                "NACHTBUS_RATE_SHARED": "true"})  # fmt: skip
     os.environ.update(env)
     rt = build_runtime(
         settings.model_copy(update={"redis_url": env.get("NACHTBUS_REDIS_URL")}), world

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from nachtbus.clock import ManualClock
+from nachtbus.procs import parent_env
 from routing.world import RoadWorld
 from tests.api.conftest import RIDER, TEN_PM, driver, open_api
 from tests.helpers import AMPEN, MARKT, OSTOENNEN, STATION, free_port
@@ -68,6 +70,7 @@ def _serve(
         **sources,
         "NACHTBUS_DATA_DIR": str(data_dir),
         "NACHTBUS_REOPT_INTERVAL_S": "0",
+        **parent_env(),  # a test run killed without its clean-up leaves no service behind
     }
     cmd = [sys.executable, "-m", "nachtbus.cli", "serve", "--port", str(port), "--clock", "22:00",
            "--workers", str(workers)]  # fmt: skip
@@ -204,3 +207,49 @@ def test_the_workers_of_serve_share_each_keys_rate(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+_STARTER = """
+import os, subprocess, sys, time
+from nachtbus.procs import parent_env
+cmd = [sys.executable, "-m", "nachtbus.cli", "serve", "--port", sys.argv[1], "--clock", "22:00"]
+proc = subprocess.Popen(cmd, env={**os.environ, **parent_env()}, stdout=subprocess.DEVNULL)
+print(proc.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_service_started_by_a_killed_starter_ends_with_its_store(
+    town_sources: dict[str, str], tmp_path: Path
+) -> None:
+    """A test or benchmark that starts `nachtbus serve` and is itself killed (SIGKILL, a CI
+    timeout: no clean-up runs) leaves neither the service nor its redis-server behind: the
+    service ends with its starter (NACHTBUS_PARENT_PID, nachtbus.procs) and stops its store."""
+    data, port = tmp_path / "data", free_port()
+    env = {**os.environ, **town_sources, "NACHTBUS_DATA_DIR": str(data),
+           "NACHTBUS_REOPT_INTERVAL_S": "0"}  # fmt: skip
+    starter = subprocess.Popen(
+        [sys.executable, "-c", _STARTER, str(port)], env=env, stdout=subprocess.PIPE
+    )
+    assert starter.stdout is not None
+    serve_pid = int(starter.stdout.readline())
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("nachtbus serve did not start")
+        redis_pid = int((data / "redis.pid").read_text())
+        starter.kill()  # no clean-up of the starter's runs
+        starter.wait()
+        _gone(serve_pid, within_s=30)
+        _gone(redis_pid, within_s=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(serve_pid, signal.SIGKILL)  # only if the test failed: never leave it
+        starter.kill()
+        starter.wait()
