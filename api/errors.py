@@ -121,6 +121,15 @@ def _validation_item(e: Any) -> dict[str, Any]:
     return {"field": field, "rule": rule, "type": e["type"]}
 
 
+def _invalid_input(errors: list[dict[str, Any]]) -> JSONResponse:
+    """The 422 for bad input: each field with its rule, the first one named."""
+    first = errors[0] if errors else {"field": "body", "rule": "invalid"}
+    message = "; ".join(f"{e['field']}: {e['rule']}" for e in errors)
+    return JSONResponse(
+        body("invalid_input", message, first["field"], errors=errors), status_code=422
+    )
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers: engine errors, route errors and 422 validation errors."""
 
@@ -130,12 +139,7 @@ def install(app: FastAPI) -> None:
 
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        errors = [_validation_item(e) for e in exc.errors()]
-        first = errors[0] if errors else {"field": "body", "rule": "invalid"}
-        message = "; ".join(f"{e['field']}: {e['rule']}" for e in errors)
-        return JSONResponse(
-            body("invalid_input", message, first["field"], errors=errors), status_code=422
-        )
+        return _invalid_input([_validation_item(e) for e in exc.errors()])
 
     async def http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -143,13 +147,7 @@ def install(app: FastAPI) -> None:
             # FastAPI's answer when reading the JSON fails other than by a syntax error
             # (nested deeper than the parser recurses, say): bad JSON like any other, named so
             rule = "not valid JSON (nested too deeply or otherwise unreadable)"
-            return JSONResponse(
-                body(
-                    "invalid_input", f"body: {rule}", "body",
-                    errors=[{"field": "body", "rule": rule, "type": "json_invalid"}],
-                ),
-                status_code=422,
-            )  # fmt: skip
+            return _invalid_input([{"field": "body", "rule": rule, "type": "json_invalid"}])
         code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
             exc.status_code, "http_error"
         )

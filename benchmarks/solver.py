@@ -326,19 +326,11 @@ def main_from_args(args: argparse.Namespace) -> int:
             )
             return 2
         args.family = families.pop()
-    pyvrp_here = importlib.util.find_spec("pyvrp") is not None
-    if args.methods:
-        methods = args.methods.split(",")
-    else:
-        methods = ["ours", "plain"]
-        if args.family == "lilim" and pyvrp_here:
-            methods.append("pyvrp")
-        elif args.family == "lilim":
-            print(
-                "nachtbus: PyVRP is not installed (pip install -e '.[bench]'), so its column "
-                "is left out",
-                file=sys.stderr,
-            )
+    methods = (
+        args.methods.split(",")
+        if args.methods
+        else ["ours", "plain"] + (["pyvrp"] if args.family == "lilim" else [])
+    )
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         print(
@@ -352,12 +344,19 @@ def main_from_args(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if "pyvrp" in methods and not pyvrp_here:
+    if "pyvrp" in methods and importlib.util.find_spec("pyvrp") is None:
+        if args.methods:
+            print(
+                "nachtbus: error: --methods: pyvrp is not installed; pip install -e '.[bench]'",
+                file=sys.stderr,
+            )
+            return 2
         print(
-            "nachtbus: error: --methods: pyvrp is not installed; pip install -e '.[bench]'",
+            "nachtbus: PyVRP is not installed (pip install -e '.[bench]'), so its column is "
+            "left out",
             file=sys.stderr,
         )
-        return 2
+        methods.remove("pyvrp")
     names = args.instances.split(",") if args.instances else None
     try:
         result = run(

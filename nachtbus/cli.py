@@ -343,7 +343,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from api.app import build_runtime, create_app, start_background
     from dispatch.assembly import embedded_store
-    from nachtbus.procs import PARENT_PID_VAR, end_with_parent
+    from nachtbus.procs import end_with_parent, parent_env
 
     end_with_parent()  # started by a test or benchmark: end with it (nachtbus.procs)
 
@@ -400,8 +400,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if owned is not None:
         env["NACHTBUS_REDIS_URL"] = owned.url
     # the workers count each key's rate together, in the store (else N times the rate)
-    env.update({"NACHTBUS_REOPT_INTERVAL_S": "0", PARENT_PID_VAR: str(os.getpid()),
-                "NACHTBUS_RATE_SHARED": "true"})  # fmt: skip
+    env.update(NACHTBUS_REOPT_INTERVAL_S="0", NACHTBUS_RATE_SHARED="true", **parent_env())
     os.environ.update(env)
     rt = build_runtime(
         settings.model_copy(update={"redis_url": env.get("NACHTBUS_REDIS_URL")}), world

@@ -280,7 +280,7 @@ def write(
         + "</tr>"
         for h, b in table.get("hours", {}).items()
     )
-    area = html.escape(str(table["run"].get("area", "")))
+    area = html.escape(table["run"]["area"])
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{html.escape(result.scenario.name)}: nachtbus simulation</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}td{{padding:2px 8px}}

@@ -75,16 +75,26 @@ def _serve(
     cmd = [sys.executable, "-m", "nachtbus.cli", "serve", "--port", str(port), "--clock", "22:00",
            "--workers", str(workers)]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _until_healthy(port, proc)
+    except AssertionError:
+        proc.kill()
+        raise
+    return proc
+
+
+def _until_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
+    """Wait until the service on ``port`` answers /health; ``proc`` (the service or what
+    started it) dying first, or two minutes passing, fails the test."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
+                return
         except httpx.HTTPError:
             time.sleep(0.2)
         if proc.poll() is not None:
             raise AssertionError(proc.stdout.read().decode() if proc.stdout else "serve died")
-    proc.kill()
     raise AssertionError("nachtbus serve did not start")
 
 
@@ -234,15 +244,7 @@ def test_a_service_started_by_a_killed_starter_ends_with_its_store(
     assert starter.stdout is not None
     serve_pid = int(starter.stdout.readline())
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("nachtbus serve did not start")
+        _until_healthy(port, starter)
         redis_pid = int((data / "redis.pid").read_text())
         starter.kill()  # no clean-up of the starter's runs
         starter.wait()
