@@ -185,7 +185,6 @@ class KeyRate:
                 for k in full:
                     del self._buckets[k]
 
-
     def refusal(self, tokens: float) -> RateLimited:
         """The 429 for a bucket holding ``tokens`` (< 1): when the next one is there."""
         return RateLimited(

@@ -526,9 +526,7 @@ def ledger(request: Request, _: Dispatcher, service_date: ServiceDate = None) ->
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "One row per entry + TOTAL."}},
 )
-def ledger_export(
-    request: Request, _: Dispatcher, service_date: ServiceDate = None
-) -> Response:
+def ledger_export(request: Request, _: Dispatcher, service_date: ServiceDate = None) -> Response:
     """A night's ledger (tonight's, or ``serviceDate``'s) as CSV for the operator's
     accounting: signed cents (refunds negative), VAT and net per entry, and a TOTAL row."""
     r = rt(request)

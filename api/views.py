@@ -124,8 +124,10 @@ class Views:
         elif ok_at is not None and (now - ok_at).total_seconds() > ROUNDS_STALE_S:
             since = ok_at.astimezone(self.clock.tz).strftime("%H:%M")
             warnings.append(f"no background round has gone through since {since}")
-        if feed is not None and feed.last_error_at is not None and (
-            feed.last_ok_at is None or feed.last_error_at > feed.last_ok_at
+        if (
+            feed is not None
+            and feed.last_error_at is not None
+            and (feed.last_ok_at is None or feed.last_error_at > feed.last_ok_at)
         ):
             warnings.append(f"the trains' delay feed fails: {feed.last_error}")
         return s.StatusOut(

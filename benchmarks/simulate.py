@@ -181,9 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             "offered share >= 95 %": (d["offered_share"] or 0) >= 0.95,
             "bus km per direct km <= 1.15": (d["bus_km_per_direct_km"] or 9) <= 1.15,
             "villages >= 0.9 x Kernstadt": (d["ratio"] or 0) >= 0.9,
-            "0 promises broken": all(
-                r["promises_broken"] == 0 for rs in rows.values() for r in rs
-            ),
+            "0 promises broken": all(r["promises_broken"] == 0 for rs in rows.values() for r in rs),
             "night under 60 s": (d["wall_s"] or 999) < 60,
         }
     if args.json:
@@ -198,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         lines = [*rep["configs"].items(), ("hindsight bound", rep["hindsight"])]
         for label, r in lines:
+
             def f(key: str, kind: str, r: dict[str, Any] = r) -> str:
                 v = r.get(key)
                 if v is None:

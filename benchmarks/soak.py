@@ -246,8 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--requests", type=int, default=60, help="riders per night (default 60)")
     ap.add_argument("--nights", type=int, default=7, help="nights (default 7)")
-    ap.add_argument("--keep-nights", type=int, default=2,
-                    help="past nights kept in the store (default 2; the service's is 14)")
+    ap.add_argument(
+        "--keep-nights",
+        type=int,
+        default=2,
+        help="past nights kept in the store (default 2; the service's is 14)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     world = world_from_settings(Settings())
@@ -275,16 +279,30 @@ def main(argv: list[str] | None = None) -> int:
     growth = rows[-1]["rss_mib"] - base
     flat = growth <= max(0.10 * base, 40.0)
     if args.json:
-        print(json.dumps({"nights": rows, "lost": lost, "lost_in_the_end": lost_end,
-                          "rss_growth_mib": growth}))
+        print(
+            json.dumps(
+                {
+                    "nights": rows,
+                    "lost": lost,
+                    "lost_in_the_end": lost_end,
+                    "rss_growth_mib": growth,
+                }
+            )
+        )
     else:
         print(f"confirmed bookings lost: {lost} (bound 0): {'met' if lost == 0 else 'NOT MET'}")
-        print(f"confirmed bookings not found at the end (store or archive): {lost_end} "
-              f"(bound 0): {'met' if lost_end == 0 else 'NOT MET'}")
-        print(f"nights in the store, at most: {most} (bound keep-nights + 1 = "
-              f"{args.keep_nights + 1}): {'met' if bounded else 'NOT MET'}")
-        print(f"memory, night 2 -> {len(rows)}: {base:.1f} -> {rows[-1]['rss_mib']:.1f} MiB "
-              f"({growth:+.1f} MiB; bound 10 % or 40 MiB): {'met' if flat else 'NOT MET'}")
+        print(
+            f"confirmed bookings not found at the end (store or archive): {lost_end} "
+            f"(bound 0): {'met' if lost_end == 0 else 'NOT MET'}"
+        )
+        print(
+            f"nights in the store, at most: {most} (bound keep-nights + 1 = "
+            f"{args.keep_nights + 1}): {'met' if bounded else 'NOT MET'}"
+        )
+        print(
+            f"memory, night 2 -> {len(rows)}: {base:.1f} -> {rows[-1]['rss_mib']:.1f} MiB "
+            f"({growth:+.1f} MiB; bound 10 % or 40 MiB): {'met' if flat else 'NOT MET'}"
+        )
     return 0 if lost == 0 and lost_end == 0 and flat and bounded else 1
 
 

@@ -33,9 +33,7 @@ class NachtbusError(Exception):
 
     code = "error"
 
-    def __init__(
-        self, message: str, *, field: str | None = None, code: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
         """``code`` overrides the class's code for this one error (e.g. a rejection reason)."""
         super().__init__(message)
         self.field = field

@@ -331,9 +331,7 @@ def _best_insertion(seq_req, seq_kind, n, n_fixed, r, T, C, req, veh, load0, wai
     cannot reach in its window even at the earliest times of the stops before it.
     """
     base_begin = np.empty(n + 2, dtype=np.int64)
-    code, base_cost, _, _ = schedule_route(
-        seq_req, seq_kind, n, T, C, req, veh, load0, base_begin
-    )
+    code, base_cost, _, _ = schedule_route(seq_req, seq_kind, n, T, C, req, veh, load0, base_begin)
     prune = code == Fail.OK
     LOC = np.empty(n + 1, dtype=np.int64)
     DEP = np.empty(n + 1, dtype=np.int64)
@@ -436,9 +434,9 @@ class Inserter:
         self.problem = problem
         self.wait_weight_pct = wait_weight_pct
         nv = len(problem.vehicles)
-        vehicles = np.array(
-            [_vehicle_row(v) for v in problem.vehicles], dtype=np.int64
-        ).reshape(nv, V_COLUMNS)
+        vehicles = np.array([_vehicle_row(v) for v in problem.vehicles], dtype=np.int64).reshape(
+            nv, V_COLUMNS
+        )
         self.data = KernelData(
             time=np.ascontiguousarray(problem.time_s, dtype=np.int64),
             cost=np.ascontiguousarray(problem.arc_cost, dtype=np.int64),

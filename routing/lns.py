@@ -619,9 +619,7 @@ class _Run:
             a[:] = b
 
 
-def _empty_routes(
-    run: _Run, limit: _Limit, vcost: int, miss: int, temp: float, **kw: Any
-) -> int:
+def _empty_routes(run: _Run, limit: _Limit, vcost: int, miss: int, temp: float, **kw: Any) -> int:
     """Close buses one at a time: the shortest route's requests go to the bank and ruin and
     recreate (leaving a request out costs ``miss``, more than any detour) works them into the other
     open buses. A route that cannot be emptied in its share of the limit is restored and the

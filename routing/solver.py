@@ -88,9 +88,7 @@ class SolveParams:
         local optimum. ``isolated``: OR-Tools runs in a child process (the service sets it,
         so that a round does not hold the lock its request threads need)."""
         lns = (
-            LnsParams(time_limit_s=None, max_steps=lns_steps, seed=seed)
-            if lns_steps > 0
-            else None
+            LnsParams(time_limit_s=None, max_steps=lns_steps, seed=seed) if lns_steps > 0 else None
         )
         ortools = OrToolsParams(
             time_limit_s=time_limit_s,

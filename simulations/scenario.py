@@ -204,9 +204,7 @@ class Trains(_Model):
         "trains) or the path of a GTFS feed.",
     )
     riders_per_arrival: float = Field(default=1.5, ge=0, description="Bookings per arrival.")
-    riders_per_departure: float = Field(
-        default=0.5, ge=0, description="Bookings per departure."
-    )
+    riders_per_departure: float = Field(default=0.5, ge=0, description="Bookings per departure.")
     book_lead_min: tuple[int, int] = Field(
         default=(5, 45), description="Minutes before the train that riders book (uniform)."
     )

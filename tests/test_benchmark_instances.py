@@ -59,4 +59,3 @@ def test_small_cordeau_instance_is_solved_feasibly() -> None:
     row = run_one("darp", "a2-16", "ours", 3.0)
     assert row.feasible and row.served == 16
     assert row.gap_pct is not None and row.gap_pct < 2.0
-

@@ -67,9 +67,7 @@ class Co2Params:
     @property
     def counterfactual_g_per_km(self) -> float:
         """Expected g CO2 per direct km of a booking without the night bus."""
-        return self.car_g_per_km * (
-            self.car_share + self.taxi_share * (1 + self.taxi_empty_per_km)
-        )
+        return self.car_g_per_km * (self.car_share + self.taxi_share * (1 + self.taxi_empty_per_km))
 
     @property
     def bus_g_per_km(self) -> float:

@@ -52,14 +52,23 @@ def test_a_service_running_across_noon_serves_the_next_evening(opened) -> None:
     ("instant", "asked", "expect_start"),
     [
         # October: asked for the second 02:30 (CET) at 01:50 CEST
-        (datetime(2026, 10, 24, 23, 50, tzinfo=UTC), "2026-10-25T02:30:00+01:00",
-         "2026-10-25T02:30:00+01:00"),
+        (
+            datetime(2026, 10, 24, 23, 50, tzinfo=UTC),
+            "2026-10-25T02:30:00+01:00",
+            "2026-10-25T02:30:00+01:00",
+        ),
         # October: asked for the first 02:30 (CEST)
-        (datetime(2026, 10, 24, 23, 50, tzinfo=UTC), "2026-10-25T02:30:00+02:00",
-         "2026-10-25T02:30:00+02:00"),
+        (
+            datetime(2026, 10, 24, 23, 50, tzinfo=UTC),
+            "2026-10-25T02:30:00+02:00",
+            "2026-10-25T02:30:00+02:00",
+        ),
         # March: asked for 03:30 CEST at 01:40 CET
-        (datetime(2026, 3, 29, 0, 40, tzinfo=UTC), "2026-03-29T03:30:00+02:00",
-         "2026-03-29T03:30:00+02:00"),
+        (
+            datetime(2026, 3, 29, 0, 40, tzinfo=UTC),
+            "2026-03-29T03:30:00+02:00",
+            "2026-03-29T03:30:00+02:00",
+        ),
     ],
 )
 def test_clock_change_nights_give_the_asked_window(opened, instant, asked, expect_start) -> None:
@@ -187,15 +196,16 @@ def test_an_old_night_moves_to_the_archive_and_its_receipt_and_ledger_stay(opene
         gone = api.client.get(f"/v1/bookings/{bid}/receipt", headers=RIDER)
         assert gone.status_code == 404 and gone.json()["field"] == "id"
         other = api.client.get(
-            f"/v1/bookings/{bid}/receipt", params={"serviceDate": "2026-11-20"},
+            f"/v1/bookings/{bid}/receipt",
+            params={"serviceDate": "2026-11-20"},
             headers={"X-Api-Key": "other-app-key"},
         )
         assert other.status_code == 403  # still another app's booking
-        never = api.client.get("/v1/ledger", params={"serviceDate": "2026-11-01"},
-                               headers=DISPATCHER)
+        never = api.client.get(
+            "/v1/ledger", params={"serviceDate": "2026-11-01"}, headers=DISPATCHER
+        )
         assert never.status_code == 404 and never.json()["field"] == "serviceDate"
-        bad = api.client.get("/v1/ledger", params={"serviceDate": "20.11.2026"},
-                             headers=DISPATCHER)
+        bad = api.client.get("/v1/ledger", params={"serviceDate": "20.11.2026"}, headers=DISPATCHER)
         assert bad.status_code == 422 and bad.json()["field"] == "serviceDate"
     api.runtime.close()
 

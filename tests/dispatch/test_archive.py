@@ -134,8 +134,9 @@ def test_a_failed_archive_write_leaves_the_night_in_the_store(conn, tmp_path, to
 
 def test_a_damaged_archive_file_is_an_error_naming_it(tmp_path) -> None:
     archive = NightArchive(tmp_path)
-    archive.write(DAY, {"meta": {"version": 1, "now_s": 0}, "records": {}, "journals": {},
-                        "events": []})
+    archive.write(
+        DAY, {"meta": {"version": 1, "now_s": 0}, "records": {}, "journals": {}, "events": []}
+    )
     path = archive.path(DAY)
     path.write_bytes(gzip.compress(b"{not json"))
     with pytest.raises(ArchiveError, match=str(path)):
