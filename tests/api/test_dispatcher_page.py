@@ -110,3 +110,55 @@ def test_page_shows_a_bus_waiting_for_a_late_train(api: Api, served: str) -> Non
         browser.close()
     assert waiting.startswith("waits for RB 59X 22:31") and "+12 min" in waiting
     assert booked.startswith("off RB 59X 22:31")
+
+
+def test_bus_names_near_one_another_do_not_overlap(api: Api, served: str) -> None:
+    """Buses a few metres apart (one street, just off the depot) are drawn on one spot at the
+    map's scale: each name is still drawn clear of the others and of every bus."""
+    if not Path(CHROMIUM).exists() and os.environ.get("NACHTBUS_SKIP_BROWSER") == "1":
+        pytest.skip("no chromium and NACHTBUS_SKIP_BROWSER=1")
+    from playwright.sync_api import sync_playwright
+
+    fleet = api.client.get("/v1/fleet", headers={"X-Api-Key": "dev-dispatcher-key"}).json()
+    buses = [v["vehicleId"] for v in fleet["vehicles"]]
+    assert len(buses) >= 3
+    for k, bus in enumerate(buses):  # 0 to about 20 m apart, no two at the same point
+        lat, lon = MARKT[0] + 0.00004 * k, MARKT[1] + 0.00003 * (k % 2)
+        r = api.vehicle_event(bus, type="POSITION", lat=lat, lon=lon)
+        assert r.status_code == 200, r.text
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 850})
+        page.add_init_script(WATCH_TEXT)
+        page.goto(f"{served}/dispatcher?key=dev-dispatcher-key")
+        page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+        data = page.evaluate("({...document.body.dataset})")
+        texts = page.evaluate("window.__texts")
+        browser.close()
+    assert int(data["drawnBuses"]) == len(buses)
+    names = {t["text"]: t for t in texts if t["text"] in buses}  # the last drawing of each
+    assert sorted(names) == sorted(buses)
+    boxes = {n: (t["x"], t["y"] - 9, t["x"] + t["w"], t["y"] + 3) for n, t in names.items()}
+    clashes = [
+        (a, b)
+        for a in boxes
+        for b in boxes
+        if a < b
+        and boxes[a][0] < boxes[b][2]
+        and boxes[b][0] < boxes[a][2]
+        and boxes[a][1] < boxes[b][3]
+        and boxes[b][1] < boxes[a][3]
+    ]
+    assert clashes == []
+    assert int(data["labelOverlaps"]) == 0  # the page's own count agrees
+
+
+# Records every text the page draws on a canvas, where, and how wide (the page's own font).
+WATCH_TEXT = """
+window.__texts = [];
+const fill = CanvasRenderingContext2D.prototype.fillText;
+CanvasRenderingContext2D.prototype.fillText = function (text, x, y, ...rest) {
+  window.__texts.push({text: String(text), x, y, w: this.measureText(text).width});
+  return fill.call(this, text, x, y, ...rest);
+};
+"""
