@@ -353,12 +353,19 @@ class Settings(BaseSettings):
             return None
         value = value.expanduser()
         missing = [n for n in AREA_FILES if not (value / n).is_file()]
-        ones = [len(list(value.glob(p))) for p in ("*_roads_drive.osm*", "*_area_places.csv")]
-        if not value.is_dir() or missing or ones != [1, 1]:
+        for pattern in ("*_roads_drive.osm*", "*_area_places.csv"):
+            found = len(list(value.glob(pattern)))
+            if found != 1:
+                missing.append(f"{pattern} ({found} found, one needed)")
+        if not value.is_dir() or missing:
             raise ValueError(
                 f"{value} is not a town's input folder: it needs {', '.join(AREA_FILES)}, one "
                 "*_roads_drive.osm.bz2 and one *_area_places.csv (shared/data/areas/README.md)"
-                + (f"; missing {', '.join(missing)}" if missing and value.is_dir() else "")
+                + (
+                    "; it is not a folder"
+                    if not value.is_dir()
+                    else f"; missing {', '.join(missing)}"
+                )
             )
         return value
 

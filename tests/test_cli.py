@@ -153,6 +153,7 @@ def test_a_bad_setting_names_the_setting_and_its_rule(
     assert "setting buses" in buses and "greater than or equal to 1" in buses
     area = next(line for line in err if "--area-dir" in line)  # given as the option
     assert "not a town's input folder" in area and "missing service_area.geojson" in area
+    assert "*_roads_drive.osm* (0 found, one needed)" in area  # the pattern that is missing too
     assert area.startswith("nachtbus: error: --area-dir: ") and "Value error" not in area
 
 
