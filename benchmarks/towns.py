@@ -6,7 +6,8 @@ Protocol
   POIs, the depot at the main station, districts estimated from the OSM places, see
   ``graphs/areas.py``), each loaded once before its timed runs.
 - Scenario: ``simulations/scenarios/friday.toml`` as it is (421 requests, Soest's demand
-  size) with ``--buses`` buses (default 6), for ``--seeds`` seeds (default 1), through the
+  size), or ``--scenario FILE`` (e.g. the Friday with other rules in its ``[dispatching]``),
+  with ``--buses`` buses (default 6), for ``--seeds`` seeds (default 1), through the
   production DispatchService and a real embedded Redis store, every town with the same rules.
 - Reported (means over the seeds): served, at the wish, offered share of the requests the
   rules allow, Kernstadt / villages served and their ratio, bus km per direct km,
@@ -18,7 +19,7 @@ Protocol
   (fleet and rules are Soest's); they are no bound.
 
 Run: ``python -m benchmarks.towns [--seeds N] [--buses N] [--towns a,b] [--hindsight-seconds S]
-[--json]``
+[--scenario FILE] [--json]``
 """
 
 from __future__ import annotations
@@ -48,7 +49,11 @@ def _towns(shared: Path) -> dict[str, Path | None]:
 
 
 def run_town(
-    folder: Path | None, buses: int, seeds: int, hindsight_s: float = 0.0
+    folder: Path | None,
+    buses: int,
+    seeds: int,
+    hindsight_s: float = 0.0,
+    scenario: Path = SCENARIOS / "friday.toml",
 ) -> dict[str, Any]:
     from nachtbus.settings import Settings
     from simulations.hindsight import HindsightParams
@@ -56,7 +61,7 @@ def run_town(
     from simulations.scenario import Scenario
 
     inputs = load_inputs(Settings(area_dir=folder))
-    sc = Scenario.load(SCENARIOS / "friday.toml").with_values({"buses": buses})
+    sc = Scenario.load(scenario).with_values({"buses": buses})
     rows = []
     for seed in range(1, seeds + 1):
         hs = HindsightParams(seconds=hindsight_s, seed=seed) if hindsight_s > 0 else None
@@ -66,6 +71,7 @@ def run_town(
     for k in VILLAGE_KEYS:
         vals = [t["villages"][k] for t in rows if t["villages"].get(k) is not None]
         mean[k] = statistics.fmean(vals) if vals else None
+    mean["requests"] = statistics.fmean(t["overall"]["requests"] for t in rows)
     mean["promises_broken"] = sum(t["overall"]["promises_broken"] for t in rows)
     mean["lost"] = sum(t["overall"]["lost"] for t in rows)
     mean["wall_s"] = statistics.fmean(t["run"]["wall_s"] for t in rows)
@@ -88,8 +94,16 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="also solve each night with hindsight for S seconds (default 0: no bound)",
     )
+    p.add_argument(
+        "--scenario",
+        type=Path,
+        default=SCENARIOS / "friday.toml",
+        help="the night played in every town (default: the shipped Friday)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     args = p.parse_args(argv)
+    if not args.scenario.is_file():
+        raise SystemExit(f"--scenario: {args.scenario} is not a file")
 
     from nachtbus.settings import find_shared_dir
 
@@ -104,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"--towns: unknown {unknown}; one of {sorted(towns)}")
         towns = {t: towns[t] for t in wanted}
     out = {
-        name: run_town(folder, args.buses, args.seeds, args.hindsight_seconds)
+        name: run_town(folder, args.buses, args.seeds, args.hindsight_seconds, args.scenario)
         for name, folder in towns.items()
     }
     ok = all(r["promises_broken"] == 0 and r["lost"] == 0 for r in out.values())
@@ -120,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     bound = args.hindsight_seconds > 0
     if bound:
         head += ["bound served", "wish / bound"]
-    print(f"Friday, {args.buses} buses, {args.seeds} night(s) per town, Soest's rules")
+    what = "Friday" if args.scenario == SCENARIOS / "friday.toml" else str(args.scenario)
+    print(f"{what}, {args.buses} buses, {args.seeds} night(s) per town, the same rules")
     print("| " + " | ".join(head) + " |")
     print("|" + " --- |" * len(head))
     for name, r in out.items():
