@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from nachtbus.procs import parent_env
+from nachtbus.procs import parent_env, wait_until_healthy
 
 RIDER = {"X-Api-Key": "dev-rider-app-key"}
 LUA = """
@@ -87,14 +87,13 @@ def _start(
     env.update(UNLIMITED if extra_env is None else extra_env)
     cmd = [sys.executable, "-m", "nachtbus.cli", "serve", "--port", str(port), "--clock", "22:00"]
     proc = subprocess.Popen([*cmd, "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("nachtbus serve did not start")
+    try:
+        wait_until_healthy(port, proc, 180)
+    except RuntimeError as exc:
+        proc.kill()
+        proc.wait()
+        raise SystemExit(str(exc)) from None
+    return proc
 
 
 def _paced(c: httpx.Client, url: str, body: dict[str, Any]) -> httpx.Response:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from nachtbus.clock import ManualClock
-from nachtbus.procs import parent_env
+from nachtbus.procs import parent_env, wait_until_healthy
 from routing.world import RoadWorld
 from tests.api.conftest import RIDER, TEN_PM, driver, open_api
 from tests.helpers import AMPEN, MARKT, OSTOENNEN, STATION, free_port
@@ -86,16 +86,10 @@ def _serve(
 def _until_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
     """Wait until the service on ``port`` answers /health; ``proc`` (the service or what
     started it) dying first, or two minutes passing, fails the test."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-        if proc.poll() is not None:
-            raise AssertionError(proc.stdout.read().decode() if proc.stdout else "serve died")
-    raise AssertionError("nachtbus serve did not start")
+    try:
+        wait_until_healthy(port, proc, 120)
+    except RuntimeError as exc:
+        raise AssertionError(str(exc)) from None
 
 
 def test_crash_of_service_and_redis_loses_no_confirmed_booking(
