@@ -214,18 +214,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _option_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the command's road and area options give (setting -> value)."""
+    named = {"area_dir": "area_dir", "osm_file": "osm_file",
+             "service_area_file": "service_area", "cache_dir": "cache_dir"}  # fmt: skip
+    return {
+        setting: getattr(args, option)
+        for setting, option in named.items()
+        if getattr(args, option, None) is not None
+    }
+
+
 def _settings(args: argparse.Namespace, **changes: Any) -> Settings:
     """The settings (environment) with the command's options over them, all validated."""
-    overrides: dict[str, Any] = dict(changes)
-    if getattr(args, "area_dir", None) is not None:
-        overrides["area_dir"] = args.area_dir
-    if getattr(args, "osm_file", None) is not None:
-        overrides["osm_file"] = args.osm_file
-    if getattr(args, "service_area", None) is not None:
-        overrides["service_area_file"] = args.service_area
-    if getattr(args, "cache_dir", None) is not None:
-        overrides["cache_dir"] = args.cache_dir
-    return Settings(**overrides)
+    return Settings(**{**changes, **_option_settings(args)})
 
 
 # setting -> (option, its attribute on args): an error in a value given by the option names it
@@ -395,7 +397,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     # solve never holds a serving worker's interpreter lock; the workers run none. Each worker
     # ends with this process (api.app.create_app_from_env), so a killed parent leaves no
     # worker holding the port; the store's keeper stops the embedded server likewise.
-    env = {f"NACHTBUS_{k.upper()}": str(v) for k, v in changes.items() if k != "data_dir"}
+    # every setting an option gave reaches the workers too (they read only the environment):
+    # else a worker would serve the default town's roads, or read the default data folder's
+    # archive, while this process plans on the ones named
+    given = {**_option_settings(args), **changes}
+    env = {
+        f"NACHTBUS_{k.upper()}": str(v.resolve() if isinstance(v, Path) else v)
+        for k, v in given.items()
+    }
     owned = embedded_store(settings) if settings.redis_url is None else None
     if owned is not None:
         env["NACHTBUS_REDIS_URL"] = owned.url

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from nachtbus.clock import ManualClock
 from nachtbus.procs import parent_env, wait_until_healthy
@@ -63,7 +64,11 @@ def test_restart_in_the_middle_keeps_and_serves_every_booking(
 
 
 def _serve(
-    data_dir: Path, sources: dict[str, str], port: int, workers: int = 1
+    data_dir: Path,
+    sources: dict[str, str],
+    port: int,
+    workers: int = 1,
+    options: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -73,7 +78,7 @@ def _serve(
         **parent_env(),  # a test run killed without its clean-up leaves no service behind
     }
     cmd = [sys.executable, "-m", "nachtbus.cli", "serve", "--port", str(port), "--clock", "22:00",
-           "--workers", str(workers)]  # fmt: skip
+           "--workers", str(workers), *options]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         _until_healthy(port, proc)
@@ -249,3 +254,31 @@ def test_a_service_started_by_a_killed_starter_ends_with_its_store(
             os.kill(serve_pid, signal.SIGKILL)  # only if the test failed: never leave it
         starter.kill()
         starter.wait()
+
+
+def test_every_worker_serves_the_roads_the_options_name(
+    town_sources: dict[str, str], town_world: RoadWorld, tmp_path: Path
+) -> None:
+    """With --workers 2 the road and data options (not the environment) reach every worker:
+    each answers with Testdorf's roads and area (a worker left to the defaults would serve
+    Soest's), and a booking made through one is seen through the other."""
+    data, port = tmp_path / "data", free_port()
+    src = town_sources
+    options = ("--osm-file", src["NACHTBUS_OSM_FILE"], "--service-area",
+               src["NACHTBUS_SERVICE_AREA_FILE"], "--cache-dir", src["NACHTBUS_CACHE_DIR"],
+               "--data-dir", str(data))  # fmt: skip
+    assert not any(os.environ.get(k) for k in src)  # nothing of Testdorf in the environment
+    proc = _serve(tmp_path / "unused", {}, port, workers=2, options=options)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        want = list(town_world.network.bbox)
+        answers = []
+        for _ in range(12):  # a new connection each time: both workers answer some
+            r = httpx.get(f"{base}/v1/network", headers={"X-Api-Key": "dev-dispatcher-key"})
+            assert r.status_code == 200, r.text
+            answers.append(r.json()["bbox"])
+        assert all(b == pytest.approx(want) for b in answers), answers
+        assert (data / "redis.pid").is_file()  # the store is in the folder --data-dir names
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
