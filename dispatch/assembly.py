@@ -215,14 +215,27 @@ def build_service(
     """A started dispatch service (tonight's fleet is created in an empty store) that rolls
     over to the next service day at noon, with warm kernels.
 
-    A malformed policy or tariff file stops the start-up here, with its line and field named.
+    A malformed policy or tariff file stops the start-up here, with its line and field named;
+    so does a store whose night was planned on another road network (``area_id``).
     """
     settings.check_production()
     policy = policy_from_settings(settings)
     if clock is None:
         clock = WallClock(settings.timezone, offset_s=settings.clock_offset_s)
+    opened = store is None
     if store is None:
         store = open_store(settings, clock)
+    try:
+        return _started(settings, world, clock, store, policy)
+    except BaseException:
+        if opened:  # a start that fails stops the embedded store it started
+            store.close()
+        raise
+
+
+def _started(
+    settings: Settings, world: RoadWorld, clock: Clock, store: StateStore, policy: ServicePolicy
+) -> DispatchService:
     nights = SettingsNights(settings, world, store)
     # OR-Tools in a child process: its solve holds the interpreter lock that requests need
     reopt = SolveParams.live(settings.reopt_time_limit_s, settings.reopt_lns_steps, isolated=True)
@@ -243,6 +256,7 @@ def build_service(
         nights=nights,
         timetable=timetable_from_settings(settings, world),
         districts=districts,
+        network_key=world.network.node_key,
     )
     service.start()
     dispatcher.warm_up()

@@ -45,6 +45,7 @@ from nachtbus.errors import (
     BookingRejected,
     BookingStateError,
     Busy,
+    ConfigError,
     NachtbusError,
     NotFound,
     RateLimited,
@@ -189,6 +190,7 @@ class DispatchService:
         offer_ids: Callable[[], str] | None = None,
         timetable: Timetable | None = None,
         districts: DistrictLookup | None = None,
+        network_key: str | None = None,
     ) -> None:
         """``offer_ids`` makes the ids of offers (and so of bookings); default random ones,
         which nobody can guess. The simulator numbers them, so that a night's bookings sort
@@ -213,6 +215,7 @@ class DispatchService:
         self.district_map = districts
         self._lock = threading.Lock()
         self._last_reopt: tuple[date, int] | None = None
+        self.network_key = network_key
 
     # ------------------------------------------------------------------ nights
     def night(self) -> Night:
@@ -240,7 +243,32 @@ class DispatchService:
                 [Event("service.night_opened", self.clock.now_s(), {"service_date": str(day)})]
             )
             log.info("service day %s opened with %d buses", day, len(fleet))
+        self._same_network(night)
         return night
+
+    NETWORK = "network"  # the road network a night's places are numbered on (no time to live)
+
+    def _same_network(self, night: Night) -> None:
+        """A night's bookings, plans and bus positions name road nodes by number, so they are
+        read only on the network they were made on. A night first opened by this service (or
+        by one that did not record it) is recorded as this network's; a night made on another
+        network stops the start-up here (another town's night on this store, or tonight's
+        plans from before a new road file), before anything reads it."""
+        if self.network_key is None:
+            return
+        made_on = night.store.recall(self.NETWORK)
+        if made_on is None:
+            night.store.remember(self.NETWORK, self.network_key, None)
+        elif made_on != self.network_key:
+            raise ConfigError(
+                f"the store's service day {night.day} was planned on another road network "
+                f"({made_on}; this one is {self.network_key}): its bookings and buses name "
+                "places of that network. Give each town its own NACHTBUS_AREA_ID (a town "
+                "folder's name by default) or its own NACHTBUS_DATA_DIR / NACHTBUS_REDIS_URL; "
+                "a new road file for the same town is taken up from the next service day "
+                "(after noon), or start tonight with the network the night was planned on",
+                field="area_id",
+            )
 
     def _create_fleet(self, store: StateStore, vehicles: Sequence[Vehicle]) -> FleetState:
         """Put a fresh fleet (every bus at its depot) into an empty store; the stored state."""

@@ -8,6 +8,7 @@ and snapping, and an index into the street-name table.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -87,6 +88,16 @@ class RoadNetwork:
             float(self.node_lon.max()),
             float(self.node_lat.max()),
         )
+
+    @cached_property
+    def node_key(self) -> str:
+        """Names this network's numbering of places: stored plans, bookings and bus positions
+        name nodes by their number, which means the same place only on a network with the
+        same nodes in the same order (the same OSM data and build; speeds may differ)."""
+        digest = hashlib.sha256(self.node_osmid.tobytes())
+        digest.update(self.node_lat.tobytes())
+        digest.update(self.node_lon.tobytes())
+        return f"{self.n_nodes}-{digest.hexdigest()[:16]}"
 
     @cached_property
     def tails(self) -> NDArray[np.int32]:

@@ -9,10 +9,11 @@ Every field can be set as an environment variable with the ``NACHTBUS_`` prefix,
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nachtbus.errors import ConfigError
@@ -108,7 +109,11 @@ class Settings(BaseSettings):
         "characters) are refused at start-up.",
     )
     area_id: str = Field(
-        default="soest", pattern=r"^[a-z0-9-]+$", description="Service area id (store key prefix)."
+        default="soest",
+        pattern=r"^[a-z0-9-]+$",
+        description="Service area id (store key prefix, archive folder). Default: the town "
+        "folder's name with area_dir (bad_berleburg -> bad-berleburg), else soest; each town "
+        "needs its own, or two towns on one store would read each other's nights.",
     )
     timezone: str = Field(default="Europe/Berlin", description="Time zone of the service area.")
     redis_url: str | None = Field(
@@ -473,6 +478,15 @@ class Settings(BaseSettings):
         if self.area_dir is not None:
             return self.area_dir.name.replace("_", " ").title()
         return self.place.split(",")[0].strip()
+
+    @model_validator(mode="after")
+    def _area_id_of_the_folder(self) -> Settings:
+        """A town folder names its area unless NACHTBUS_AREA_ID does."""
+        if self.area_dir is not None and "area_id" not in self.model_fields_set:
+            slug = re.sub(r"[^a-z0-9-]+", "-", self.area_dir.resolve().name.lower()).strip("-")
+            if slug:
+                self.area_id = slug
+        return self
 
     def depot_given(self) -> bool:
         """Whether the depot was set (NACHTBUS_DEPOT_LAT/LON); if not, a town's folder gives
