@@ -376,16 +376,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args, **changes)  # validated: the options keep the settings' rules
     settings.check_production()
     world = _world(settings)
-    base = f"http://{args.host}:{args.port}"
-    key = settings.dispatcher_keys[0] if settings.environment == "development" else "<key>"
-    print(f"nachtbus: {settings.buses} buses on {world.network.n_nodes} road nodes")
-    print(f"nachtbus: dispatcher page  {base}/dispatcher?key={key}")
-    drivers = settings.resolved_driver_keys()
-    driver_key = next(iter(drivers), "<key>") if settings.environment == "development" else "<key>"
-    print(f"nachtbus: driver page      {base}/driver?key={driver_key}")
-    print(f"nachtbus: API docs         {base}/docs", flush=True)
+
+    def banner() -> None:  # once the service has started: a refused start prints only why
+        base = f"http://{args.host}:{args.port}"
+        dev = settings.environment == "development"
+        key = settings.dispatcher_keys[0] if dev else "<key>"
+        print(f"nachtbus: {settings.buses} buses on {world.network.n_nodes} road nodes")
+        print(f"nachtbus: dispatcher page  {base}/dispatcher?key={key}")
+        driver_key = next(iter(settings.resolved_driver_keys()), "<key>") if dev else "<key>"
+        print(f"nachtbus: driver page      {base}/driver?key={driver_key}")
+        print(f"nachtbus: API docs         {base}/docs", flush=True)
+
     if args.workers <= 1:
         rt = build_runtime(settings, world)
+        banner()
         try:  # SIGTERM / Ctrl-C end uvicorn.run; the embedded store stops with the service
             uvicorn.run(create_app(settings, world, rt), host=args.host, port=args.port,
                         log_level="warning")  # fmt: skip
@@ -411,10 +415,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     # the workers count each key's rate together, in the store (else N times the rate)
     env.update(NACHTBUS_REOPT_INTERVAL_S="0", NACHTBUS_RATE_SHARED="true", **parent_env())
     os.environ.update(env)
-    rt = build_runtime(
-        settings.model_copy(update={"redis_url": env.get("NACHTBUS_REDIS_URL")}), world
-    )
+    try:
+        rt = build_runtime(
+            settings.model_copy(update={"redis_url": env.get("NACHTBUS_REDIS_URL")}), world
+        )
+    except BaseException:
+        if owned is not None:  # a refused start stops the store it started
+            owned.close()
+        raise
     stop, _ = start_background(rt)
+    banner()
     try:
         uvicorn.run(
             "api.app:create_app_from_env",
