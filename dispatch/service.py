@@ -36,10 +36,12 @@ from nachtbus.domain import (
     FleetState,
     Offer,
     Place,
+    Plan,
     Rejection,
     RejectionReason,
     StopType,
     Vehicle,
+    VehicleState,
 )
 from nachtbus.errors import (
     BookingRejected,
@@ -300,10 +302,64 @@ class DispatchService:
     def start(self, vehicles: Sequence[Vehicle] = ()) -> FleetState:
         """Load the stored state, or create the fleet if the store is empty (first start).
 
-        With ``nights`` the fleet comes from them and ``vehicles`` is not used."""
+        With ``nights`` the fleet comes from them and ``vehicles`` is not used; a bus of
+        theirs that tonight's stored fleet lacks (the service restarted with more buses)
+        joins it now, at its depot (:meth:`join_buses`)."""
         store = self.store
         state = store.load()
-        return state if state is not None else self._create_fleet(store, vehicles)
+        if state is None:
+            return self._create_fleet(store, vehicles)
+        if self._nights is not None:
+            night = self.night()
+            self.join_buses(self._nights.fleet_for(night.day, night.dispatcher.policy))
+            state = store.load()
+            assert state is not None
+        return state
+
+    def join_buses(self, fleet: Sequence[Vehicle]) -> list[str]:
+        """Put each bus of ``fleet`` that tonight's fleet does not have on shift now, at its
+        depot, with an empty plan (event ``vehicle.joined``); the buses added. A bus tonight's
+        fleet has and ``fleet`` does not keeps its riders and its plan (it is only named in
+        the log): taking it out of service is the control room's decision."""
+
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], list[str]]:
+            new = [v for v in fleet if v.vehicle_id not in state.vehicles]
+            if not new:
+                return state, [], []
+            now = state.now_s
+            joined = [replace(v, shift_start_s=max(v.shift_start_s, now)) for v in new]
+            if any(v.shift_end_s <= v.shift_start_s for v in joined):
+                return state, [], []  # the night's shifts are over: nothing to join
+            vehicles = {**state.vehicles, **{v.vehicle_id: v for v in joined}}
+            states = {
+                **state.states,
+                **{
+                    v.vehicle_id: VehicleState(
+                        v.vehicle_id, v.depot.node, v.shift_start_s, v.depot.lat, v.depot.lon
+                    )
+                    for v in joined
+                },
+            }
+            plans = {**state.plans, **{v.vehicle_id: Plan(v.vehicle_id) for v in joined}}
+            events = [
+                Event("vehicle.joined", now, {"vehicle_id": v.vehicle_id, "seats": v.seats,
+                                              "wheelchair_places": v.wheelchair_places})
+                for v in joined
+            ]  # fmt: skip
+            ids = [v.vehicle_id for v in joined]
+            return state.evolve(vehicles=vehicles, states=states, plans=plans), events, ids
+
+        stored, added = self._change(decide)
+        extra = sorted(set(stored.vehicles) - {v.vehicle_id for v in fleet})
+        if added:
+            log.info("buses %s joined tonight's fleet", ", ".join(added))
+        if extra:
+            log.warning(
+                "tonight's fleet has buses the settings do not (%s): they keep their riders "
+                "and plans; take them out of service from the control room if they stop",
+                ", ".join(extra),
+            )
+        return added
 
     def snapshot(self) -> FleetState:
         """The current state with its clock moved to now (nothing is committed)."""

@@ -16,7 +16,7 @@ import pytest
 from nachtbus.clock import ManualClock
 from nachtbus.procs import parent_env, wait_until_healthy
 from routing.world import RoadWorld
-from tests.api.conftest import RIDER, TEN_PM, driver, open_api
+from tests.api.conftest import DISPATCHER, RIDER, TEN_PM, driver, open_api
 from tests.helpers import AMPEN, MARKT, OSTOENNEN, STATION, free_port
 
 
@@ -61,6 +61,50 @@ def test_restart_in_the_middle_keeps_and_serves_every_booking(
             x["id"]: x["state"] for x in second.client.get("/v1/bookings", headers=RIDER).json()
         }
         assert states == {a["id"]: "FINISHED", b["id"]: "FINISHED"}
+
+
+def test_a_restart_with_more_buses_puts_them_on_shift_tonight(
+    world: RoadWorld, tmp_path: Path
+) -> None:
+    """Busier than planned: restarted at 23:00 with five buses instead of three, tonight's
+    fleet gets bus-4 and bus-5 at the depot at once (event vehicle.joined), their drivers'
+    keys work and they take new trips; the booked riders keep their buses. Restarted with
+    two buses again, bus-3 keeps its riders and its plan."""
+    clock = ManualClock(TEN_PM)
+    first = open_api(world, tmp_path / "data", clock)
+    with first.client:
+        booked = [first.booked(MARKT, OSTOENNEN), first.booked(STATION, AMPEN)]
+    first.runtime.close()
+
+    clock.advance(3600)
+    second = open_api(world, tmp_path / "data", clock, buses=5)
+    with second.client:
+        fleet = second.client.get("/v1/fleet", headers=DISPATCHER).json()
+        ids = [v["vehicleId"] for v in fleet["vehicles"]]
+        plan = second.client.get("/v1/vehicles/bus-5/plan", headers=driver("bus-5"))
+        joined = [e for e in second.store.recent_events(50) if e[1].type == "vehicle.joined"]
+        for b in booked:
+            got = second.client.get(f"/v1/bookings/{b['id']}", headers=RIDER).json()
+            assert got["vehicle"]["vehicleId"] == b["vehicle"]["vehicleId"]
+        taken = {
+            second.booked(MARKT, AMPEN, nrOfTravelers=6)["vehicle"]["vehicleId"] for _ in range(4)
+        }  # groups of six: a bus takes one at a time
+        depot = second.runtime.service.snapshot().vehicles["bus-1"].depot
+        at = second.runtime.service.snapshot().states["bus-5"]
+    second.runtime.close()
+    assert ids == ["bus-1", "bus-2", "bus-3", "bus-4", "bus-5"]
+    assert plan.status_code == 200, plan.text
+    assert sorted(e[1].data["vehicle_id"] for e in joined) == ["bus-4", "bus-5"]
+    assert all(e[1].at_s == TEN_PM + 3600 for e in joined)
+    assert at.node == depot.node and at.at_s >= TEN_PM + 3600  # at the depot from now
+    assert taken & {"bus-4", "bus-5"}  # the new buses take trips
+
+    third = open_api(world, tmp_path / "data", clock, buses=2)  # none is dropped
+    with third.client:
+        kept = third.runtime.service.snapshot()
+    third.runtime.close()
+    assert sorted(kept.vehicles) == ["bus-1", "bus-2", "bus-3", "bus-4", "bus-5"]
+    assert all(kept.bookings[b["id"]].vehicle_id == b["vehicle"]["vehicleId"] for b in booked)
 
 
 def _serve(
