@@ -19,6 +19,7 @@ from nachtbus.errors import GraphSourceError, InvalidCoordinate, InvalidInput, N
 from nachtbus.settings import Settings
 
 if TYPE_CHECKING:
+    from api.app import Runtime
     from routing.world import RoadWorld
 
 EXIT_ERROR = 2
@@ -377,11 +378,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     settings.check_production()
     world = _world(settings)
 
-    def banner() -> None:  # once the service has started: a refused start prints only why
+    def banner(rt: Runtime) -> None:  # once started: a refused start prints only why
         base = f"http://{args.host}:{args.port}"
         dev = settings.environment == "development"
         key = settings.dispatcher_keys[0] if dev else "<key>"
-        print(f"nachtbus: {settings.buses} buses on {world.network.n_nodes} road nodes")
+        buses = len(rt.service.snapshot().vehicles)  # tonight's fleet (a restart keeps its buses)
+        print(f"nachtbus: {buses} buses on {world.network.n_nodes} road nodes")
         print(f"nachtbus: dispatcher page  {base}/dispatcher?key={key}")
         driver_key = next(iter(settings.resolved_driver_keys()), "<key>") if dev else "<key>"
         print(f"nachtbus: driver page      {base}/driver?key={driver_key}")
@@ -389,7 +391,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     if args.workers <= 1:
         rt = build_runtime(settings, world)
-        banner()
+        banner(rt)
         try:  # SIGTERM / Ctrl-C end uvicorn.run; the embedded store stops with the service
             uvicorn.run(create_app(settings, world, rt), host=args.host, port=args.port,
                         log_level="warning")  # fmt: skip
@@ -424,7 +426,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             owned.close()
         raise
     stop, _ = start_background(rt)
-    banner()
+    banner(rt)
     try:
         uvicorn.run(
             "api.app:create_app_from_env",
