@@ -118,6 +118,7 @@ class Views:
             )
         if st.archive_error:
             warnings.append(f"old nights could not be archived: {st.archive_error}")
+        warnings.extend(st.troubles)
         ok_at, error_at = rounds.last_ok_at, rounds.last_error_at
         if error_at is not None and (ok_at is None or error_at > ok_at):
             warnings.append(f"the last background round failed: {rounds.last_error}")

@@ -44,6 +44,8 @@ import hashlib
 import json
 import logging
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -54,6 +56,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -76,6 +79,12 @@ _HASHES = codec.RECORDS
 DEFAULT_TIMEOUT_S = 2.0
 DEFAULT_MAXMEMORY_MB = 512
 _RESTART_EVERY_S = 1.0
+#: the status warns of an embedded server that stopped within this many seconds, and of a
+#: store folder whose disk has less than this many bytes free
+TROUBLE_WINDOW_S = 15 * 60
+DISK_LOW_BYTES = 50 * 1_000_000
+# a line of redis-server's log: "4493:M 04 Dec 2026 21:37:18.794 # Short write ..."
+_LOG_LINE = re.compile(r"^\d+:[A-Z] (\d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2})\.\d+ ([#*.-]) (.*)$")
 _DOWN = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
@@ -235,6 +244,7 @@ class RedisConnection:
         maxmemory_mb: int = DEFAULT_MAXMEMORY_MB,
     ) -> None:
         self.timeout_s = timeout_s
+        self.data_dir = data_dir
         self.server: EmbeddedServer | None = None
         self._restarted = 0.0
         self._lock = threading.Lock()
@@ -292,6 +302,54 @@ class RedisConnection:
 def _out_of_memory(exc: BaseException) -> bool:
     """Whether Redis refused a write because its memory ceiling is reached."""
     return isinstance(exc, redis.ResponseError) and str(exc).startswith("OOM")
+
+
+def server_troubles(data_dir: Path | None, now: float | None = None) -> list[str]:
+    """What the embedded redis-server of ``data_dir`` says is wrong, for the control room: that
+    it stopped by itself lately (from its log: a write to its append-only file failed, say, on
+    a full disk; the service starts it again, but every write stops it again until the cause
+    is fixed), and that the disk of its folder is nearly full. Empty: nothing (or no embedded
+    server's log in ``data_dir``). Any process on the host can tell, not only the owner."""
+    if data_dir is None:
+        return []
+    logfile = data_dir / "redis.log"
+    try:
+        with logfile.open("rb") as f:
+            f.seek(max(0, logfile.stat().st_size - 16_384))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return []
+    now = time.time() if now is None else now
+    stops: list[tuple[float, str]] = []
+    said = ""
+    for line in tail.splitlines():
+        m = _LOG_LINE.match(line)
+        if m is None or m.group(2) != "#":
+            continue
+        text = m.group(3).strip()
+        if "Exiting" in text:
+            with contextlib.suppress(ValueError):
+                at = datetime.strptime(m.group(1), "%d %b %Y %H:%M:%S").timestamp()
+                stops.append((at, f"{said} {text}".strip()))
+        said = text
+    out = []
+    recent = [(at, why) for at, why in stops if now - at <= TROUBLE_WINDOW_S]
+    if recent:
+        why = recent[-1][1]
+        hint = f" (is the disk of {data_dir} full?)" if "write" in why.lower() else ""
+        out.append(
+            f"the store's redis-server stopped {len(recent)} time(s) in the last "
+            f"{TROUBLE_WINDOW_S // 60} min and was started again from its file; last: "
+            f"{why[:300]}{hint}; until the cause is fixed no booking can be written"
+        )
+    with contextlib.suppress(OSError):
+        free = shutil.disk_usage(data_dir).free
+        if free < DISK_LOW_BYTES:
+            out.append(
+                f"the disk of the store's folder {data_dir} has {free / 1e6:.0f} MB free: "
+                "when it is full, no booking can be written"
+            )
+    return out
 
 
 def connect(
@@ -578,6 +636,9 @@ class RedisStore:
 
     def forget(self, key: str) -> None:
         self.r.delete(self._k(f"idem:{key}"))
+
+    def troubles(self) -> list[str]:
+        return server_troubles(self.conn.data_dir)
 
     def memory(self) -> tuple[int, int]:
         info = self.r.info("memory")

@@ -145,6 +145,7 @@ class StoreStatus:
     max_bytes: int
     nights_stored: int
     archive_error: str | None
+    troubles: tuple[str, ...] = ()  # what the store's server reports as wrong lately
 
 
 @dataclass(frozen=True)
@@ -746,7 +747,8 @@ class DispatchService:
         could not be archived (if the last try failed)."""
         used, ceiling = self.store.memory()
         stored = self._nights.stored_days() if self._nights is not None else []
-        return StoreStatus(used, ceiling, max(1, len(stored)), self.archive_error)
+        troubles = tuple(self.store.troubles())
+        return StoreStatus(used, ceiling, max(1, len(stored)), self.archive_error, troubles)
 
     PAUSES = "pauses"  # kept without a time to live: the memory ceiling never evicts a pause
     ALL_AREAS = "*"

@@ -100,6 +100,11 @@ class StateStore(Protocol):
         """Bytes the store uses and its ceiling (0: none set), for the operators' status."""
         ...
 
+    def troubles(self) -> list[str]:
+        """What the store's own server reports as wrong lately (it stopped by itself, its
+        disk is nearly full), for the operators' status; empty: nothing."""
+        ...
+
     def close(self) -> None:
         """Close the connection (an embedded server this process owns stops)."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -93,3 +94,112 @@ def test_every_error_has_the_one_shape(api: Api) -> None:
     assert r.status_code == 404 and r.json()["code"] == "not_found" and "field" in r.json()
     r = api.client.delete("/v1/planning/inquiries", headers=RIDER)
     assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"
+
+
+def test_the_log_of_a_server_that_stopped_by_itself_is_a_warning(tmp_path: Path) -> None:
+    """redis-server's own log says why it stopped (a write to its file failed): the status
+    names it while it is recent, with the disk to look at; an old stop or a clean
+    shutdown is no warning."""
+    from dispatch.redis_store import server_troubles
+
+    log = tmp_path / "redis.log"
+    log.write_text(
+        "11:M 04 Dec 2026 21:00:00.000 * Ready to accept connections\n"
+        "11:M 04 Dec 2026 21:37:18.794 # Short write while writing to the AOF file: "
+        "(nwritten=288, expected=2046)\n"
+        "11:M 04 Dec 2026 21:37:18.794 # Can't recover from AOF write error when the AOF "
+        "fsync policy is 'always'. Exiting...\n"
+        "12:M 04 Dec 2026 21:37:19.152 * DB loaded from append only file: 0.000 seconds\n"
+        "12:M 04 Dec 2026 22:10:00.001 # User requested shutdown...\n"
+        "12:M 04 Dec 2026 22:10:00.002 # Redis is now ready to exit, bye bye...\n",
+        encoding="utf-8",
+    )
+    from datetime import datetime
+
+    stop = datetime(2026, 12, 4, 21, 37, 18).timestamp()
+    (said,) = server_troubles(tmp_path, now=stop + 60)
+    assert "stopped 1 time(s) in the last 15 min" in said
+    assert "Short write while writing to the AOF file" in said and "Exiting" in said
+    assert f"is the disk of {tmp_path} full?" in said
+    assert server_troubles(tmp_path, now=stop + 16 * 60) == []  # long ago; the shutdown is clean
+    assert server_troubles(tmp_path / "elsewhere") == []  # no embedded server there
+
+
+def test_a_nearly_full_disk_is_a_warning(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dispatch import redis_store
+
+    monkeypatch.setattr(redis_store, "DISK_LOW_BYTES", 10**18)  # every disk is "nearly full"
+    warnings = api.client.get("/v1/status", headers=DISPATCHER).json()["warnings"]
+    assert any("of the store's folder" in w and "MB free" in w for w in warnings), warnings
+
+
+@pytest.fixture()
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB file system of its own (tmpfs; root only): skipped where it cannot be mounted."""
+    import subprocess
+
+    where = tmp_path / "small"
+    where.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4M", "tmpfs", str(where)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_a_full_disk_refuses_new_bookings_and_loses_none(
+    town_world: RoadWorld, small_disk: Path
+) -> None:
+    """The store's disk fills up: asked again and again, the service answers 503 (the
+    redis-server stops rather than keep a write it could not put in its file), the control
+    room is told why, and once space is freed it books again; every booking it answered
+    201, before or while the disk was full, is there."""
+    service = open_api(town_world, small_disk / "data", ManualClock(TEN_PM), timeout_s=TIMEOUT_S)
+    filler = small_disk / "filler"
+    kept = []
+    try:
+        with service.client:
+            kept.append(service.booked(MARKT, AMPEN)["id"])
+            with filler.open("wb", buffering=0) as f, contextlib.suppress(OSError):
+                for size in (65536, 4096, 1):  # fill the disk to the last byte
+                    with contextlib.suppress(OSError):
+                        while True:
+                            f.write(b"\0" * size)
+            codes = []
+            for _ in range(10):  # small writes may fit the file's last page; then one fails
+                body = {"from": {"lat": AMPEN[0], "lon": AMPEN[1]},
+                        "to": {"lat": MARKT[0], "lon": MARKT[1]}}  # fmt: skip
+                r = service.client.post("/v1/planning/inquiries", json=body, headers=RIDER)
+                if r.status_code == 200:
+                    oid = r.json()["options"][0]["offerId"]
+                    r = service.client.post("/v1/bookings", json={"offerId": oid}, headers=RIDER)
+                    if r.status_code == 201:
+                        kept.append(r.json()["id"])
+                codes.append(r.status_code)
+                if r.status_code == 503:
+                    break
+            refused = r.json()
+            for _ in range(40):  # while the stopped server is started again: 503 too
+                status = service.client.get("/v1/status", headers=DISPATCHER).json()
+                if "warnings" in status:
+                    break
+                time.sleep(0.25)
+            filler.unlink()
+            for _ in range(40):  # the service starts the stopped server again (once a second)
+                after = service.client.get("/v1/bookings", headers=RIDER)
+                if after.status_code == 200:
+                    break
+                time.sleep(0.25)
+            found = {b["id"]: b["state"] for b in after.json()}
+            again = service.booked(AMPEN, MARKT)
+    finally:
+        service.runtime.close()
+    assert codes[-1] == 503 and refused["code"] in {"store_unavailable", "store_full"}, codes
+    said = " ".join(status["warnings"])
+    assert "stopped 1 time(s)" in said and "full?" in said, status["warnings"]
+    assert all(found.get(b) in {"PENDING", "CONFIRMED"} for b in kept), (kept, found)
+    assert again["state"] == "CONFIRMED"
