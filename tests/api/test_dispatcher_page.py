@@ -162,3 +162,30 @@ CanvasRenderingContext2D.prototype.fillText = function (text, x, y, ...rest) {
   return fill.call(this, text, x, y, ...rest);
 };
 """
+
+
+def test_the_page_says_why_when_the_store_does_not_answer(api: Api, served: str) -> None:
+    """The store paused (SIGSTOP of its redis-server): the service line shows the service's
+    own answer (the store does not answer), as a warning, not a bare "HTTP 503"."""
+    if not Path(CHROMIUM).exists() and os.environ.get("NACHTBUS_SKIP_BROWSER") == "1":
+        pytest.skip("no chromium and NACHTBUS_SKIP_BROWSER=1")
+    import signal
+
+    from playwright.sync_api import sync_playwright
+
+    server = api.store.conn.server
+    assert server is not None and server.redis_pid is not None
+    pid = server.redis_pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 850})
+            page.goto(f"{served}/dispatcher?key=dev-dispatcher-key")
+            page.wait_for_selector("#service [data-warning]", timeout=60_000)
+            said = page.locator("#service [data-warning]").inner_text()
+            browser.close()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert said.startswith("the state store does not answer"), said
+    assert "(/v1/status: HTTP 503)" in said
