@@ -217,13 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _option_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The settings the command's road and area options give (setting -> value)."""
-    named = {"area_dir": "area_dir", "osm_file": "osm_file",
-             "service_area_file": "service_area", "cache_dir": "cache_dir"}  # fmt: skip
-    return {
-        setting: getattr(args, option)
-        for setting, option in named.items()
-        if getattr(args, option, None) is not None
-    }
+    found = {s: getattr(args, _OPTION_OF[s][1], None) for s in _ROAD_SETTINGS}
+    return {setting: value for setting, value in found.items() if value is not None}
 
 
 def _settings(args: argparse.Namespace, **changes: Any) -> Settings:
@@ -236,6 +231,8 @@ _OPTION_OF = {"buses": ("--buses", "buses"), "data_dir": ("--data-dir", "data_di
               "area_dir": ("--area-dir", "area_dir"), "osm_file": ("--osm-file", "osm_file"),
               "service_area_file": ("--service-area", "service_area"),
               "cache_dir": ("--cache-dir", "cache_dir")}  # fmt: skip
+# the settings every command's road and area options (_add_area_options) may give
+_ROAD_SETTINGS = ("area_dir", "osm_file", "service_area_file", "cache_dir")
 
 
 def _world(settings: Settings) -> RoadWorld:
