@@ -8,20 +8,10 @@ import pytest
 
 from benchmarks.towns import main, run_town
 from tests.helpers import SHARED
+from tests.test_simulations import SMALL as SIMULATIONS_SMALL
 
-SMALL = """
-name = "small"
-start = "22:00"
-end = "23:30"
-[fleet]
-buses = 2
-seats = 6
-[demand]
-requests = 30
-[dispatching]
-reopt_interval_s = 900
-max_alternatives = 0
-"""
+# the simulations' small night ([dispatching] is its last table), without counter-offers
+SMALL = SIMULATIONS_SMALL + "max_alternatives = 0\n"
 
 
 def test_a_missing_scenario_file_is_named(tmp_path: Path) -> None:
