@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.api.conftest import Api
 from tests.helpers import AMPEN, MARKT, OSTOENNEN, REPO_OUTPUT, STATION
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -23,12 +29,28 @@ FLAGS = [
 ]
 
 
+@contextmanager
+def dispatcher_page(served: str, init_script: str | None = None) -> Iterator[Page]:
+    """The dispatcher page of ``served`` in headless Chromium (``init_script`` runs before
+    the page's own); the browser closes after."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 850})
+            if init_script is not None:
+                page.add_init_script(init_script)
+            page.goto(f"{served}/dispatcher?key=dev-dispatcher-key")
+            yield page
+        finally:
+            browser.close()
+
+
 def test_page_draws_buses_routes_and_bookings(api: Api, served: str) -> None:
     """Three bookings (one on board) and a rejection: all drawn, screenshot saved."""
     if not Path(CHROMIUM).exists() and os.environ.get("NACHTBUS_SKIP_BROWSER") == "1":
         pytest.skip("no chromium and NACHTBUS_SKIP_BROWSER=1")
-    from playwright.sync_api import sync_playwright
-
     a = api.booked(MARKT, OSTOENNEN)
     api.booked(STATION, AMPEN)
     api.booked(AMPEN, MARKT, nrOfTravelers=2)
@@ -39,10 +61,7 @@ def test_page_draws_buses_routes_and_bookings(api: Api, served: str) -> None:
 
     shot = REPO_OUTPUT / f"dispatcher-page-{api.runtime.world.area.name.split()[0].lower()}.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 850})
-        page.goto(f"{served}/dispatcher?key=dev-dispatcher-key")
+    with dispatcher_page(served) as page:
         page.wait_for_selector("body[data-ready='1']", timeout=30_000)
         page.wait_for_function("document.getElementById('status').textContent === 'live'")
         data = page.evaluate("({...document.body.dataset})")
@@ -56,7 +75,6 @@ def test_page_draws_buses_routes_and_bookings(api: Api, served: str) -> None:
         page.reload()
         page.wait_for_selector("body[data-warnings='1']", timeout=30_000)
         warning = page.locator("#service [data-warning]").inner_text()
-        browser.close()
     network = api.client.get("/v1/network", headers={"X-Api-Key": "dev-dispatcher-key"}).json()
     assert int(data["roads"]) == len(network["roads"]) > 100  # drawn from our own network
     assert int(data["drawnBuses"]) == 3
@@ -75,8 +93,6 @@ def test_page_shows_a_bus_waiting_for_a_late_train(api: Api, served: str) -> Non
     says the bus waits for that train with its delay, and the booking row names the train."""
     if not Path(CHROMIUM).exists() and os.environ.get("NACHTBUS_SKIP_BROWSER") == "1":
         pytest.skip("no chromium and NACHTBUS_SKIP_BROWSER=1")
-    from playwright.sync_api import sync_playwright
-
     from nachtbus.transit import realtime
 
     r = api.client.post(
@@ -100,14 +116,10 @@ def test_page_shows_a_bus_waiting_for_a_late_train(api: Api, served: str) -> Non
         headers={"X-Api-Key": "dev-dispatcher-key", "Content-Type": "application/x-protobuf"},
     )
     assert r.status_code == 200, r.text
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 850})
-        page.goto(f"{served}/dispatcher?key=dev-dispatcher-key")
+    with dispatcher_page(served) as page:
         page.wait_for_selector("body[data-ready='1']", timeout=30_000)
         waiting = page.locator("#buses td.waiting [data-trip='RB59X-E-2231']").inner_text()
         booked = page.locator("#bookings [data-trip='RB59X-E-2231']").inner_text()
-        browser.close()
     assert waiting.startswith("waits for RB 59X 22:31") and "+12 min" in waiting
     assert booked.startswith("off RB 59X 22:31")
 
@@ -117,8 +129,6 @@ def test_bus_names_near_one_another_do_not_overlap(api: Api, served: str) -> Non
     map's scale: each name is still drawn clear of the others and of every bus."""
     if not Path(CHROMIUM).exists() and os.environ.get("NACHTBUS_SKIP_BROWSER") == "1":
         pytest.skip("no chromium and NACHTBUS_SKIP_BROWSER=1")
-    from playwright.sync_api import sync_playwright
-
     fleet = api.client.get("/v1/fleet", headers={"X-Api-Key": "dev-dispatcher-key"}).json()
     buses = [v["vehicleId"] for v in fleet["vehicles"]]
     assert len(buses) >= 3
@@ -126,15 +136,10 @@ def test_bus_names_near_one_another_do_not_overlap(api: Api, served: str) -> Non
         lat, lon = MARKT[0] + 0.00004 * k, MARKT[1] + 0.00003 * (k % 2)
         r = api.vehicle_event(bus, type="POSITION", lat=lat, lon=lon)
         assert r.status_code == 200, r.text
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 850})
-        page.add_init_script(WATCH_TEXT)
-        page.goto(f"{served}/dispatcher?key=dev-dispatcher-key")
+    with dispatcher_page(served, WATCH_TEXT) as page:
         page.wait_for_selector("body[data-ready='1']", timeout=30_000)
         data = page.evaluate("({...document.body.dataset})")
         texts = page.evaluate("window.__texts")
-        browser.close()
     assert int(data["drawnBuses"]) == len(buses)
     names = {t["text"]: t for t in texts if t["text"] in buses}  # the last drawing of each
     assert sorted(names) == sorted(buses)
@@ -171,20 +176,14 @@ def test_the_page_says_why_when_the_store_does_not_answer(api: Api, served: str)
         pytest.skip("no chromium and NACHTBUS_SKIP_BROWSER=1")
     import signal
 
-    from playwright.sync_api import sync_playwright
-
     server = api.store.conn.server
     assert server is not None and server.redis_pid is not None
     pid = server.redis_pid
     os.kill(pid, signal.SIGSTOP)
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 850})
-            page.goto(f"{served}/dispatcher?key=dev-dispatcher-key")
+        with dispatcher_page(served) as page:
             page.wait_for_selector("#service [data-warning]", timeout=60_000)
             said = page.locator("#service [data-warning]").inner_text()
-            browser.close()
     finally:
         os.kill(pid, signal.SIGCONT)
     assert said.startswith("the state store does not answer"), said
