@@ -174,8 +174,7 @@ class EmbeddedServer:
                         return
             except OSError:
                 time.sleep(0.05)
-        logfile = self.data_dir / "redis.log"
-        tail = logfile.read_text(errors="replace")[-300:] if logfile.exists() else ""
+        tail = _log_tail(self.data_dir / "redis.log")[-300:]
         self.stop()
         raise StoreUnavailable(f"the embedded redis-server did not start: {tail}")
 
@@ -304,6 +303,16 @@ def _out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, redis.ResponseError) and str(exc).startswith("OOM")
 
 
+def _log_tail(logfile: Path, size: int = 16_384) -> str:
+    """The last ``size`` bytes of a redis-server log, as text ("" when there is none)."""
+    try:
+        with logfile.open("rb") as f:
+            f.seek(max(0, logfile.stat().st_size - size))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def server_troubles(data_dir: Path | None, now: float | None = None) -> list[str]:
     """What the embedded redis-server of ``data_dir`` says is wrong, for the control room: that
     it stopped by itself lately (from its log: a write to its append-only file failed, say, on
@@ -312,12 +321,8 @@ def server_troubles(data_dir: Path | None, now: float | None = None) -> list[str
     server's log in ``data_dir``). Any process on the host can tell, not only the owner."""
     if data_dir is None:
         return []
-    logfile = data_dir / "redis.log"
-    try:
-        with logfile.open("rb") as f:
-            f.seek(max(0, logfile.stat().st_size - 16_384))
-            tail = f.read().decode(errors="replace")
-    except OSError:
+    tail = _log_tail(data_dir / "redis.log")
+    if not tail:
         return []
     now = time.time() if now is None else now
     stops: list[tuple[float, str]] = []
