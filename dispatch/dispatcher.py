@@ -37,6 +37,7 @@ from nachtbus.domain import (
     Rejection,
     RejectionReason,
     StopType,
+    Vehicle,
     latest_dropoff_s,
 )
 from nachtbus.errors import (
@@ -104,6 +105,16 @@ def pickup_is_far(
         return False
     t = times.times_between(sorted(set(depots)), [node])
     return policy.is_far(int(t.min()))
+
+
+#: why tonight's plan of a bus cannot take the bus the settings now describe
+_REFIT_TEXT = {
+    Fail.WINDOW: "its plan would miss a promised time",
+    Fail.SEATS: "its plan carries more riders at once than {seats} seats",
+    Fail.WHEELCHAIRS: "its plan carries more wheelchairs at once than {places} places",
+    Fail.RIDE_TIME: "its plan would keep a rider on board too long",
+    Fail.SHIFT: "its plan would end after its shift, back at the depot",
+}
 
 
 class Dispatcher:
@@ -846,6 +857,31 @@ class Dispatcher:
             arrived_s=None,
         )
         return state.evolve(states=states)
+
+    def refit(self, state: FleetState, bus: Vehicle) -> FleetState | str:
+        """Tonight's bus ``bus.vehicle_id`` given the seats, wheelchair places and depot of
+        ``bus`` (its shift, position, plan and service status are kept), with its stop times
+        from the new bus; or, when its plan would then break a rule, which one (the bus is
+        left as it is). A bus late for its plan is held to what it can still do, as the
+        rounds hold it (:meth:`ProblemBuilder.snapshot`): no stop later than it is due."""
+        vid = bus.vehicle_id
+        new = replace(
+            state.vehicles[vid],
+            seats=bus.seats,
+            wheelchair_places=bus.wheelchair_places,
+            depot=bus.depot,
+        )
+        trial = state.evolve(vehicles={**state.vehicles, vid: new})
+        fail = self._plan_fail(trial, vid)
+        if fail == Fail.OK:
+            return self.refresh_etas(trial, [vid])
+        return _REFIT_TEXT[fail].format(seats=new.seats, places=new.wheelchair_places)
+
+    def _plan_fail(self, state: FleetState, vehicle_id: str) -> Fail:
+        """The first rule the bus's plan breaks as it stands (Fail.OK: none)."""
+        snap = self.problems.snapshot(state)
+        v = snap.vehicle_ids.index(vehicle_id)
+        return self.problems.inserter(snap).schedule(v, snap.routes[v])[0]
 
     def check_vehicle(self, state: FleetState, vehicle_id: str) -> None:
         """Raise UnknownVehicle for an id that is not in the fleet."""

@@ -127,6 +127,16 @@ class Nights(Protocol):
 
 
 @dataclass(frozen=True)
+class FleetChange:
+    """What :meth:`DispatchService.adopt_fleet` did: the buses that joined tonight's fleet,
+    those that took new seats, places or depot, and those that kept tonight's (why)."""
+
+    joined: list[str]
+    refitted: list[str]
+    kept: dict[str, str]
+
+
+@dataclass(frozen=True)
 class RoundsStatus:
     """Tonight's background rounds: how many went through, the last that did, the last
     that failed and why (aware instants)."""
@@ -305,62 +315,99 @@ class DispatchService:
 
         With ``nights`` the fleet comes from them and ``vehicles`` is not used; a bus of
         theirs that tonight's stored fleet lacks (the service restarted with more buses)
-        joins it now, at its depot (:meth:`join_buses`)."""
+        joins it now, at its depot, and one whose seats or depot changed takes them where its
+        plan allows (:meth:`adopt_fleet`)."""
         store = self.store
         state = store.load()
         if state is None:
             return self._create_fleet(store, vehicles)
         if self._nights is not None:
             night = self.night()
-            self.join_buses(self._nights.fleet_for(night.day, night.dispatcher.policy))
+            self.adopt_fleet(self._nights.fleet_for(night.day, night.dispatcher.policy))
             state = store.load()
             assert state is not None
         return state
 
-    def join_buses(self, fleet: Sequence[Vehicle]) -> list[str]:
-        """Put each bus of ``fleet`` that tonight's fleet does not have on shift now, at its
-        depot, with an empty plan (event ``vehicle.joined``); the buses added. A bus tonight's
-        fleet has and ``fleet`` does not keeps its riders and its plan (it is only named in
-        the log): taking it out of service is the control room's decision."""
+    def adopt_fleet(self, fleet: Sequence[Vehicle]) -> FleetChange:
+        """Make tonight's fleet the buses of ``fleet`` (the settings, after a restart), as far
+        as no promise suffers.
 
-        def decide(state: FleetState) -> tuple[FleetState, list[Event], list[str]]:
-            new = [v for v in fleet if v.vehicle_id not in state.vehicles]
-            if not new:
-                return state, [], []
+        A bus tonight's fleet lacks goes on shift now, at its depot, with an empty plan
+        (event ``vehicle.joined``). A bus whose seats, wheelchair places or depot differ takes
+        them at once when its plan keeps every rule with them (event ``vehicle.refitted``);
+        otherwise it keeps tonight's until the next night, and the log says why. A bus
+        tonight's fleet has and ``fleet`` does not keeps its riders and its plan (it is only
+        named in the log): taking it out of service is the control room's decision."""
+
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], FleetChange]:
             now = state.now_s
+            events: list[Event] = []
+            refitted: list[str] = []
+            kept: dict[str, str] = {}
+            for bus in fleet:
+                old = state.vehicles.get(bus.vehicle_id)
+                if old is None or (old.seats, old.wheelchair_places, old.depot) == (
+                    bus.seats, bus.wheelchair_places, bus.depot
+                ):  # fmt: skip
+                    continue
+                got = self.dispatcher.refit(state, bus)
+                if isinstance(got, str):
+                    kept[bus.vehicle_id] = got
+                    continue
+                state = got
+                refitted.append(bus.vehicle_id)
+                events.append(Event("vehicle.refitted", now, {
+                    "vehicle_id": bus.vehicle_id, "seats": bus.seats,
+                    "wheelchair_places": bus.wheelchair_places,
+                    "depot": [bus.depot.lat, bus.depot.lon],
+                    "before": {"seats": old.seats, "wheelchair_places": old.wheelchair_places,
+                               "depot": [old.depot.lat, old.depot.lon]},
+                }))  # fmt: skip
+            new = [v for v in fleet if v.vehicle_id not in state.vehicles]
             joined = [replace(v, shift_start_s=max(v.shift_start_s, now)) for v in new]
             if any(v.shift_end_s <= v.shift_start_s for v in joined):
-                return state, [], []  # the night's shifts are over: nothing to join
-            vehicles = {**state.vehicles, **{v.vehicle_id: v for v in joined}}
-            states = {
-                **state.states,
-                **{
-                    v.vehicle_id: VehicleState(
-                        v.vehicle_id, v.depot.node, v.shift_start_s, v.depot.lat, v.depot.lon
-                    )
+                joined = []  # the night's shifts are over: nothing to join
+            if joined:
+                vehicles = {**state.vehicles, **{v.vehicle_id: v for v in joined}}
+                states = {
+                    **state.states,
+                    **{
+                        v.vehicle_id: VehicleState(
+                            v.vehicle_id, v.depot.node, v.shift_start_s, v.depot.lat, v.depot.lon
+                        )
+                        for v in joined
+                    },
+                }
+                plans = {**state.plans, **{v.vehicle_id: Plan(v.vehicle_id) for v in joined}}
+                state = state.evolve(vehicles=vehicles, states=states, plans=plans)
+                events += [
+                    Event("vehicle.joined", now, {"vehicle_id": v.vehicle_id, "seats": v.seats,
+                                                  "wheelchair_places": v.wheelchair_places})
                     for v in joined
-                },
-            }
-            plans = {**state.plans, **{v.vehicle_id: Plan(v.vehicle_id) for v in joined}}
-            events = [
-                Event("vehicle.joined", now, {"vehicle_id": v.vehicle_id, "seats": v.seats,
-                                              "wheelchair_places": v.wheelchair_places})
-                for v in joined
-            ]  # fmt: skip
-            ids = [v.vehicle_id for v in joined]
-            return state.evolve(vehicles=vehicles, states=states, plans=plans), events, ids
+                ]  # fmt: skip
+            change = FleetChange([v.vehicle_id for v in joined], refitted, kept)
+            return state, events, change
 
-        stored, added = self._change(decide)
+        stored, change = self._change(decide)
         extra = sorted(set(stored.vehicles) - {v.vehicle_id for v in fleet})
-        if added:
-            log.info("buses %s joined tonight's fleet", ", ".join(added))
+        if change.joined:
+            log.info("buses %s joined tonight's fleet", ", ".join(change.joined))
+        if change.refitted:
+            log.info("buses %s took their new seats, places or depot", ", ".join(change.refitted))
+        for vid, why in change.kept.items():
+            log.warning(
+                "%s keeps tonight's seats, wheelchair places and depot until the next night: "
+                "%s with the new ones",
+                vid,
+                why,
+            )
         if extra:
             log.warning(
                 "tonight's fleet has buses the settings do not (%s): they keep their riders "
                 "and plans; take them out of service from the control room if they stop",
                 ", ".join(extra),
             )
-        return added
+        return change
 
     def snapshot(self) -> FleetState:
         """The current state with its clock moved to now (nothing is committed)."""

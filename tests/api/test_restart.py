@@ -107,6 +107,50 @@ def test_a_restart_with_more_buses_puts_them_on_shift_tonight(
     assert all(kept.bookings[b["id"]].vehicle_id == b["vehicle"]["vehicleId"] for b in booked)
 
 
+def test_a_restart_with_other_buses_refits_those_whose_plans_allow_it(
+    world: RoadWorld, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The buses are swapped for smaller ones kept at the Markt in the middle of a night:
+    restarted with 4 seats, 2 wheelchair places and the depot at the Markt, the buses whose
+    plans fit them take them at once (event vehicle.refitted) and their way home ends there;
+    the bus carrying a group of six keeps its 8 seats and its depot tonight (the log says
+    why), and the group its bus and its promised times."""
+    clock = ManualClock(TEN_PM)
+    first = open_api(world, tmp_path / "data", clock)
+    with first.client:
+        group = first.booked(STATION, AMPEN, nrOfTravelers=6)
+    first.runtime.close()
+
+    clock.advance(60)
+    swap = {"bus_seats": 4, "bus_wheelchair_places": 2, "depot_lat": MARKT[0],
+            "depot_lon": MARKT[1]}  # fmt: skip
+    with caplog.at_level("WARNING", logger="dispatch.service"):
+        second = open_api(world, tmp_path / "data", clock, **swap)
+    with second.client:
+        state = second.runtime.service.snapshot()
+        events = [e[1] for e in second.store.recent_events(50) if e[1].type == "vehicle.refitted"]
+        got = second.client.get(f"/v1/bookings/{group['id']}", headers=RIDER).json()
+    second.runtime.close()
+    kept = group["vehicle"]["vehicleId"]
+    others = sorted(set(state.vehicles) - {kept})
+    assert len(others) == 2 and sorted(e.data["vehicle_id"] for e in events) == others
+    assert all(e.data["before"]["seats"] == 8 and e.data["seats"] == 4 for e in events)
+    markt = state.vehicles[others[0]].depot
+    assert abs(markt.lat - MARKT[0]) < 0.002 and abs(markt.lon - MARKT[1]) < 0.002
+    for vid in others:
+        v = state.vehicles[vid]
+        assert (v.seats, v.wheelchair_places, v.depot) == (4, 2, markt)
+    assert (state.vehicles[kept].seats, state.vehicles[kept].wheelchair_places) == (8, 1)
+    assert state.vehicles[kept].depot != markt
+    assert got["vehicle"]["vehicleId"] == kept
+    assert got["pickup"]["windowEnd"] == group["pickup"]["windowEnd"]
+    assert got["dropoff"]["latestTime"] == group["dropoff"]["latestTime"]
+    assert any(
+        kept in r.getMessage() and "more riders at once than 4 seats" in r.getMessage()
+        for r in caplog.records
+    )
+
+
 def _serve(
     data_dir: Path,
     sources: dict[str, str],

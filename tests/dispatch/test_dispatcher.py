@@ -565,3 +565,41 @@ def test_a_breakdown_hands_a_rider_on_through_the_rescue() -> None:
     assert_plans_match_bookings(new)
     snap, sol = d.current_solution(new)
     assert violations(snap.problem, sol) == []
+
+
+def test_a_bus_takes_other_seats_and_depot_only_where_its_plan_allows(times) -> None:
+    """Bus A carries a group of three (r1, 12 -> 14): refitted with two seats it is left as
+    it is, and the reason names the seats; with four seats and a depot at node 24 it takes
+    them, its riders and stops kept and the stop times from the new bus."""
+    d = dispatcher(times)
+    state, _ = book(d, FleetState.create(NOW, [bus("A")]), "r1", 12, 14, passengers=3)
+    small = d.refit(state, bus("A", seats=2))
+    assert small == "its plan carries more riders at once than 2 seats"
+    moved = d.refit(state, bus("A", seats=4, depot=24))
+    assert isinstance(moved, FleetState)
+    assert (moved.vehicles["A"].seats, moved.vehicles["A"].depot.node) == (4, 24)
+    assert moved.vehicles["A"].shift_start_s == state.vehicles["A"].shift_start_s
+    assert [(s.booking_id, s.type) for s in moved.plans["A"].stops] == [
+        (s.booking_id, s.type) for s in state.plans["A"].stops
+    ]
+    # home from node 14 is two blocks to the new depot, six to the old one
+    assert moved.plans["A"].end_s == state.plans["A"].end_s - 4 * 60
+    snap, sol = d.current_solution(moved)
+    assert violations(snap.problem, sol) == []
+
+
+def test_a_late_bus_is_refitted_against_what_it_can_still_do(times) -> None:
+    """Bus C is stuck at its depot past r0's promised pickup window. As in the rounds, its
+    stop is held to no later than it is due: C takes a depot at node 24 (the stop times
+    stay) but not two seats for r0's group of three."""
+    d = dispatcher(times)
+    state, _ = book(d, FleetState.create(NOW, [bus("C")]), "r0", 12, 14, passengers=3)
+    state = d.vehicle_position(state, "C", 0, NOW + 800)
+    late = state.bookings["b-r0"]
+    assert late.pickup_eta_s is not None and late.pickup_eta_s > late.pickup_window[1]
+    moved = d.refit(state, bus("C", depot=24))
+    assert isinstance(moved, FleetState) and moved.vehicles["C"].depot.node == 24
+    assert moved.bookings["b-r0"].pickup_eta_s == late.pickup_eta_s
+    assert d.refit(state, bus("C", seats=2)) == (
+        "its plan carries more riders at once than 2 seats"
+    )
