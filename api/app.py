@@ -140,10 +140,11 @@ def start_background(rt: Runtime) -> tuple[threading.Event, threading.Thread | N
 
 
 def _background(rt: Runtime, stop: threading.Event) -> None:
-    """Expire PENDING bookings, re-optimise changed plans, start a fetch of the trains' delays
-    (when a feed is set, every gtfs_rt_poll_s, in its own thread: it is not waited for), move
-    old nights to the archive (once a service day) and rebalance idle buses (from the last
-    nights' demand), every reopt_interval_s.
+    """Expire PENDING bookings (tonight's and those booked ahead for later nights),
+    re-optimise changed plans, start a fetch of the trains' delays (when a feed is set, every
+    gtfs_rt_poll_s, in its own thread: it is not waited for), move old nights to the archive
+    (once a service day) and rebalance idle buses (from the last nights' demand), every
+    reopt_interval_s.
 
     With several worker processes only the lease holder works, so rounds do not compete.
     """
@@ -155,7 +156,8 @@ def _background(rt: Runtime, stop: threading.Event) -> None:
         try:
             if not rt.service.lead_background(owner, lease):
                 continue
-            rt.service.expire_pending()
+            for svc in [rt.service, *rt.service.later_nights()]:  # and nights booked ahead
+                svc.expire_pending()
             if rt.service.reoptimise(only_if_changed=True):
                 log.info("re-optimised plans committed")
             if rt.train_feed is not None:

@@ -18,6 +18,7 @@ from api.auth import Dispatcher, Driver, Principal, RiderApp, Role, principal
 from api.errors import rejection_error
 from api.idempotency import idempotent
 from api.views import area_rings, customer_of, network_view, owner_of
+from dispatch.service import DispatchService
 from dispatch.store import Event
 from nachtbus.billing import ledger as billing
 from nachtbus.clock import from_datetime
@@ -26,6 +27,7 @@ from nachtbus.domain import (
     Booking,
     BookingRequest,
     ConnectionKind,
+    FleetState,
     StopType,
     Traveller,
 )
@@ -73,7 +75,9 @@ def rt(request: Request) -> Runtime:
 # ---------------------------------------------------------------------- riders
 @rider_router.post("/planning/inquiries", response_model=s.PlanningOut, tags=["planning"])
 def inquire(inquiry: s.Inquiry, request: Request, who: RiderApp) -> s.PlanningOut:
-    """Offers for a trip tonight: pickup window and point, expected and latest arrival.
+    """Offers for a trip tonight, or on a later night within the booking horizon (booked
+    ahead: that night's buses and rules): pickup window and point, expected and latest
+    arrival.
 
     Asking for something the service does not do (outside the area or the hours, too many
     travellers, a time in the past) is a 422 with the reason as ``code``. When the wished time
@@ -86,12 +90,18 @@ def inquire(inquiry: s.Inquiry, request: Request, who: RiderApp) -> s.PlanningOu
     policy's buffer before the departure; an unknown train is a 422 naming
     ``connection.tripId``.
     """
-    r, clock = rt(request), rt(request).service.clock
+    r, conn = rt(request), inquiry.connection
+    # a trip on a later night (booked ahead) is dealt with on that night's store and seconds
+    if inquiry.departure_time or inquiry.arrival_time:
+        field = "departureTime" if inquiry.departure_time else "arrivalTime"
+        svc = r.service.service_for(inquiry.departure_time or inquiry.arrival_time, field)
+    else:
+        svc = r.service.service_for(conn.time if conn else None, "connection.time")
+    clock, views = svc.clock, r.views.of_day(svc.night().day)
     request_id = uuid.uuid4().hex[:12]
-    conn = inquiry.connection
     train, station = None, None
     if conn is not None:  # the station side of a train trip comes from the timetable
-        train, station = r.service.find_train(
+        train, station = svc.find_train(
             ConnectionKind(conn.direction.value),
             trip_id=conn.trip_id,
             stop_id=conn.stop_id,
@@ -123,14 +133,14 @@ def inquire(inquiry: s.Inquiry, request: Request, who: RiderApp) -> s.PlanningOu
         from_datetime(clock, inquiry.arrival_time, "arrivalTime") if inquiry.arrival_time else None
     )
     if train is not None:
-        req, arrive_by = r.service.with_train(req, train)
-    offers, answer = r.service.options(req, arrive_by)
+        req, arrive_by = svc.with_train(req, train)
+    offers, answer = svc.options(req, arrive_by)
     if answer is None:
-        return s.PlanningOut(options=[r.views.offer(o) for o in offers])
+        return s.PlanningOut(options=[views.offer(o) for o in offers])
     if answer.reason in INPUT_REASONS:
         raise rejection_error(answer)
     return s.PlanningOut(
-        options=[r.views.offer(o) for o in offers],
+        options=[views.offer(o) for o in offers],
         rejection=s.RejectionOut(reason=answer.reason.value, message=answer.message),
     )
 
@@ -145,12 +155,25 @@ def _lon(c: s.Coordinates | None) -> float:
     return c.lon
 
 
-def _own_booking(request: Request, who: Principal, booking_id: str) -> Booking:
-    state = rt(request).service.snapshot()
+def _own_booking(
+    request: Request, who: Principal, booking_id: str
+) -> tuple[DispatchService, FleetState, Booking]:
+    """The booking (tonight's or a later night's), the service of its night and that
+    night's state."""
+    svc, state = rt(request).service.holding_booking(booking_id)
     b = state.bookings.get(booking_id)
     if b is None:
         raise UnknownBooking(f"no booking {booking_id!r}", field="id")
-    return _owned(who, b)
+    return svc, state, _owned(who, b)
+
+
+def _booking_out(
+    request: Request, svc: DispatchService, b: Booking, state: FleetState | None = None
+) -> s.BookingOut:
+    """A booking as its night's service sees it (``state``, default now), its times on that
+    night's date."""
+    views = rt(request).views.of_day(svc.night().day)
+    return views.booking(state or svc.snapshot(), b)
 
 
 def _owned(who: Principal, b: Booking) -> Booking:
@@ -184,12 +207,13 @@ def book(
     r = rt(request)
 
     def run() -> tuple[int, s.BookingOut]:
-        offer = r.service.offer(body.offer_id)
+        svc = r.service.holding_offer(body.offer_id)  # tonight's, or a later night's
+        offer = svc.offer(body.offer_id)
         mine = offer is None or owner_of(offer.request) == who.subject
         if who.role == Role.RIDER_APP and not mine:
             raise AccessDenied("this offer was made to another app", field="offerId")
-        b = r.service.book(body.offer_id)
-        return 201, r.views.booking(r.service.snapshot(), b)
+        b = svc.book(body.offer_id)
+        return 201, _booking_out(request, svc, b)
 
     return idempotent(r.service.store, request, who, idempotency_key, body.model_dump_json(), run)
 
@@ -208,22 +232,27 @@ def list_bookings(
         ),
     ] = None,
 ) -> list[s.BookingOut]:
-    """Tonight's bookings of the calling app (a dispatcher sees all)."""
+    """Tonight's bookings of the calling app (a dispatcher sees all), then those booked
+    ahead for later nights, night by night."""
     r = rt(request)
-    state = r.service.snapshot()
-    return [
-        r.views.booking(state, b)
-        for b in sorted(state.bookings.values(), key=lambda b: b.booking_id)
-        if (who.role == Role.DISPATCHER or owner_of(b.request) == who.subject)
-        and (customer_id is None or customer_of(b) == customer_id)
-    ]
+    out = []
+    for svc in [r.service, *r.service.later_nights()]:
+        state, views = svc.snapshot(), r.views.of_day(svc.night().day)
+        out += [
+            views.booking(state, b)
+            for b in sorted(state.bookings.values(), key=lambda b: b.booking_id)
+            if (who.role == Role.DISPATCHER or owner_of(b.request) == who.subject)
+            and (customer_id is None or customer_of(b) == customer_id)
+        ]
+    return out
 
 
 @rider_router.get("/bookings/{id}", response_model=s.BookingOut, tags=["booking"])
 def get_booking(id: str, request: Request, who: RiderApp) -> s.BookingOut:
-    """The booking, its bus's live position and the current pickup and arrival forecast."""
-    b = _own_booking(request, who, id)
-    return rt(request).views.booking(rt(request).service.snapshot(), b)
+    """The booking, its bus's live position and the current pickup and arrival forecast
+    (tonight's, or one booked ahead for a later night)."""
+    svc, state, b = _own_booking(request, who, id)
+    return _booking_out(request, svc, b, state)
 
 
 @rider_router.post("/bookings/{id}/events", response_model=s.BookingOut, tags=["booking"])
@@ -241,12 +270,10 @@ def booking_event(
     r = rt(request)
 
     def run() -> tuple[int, s.BookingOut]:
-        _own_booking(request, who, id)
-        if event.operation == s.BookingOperation.COMMIT:
-            b = r.service.commit(id)
-        else:
-            b = r.service.cancel(id)
-        return 200, r.views.booking(r.service.snapshot(), b)
+        svc, _, _ = _own_booking(request, who, id)
+        commit = event.operation == s.BookingOperation.COMMIT
+        b = svc.commit(id) if commit else svc.cancel(id)
+        return 200, _booking_out(request, svc, b)
 
     return idempotent(r.service.store, request, who, idempotency_key, event.model_dump_json(), run)
 
@@ -429,8 +456,9 @@ def cancel_for_rider(
     r = rt(request)
 
     def run() -> tuple[int, s.BookingOut]:
-        b = r.service.cancel_for_rider(id, who.name, body.reason)
-        return 200, r.views.booking(r.service.snapshot(), b)
+        svc, _ = r.service.holding_booking(id)  # tonight's, or a later night's
+        b = svc.cancel_for_rider(id, who.name, body.reason)
+        return 200, _booking_out(request, svc, b)
 
     return idempotent(r.service.store, request, who, idempotency_key, body.model_dump_json(), run)
 

@@ -119,11 +119,13 @@ class Inquiry(Schema):
     )
     departure_time: datetime | None = Field(
         default=None,
-        description="Earliest pickup tonight (ISO 8601). Omit both times to leave now.",
+        description="Earliest pickup (ISO 8601): tonight, or a later night within the rules' "
+        "booking horizon (prebook_horizon_s, 24 h by default). Omit both times to leave now.",
     )
     arrival_time: datetime | None = Field(
         default=None,
-        description="Latest arrival tonight (ISO 8601); the pickup is planned to arrive by then.",
+        description="Latest arrival (ISO 8601), tonight or a later night as departureTime; "
+        "the pickup is planned to arrive by then.",
     )
     # counts are whole JSON numbers: strict, so true, 2.0 or "2" are refused, not read as 1 or 2
     nr_of_travelers: int = Field(

@@ -26,7 +26,7 @@ from dispatch.store import Event, StateStore
 from nachtbus.billing import ledger as billing
 from nachtbus.billing.co2 import Co2Params, Leg, NightCo2, account
 from nachtbus.billing.fares import Pricer
-from nachtbus.clock import Clock
+from nachtbus.clock import Clock, DayClock, service_day_of
 from nachtbus.domain import (
     Booking,
     BookingRequest,
@@ -227,6 +227,7 @@ class DispatchService:
         self.timetable = timetable
         self.district_map = districts
         self._lock = threading.Lock()
+        self._ahead: dict[date, DispatchService] = {}  # later nights riders booked ahead for
         self._last_reopt: tuple[date, int] | None = None
         self.network_key = network_key
 
@@ -242,22 +243,108 @@ class DispatchService:
             return night
         with self._lock:
             if self._night is None or self._night.day != day:
-                self._night = self._open(day)
+                opened, stored = self._open(day)
+                self._night = opened
+                self._ahead = {d: svc for d, svc in self._ahead.items() if d > day}
+                if stored:  # a restart, or a night riders booked ahead for: today's buses
+                    self.adopt_fleet(self._nights.fleet_for(day, opened.dispatcher.policy))
             return self._night
 
-    def _open(self, day: date) -> Night:
+    def _open(self, day: date, clock: Clock | None = None) -> tuple[Night, bool]:
+        """Service day ``day``'s night, its fleet created if its store has none yet (in the
+        seconds of ``clock``, default the service's); and whether the store had one."""
         assert self._nights is not None
+        clock = clock or self.clock
         policy = self._base.policy.for_night(day, self.clock.tz)
         night = Night(day, self._nights.store_for(day), self._base.with_policy(policy))
-        if night.store.load() is None:
+        stored = night.store.load() is not None
+        if not stored:
             fleet = self._nights.fleet_for(day, policy)
-            self._create_fleet(night.store, fleet)
+            night.store.initialise(FleetState.create(clock.now_s(), list(fleet)))
             night.store.append_events(
-                [Event("service.night_opened", self.clock.now_s(), {"service_date": str(day)})]
+                [Event("service.night_opened", clock.now_s(), {"service_date": str(day)})]
             )
             log.info("service day %s opened with %d buses", day, len(fleet))
         self._same_network(night)
-        return night
+        return night, stored
+
+    # ------------------------------------------------------------------ booking ahead
+    def ahead(self, day: date) -> DispatchService:
+        """The service of a later service day ``day``, for riders booking ahead (up to the
+        rules' ``prebook_horizon_s``): that night's store, its fleet created now with that
+        night's rules, and a clock in that night's seconds. Its offers, bookings, commits
+        and cancellations are those of any night; it runs no rounds (the night's own service
+        takes it over at noon of its date, with the buses of the settings then)."""
+        tonight = self.night().day
+        if self._nights is None or day <= tonight:
+            raise ValueError(f"{day} is not a later service day than {tonight}")
+        with self._lock:
+            found = self._ahead.get(day)
+            if found is None:
+                clock = DayClock(self.clock, day)
+                night, _ = self._open(day, clock)
+                found = DispatchService(
+                    night.dispatcher, night.store, clock, self.locator, self.config,
+                    self.pricer, offer_ids=self._offer_ids, timetable=self.timetable,
+                    districts=self.district_map, network_key=self.network_key,
+                )  # fmt: skip
+                self._ahead[day] = found
+            return found
+
+    def service_for(self, moment: datetime | None, field: str) -> DispatchService:
+        """The service whose night a trip at ``moment`` belongs to: a later night's
+        (:meth:`ahead`) for a time on a later service day within the booking horizon, else
+        this one (which names a time on no night it serves in its error). A time beyond the
+        horizon is refused here, naming ``field``, before any night is opened for it."""
+        if moment is None or self._nights is None:
+            return self
+        tz = self.clock.tz
+        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=tz, fold=0)
+        try:
+            day, _ = service_day_of(aware, tz)
+        except (OverflowError, ValueError):
+            return self
+        if day <= self.night().day:
+            return self
+        horizon = self.dispatcher.policy.prebook_horizon_s
+        if (aware - self.clock.now()).total_seconds() > horizon:
+            raise RejectedInput(
+                RejectionReason.BEYOND_BOOKING_HORIZON.value,
+                f"trips can be booked at most {horizon // 3600} h ahead",
+                field=field,
+            )
+        return self.ahead(day)
+
+    def later_nights(self) -> list[DispatchService]:
+        """The services of the later nights that riders have booked ahead for (their stores
+        exist), soonest first."""
+        if self._nights is None:
+            return []
+        tonight = self.night().day
+        return [self.ahead(d) for d in self._nights.stored_days() if d > tonight]
+
+    def holding_offer(self, offer_id: str) -> DispatchService:
+        """The service (tonight's or a later night's) that made offer ``offer_id``; tonight's
+        when none did (which then answers that there is no such offer)."""
+        if self.offer(offer_id) is not None:
+            return self
+        return next((svc for svc in self.later_nights() if svc.offer(offer_id)), self)
+
+    def holding_booking(self, booking_id: str) -> tuple[DispatchService, FleetState]:
+        """The service (tonight's or a later night's) whose night has booking ``booking_id``,
+        with that night's state now; tonight's when none has (whose state then lacks it)."""
+        tonight = self.snapshot()
+        if booking_id in tonight.bookings:
+            return self, tonight
+        for svc in self.later_nights():
+            state = svc.snapshot()
+            if booking_id in state.bookings:
+                return svc, state
+        return self, tonight
+        for svc in self.later_nights():
+            if booking_id in svc.snapshot().bookings:
+                return svc
+        return self
 
     NETWORK = "network"  # the road network a night's places are numbered on (no time to live)
 
@@ -313,19 +400,13 @@ class DispatchService:
     def start(self, vehicles: Sequence[Vehicle] = ()) -> FleetState:
         """Load the stored state, or create the fleet if the store is empty (first start).
 
-        With ``nights`` the fleet comes from them and ``vehicles`` is not used; a bus of
-        theirs that tonight's stored fleet lacks (the service restarted with more buses)
-        joins it now, at its depot, and one whose seats or depot changed takes them where its
-        plan allows (:meth:`adopt_fleet`)."""
+        With ``nights`` the fleet comes from them and ``vehicles`` is not used; opening a
+        night that was stored already (a restart, or riders booked ahead for it) makes its
+        fleet the settings' buses where its plans allow (:meth:`adopt_fleet`)."""
         store = self.store
         state = store.load()
         if state is None:
             return self._create_fleet(store, vehicles)
-        if self._nights is not None:
-            night = self.night()
-            self.adopt_fleet(self._nights.fleet_for(night.day, night.dispatcher.policy))
-            state = store.load()
-            assert state is not None
         return state
 
     def adopt_fleet(self, fleet: Sequence[Vehicle]) -> FleetChange:

@@ -136,6 +136,28 @@ class WallClock:
         return cls(tz, offset_s=wall_to_elapsed(day, seconds, zone) - now)
 
 
+class DayClock:
+    """Another service day's view of ``clock``: the same instant, counted in the seconds of
+    service day ``day``. A rider booking ahead for a later night is dealt with on that
+    night's store in that night's seconds (before its noon they are fewer than 12 h, and
+    negative before the midnight that starts its date)."""
+
+    def __init__(self, clock: Clock, day: date) -> None:
+        self.clock = clock
+        self.day = day
+        self.tz = clock.tz
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def now_s(self) -> int:
+        since = self.clock.now().astimezone(UTC) - day_start(self.day, self.tz)
+        return int(since.total_seconds())
+
+    def service_date(self) -> date:
+        return self.day
+
+
 class ManualClock:
     """A clock that moves only when told to: tests and the simulator.
 

@@ -32,7 +32,11 @@ def version(api: Api) -> int:
         ({"nrOfTravelers": 0}, "invalid_input", "nrOfTravelers"),
         ({"wheelchairs": 2, "nrOfTravelers": 1}, "invalid_input", "wheelchairs"),
         ({"departureTime": "2026-11-20T21:00:00+01:00"}, "pickup_in_past", "departureTime"),
-        ({"departureTime": "2026-11-21T13:00:00+01:00"}, "invalid_input", "departureTime"),
+        # the next night's (booked ahead), but not in its hours; the night after is too far
+        ({"departureTime": "2026-11-21T13:00:00+01:00"}, "outside_service_hours", "departureTime"),
+        ({"departureTime": "2026-11-22T23:00:00+01:00"}, "beyond_booking_horizon", "departureTime"),
+        ({"arrivalTime": "2026-11-22T23:00:00+01:00"}, "beyond_booking_horizon", "arrivalTime"),
+        ({"departureTime": "2026-11-19T23:00:00+01:00"}, "invalid_input", "departureTime"),
         ({"departureTime": "2026-11-21T06:00:00"}, "outside_service_hours", "departureTime"),
         (
             {
