@@ -26,6 +26,7 @@ import numpy as np
 from dispatch.policies import RequestWindows, ServicePolicy
 from dispatch.snapshot import NEW, ProblemBuilder, Snapshot, TravelTimeSource
 from nachtbus.domain import (
+    INPUT_REASONS,
     Booking,
     BookingRequest,
     BookingStatus,
@@ -165,11 +166,13 @@ class Dispatcher:
     ) -> Offer | Rejection:
         """The best offer for a request (nothing changes), or a Rejection with its reason;
         with ``arrive_by_s``, one whose promised latest arrival is no later."""
+        direct = int(self.times.times_s([request.origin.node, request.destination.node])[0, 1])
+        tries = self._windows(state, request, direct, arrive_by_s)
+        if isinstance(tries, Rejection) and tries.reason in INPUT_REASONS:
+            return tries  # what was asked comes first: a time in the past is that, busy or not
         pre = self._precheck(state, request)
         if pre is not None:
             return pre
-        direct = int(self.times.times_s([request.origin.node, request.destination.node])[0, 1])
-        tries = self._windows(state, request, direct, arrive_by_s)
         if isinstance(tries, Rejection):
             return tries
         for w in tries:  # more than one only for an arrive-by trip asked soon before
@@ -234,7 +237,7 @@ class Dispatcher:
         """Whether the pickup is far out: ``policy.far_pickup_s`` or more by road from the
         nearest depot of the fleet (the rule that keeps the villages served)."""
         depots = [v.depot.node for v in state.vehicles.values()]
-        return pickup_is_far(self.times, self.policy, depots, request.origin.node)
+        return bool(depots) and pickup_is_far(self.times, self.policy, depots, request.origin.node)
 
     def _precheck(self, state: FleetState, request: BookingRequest) -> Rejection | None:
         on_shift = [state.vehicles[vid] for vid in self.serving(state)]

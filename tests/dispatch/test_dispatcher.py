@@ -603,3 +603,17 @@ def test_a_late_bus_is_refitted_against_what_it_can_still_do(times) -> None:
     assert d.refit(state, bus("C", seats=2)) == (
         "its plan carries more riders at once than 2 seats"
     )
+
+
+def test_a_time_in_the_past_is_named_before_a_fleet_off_shift(times) -> None:
+    """At 02:00, the only bus's shift over at 01:00, a trip asked for 00:30 is refused for
+    its time in the past (what was asked), not for the bus being off shift; one asked for
+    now is refused for the shift, and one at 06:00 for the service hours."""
+    d = dispatcher(times)
+    state = FleetState.create(26 * 3600, [bus("A", shift=(20 * 3600, 25 * 3600))])
+    past = d.offer(state, request("r1", 12, 14, state.now_s, at=24 * 3600 + 1800))
+    now = d.offer(state, request("r2", 12, 14, state.now_s))
+    late = d.offer(state, request("r3", 12, 14, state.now_s, at=30 * 3600))
+    assert isinstance(past, Rejection) and past.reason == RejectionReason.PICKUP_IN_PAST
+    assert isinstance(now, Rejection) and now.reason == RejectionReason.NO_VEHICLE_ON_SHIFT
+    assert isinstance(late, Rejection) and late.reason == RejectionReason.OUTSIDE_SERVICE_HOURS
