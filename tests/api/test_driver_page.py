@@ -273,3 +273,43 @@ def test_no_show_is_enabled_only_after_the_wait(api: Api, served: str, browser: 
     _tap(page, "noshow")
     assert _booking(api, b["id"])["state"] == "NO_SHOW"
     context.close()
+
+
+def test_the_desk_books_the_next_night_and_tonight_from_the_morning(
+    api: Api, served: str, browser: Any
+) -> None:
+    """A caller at 22:00 books 21:00 the next night ("the next night"): the offer read out
+    carries its date and the booking is that night's. The next morning at 10:00, every
+    shift over, "tonight 01:00" is the small hours of the coming night, not the past one."""
+    street_from = "Marktweg 2" if "Testdorf" in api.runtime.world.area.name else "Ostenhellweg"
+    street_to = "Ostönnenweg 2" if "Testdorf" in api.runtime.world.area.name else "Walburger"
+
+    def desk_booking(when: str, night: str) -> str:
+        page = _desk(browser, served)
+        page.fill("#caller", "schmidt-12")
+        _find(page, "from", street_from)
+        _find(page, "to", street_to)
+        page.select_option("#when", "pickup")
+        page.fill("#at", when)
+        page.select_option("#night", night)
+        page.click("#getOffer")
+        page.wait_for_selector("#deskOffer button[data-book]", timeout=10_000)
+        text = page.locator("#deskOffer div").first.inner_text()
+        page.click("#deskOffer button[data-book='0']")
+        page.wait_for_function("document.body.dataset.deskBooked", timeout=10_000)
+        bid = str(page.evaluate("document.body.dataset.deskBooked"))
+        page.close()
+        return f"{bid} {text}"
+
+    next_night, text = desk_booking("21:00", "1").split(" ", 1)
+    assert "pickup 2026-11-21 21:00" in text
+    got = api.client.get(f"/v1/bookings/{next_night}", headers=DISPATCHER).json()
+    assert got["state"] == "CONFIRMED" and got["customerId"] == "phone:schmidt-12"
+    assert got["pickup"]["windowStart"] == "2026-11-21T21:00:00+01:00"
+
+    api.clock.advance(12 * 3600)  # 10:00 on the 21st
+    small_hours, _ = desk_booking("01:00", "0").split(" ", 1)
+    got = api.client.get(f"/v1/bookings/{small_hours}", headers=DISPATCHER).json()
+    assert got["pickup"]["windowStart"] == "2026-11-22T01:00:00+01:00"
+    listed = api.client.get("/v1/bookings?customerId=phone:schmidt-12", headers=DISPATCHER)
+    assert [b["id"] for b in listed.json()] == sorted([next_night, small_hours])
