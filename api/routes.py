@@ -207,8 +207,7 @@ def book(
     r = rt(request)
 
     def run() -> tuple[int, s.BookingOut]:
-        svc = r.service.holding_offer(body.offer_id)  # tonight's, or a later night's
-        offer = svc.offer(body.offer_id)
+        svc, offer = r.service.holding_offer(body.offer_id)  # tonight's, or a later night's
         mine = offer is None or owner_of(offer.request) == who.subject
         if who.role == Role.RIDER_APP and not mine:
             raise AccessDenied("this offer was made to another app", field="offerId")

@@ -260,7 +260,7 @@ class DispatchService:
         stored = night.store.load() is not None
         if not stored:
             fleet = self._nights.fleet_for(day, policy)
-            night.store.initialise(FleetState.create(clock.now_s(), list(fleet)))
+            self._create_fleet(night.store, fleet, clock)
             night.store.append_events(
                 [Event("service.night_opened", clock.now_s(), {"service_date": str(day)})]
             )
@@ -323,12 +323,18 @@ class DispatchService:
         tonight = self.night().day
         return [self.ahead(d) for d in self._nights.stored_days() if d > tonight]
 
-    def holding_offer(self, offer_id: str) -> DispatchService:
-        """The service (tonight's or a later night's) that made offer ``offer_id``; tonight's
-        when none did (which then answers that there is no such offer)."""
-        if self.offer(offer_id) is not None:
-            return self
-        return next((svc for svc in self.later_nights() if svc.offer(offer_id)), self)
+    def holding_offer(self, offer_id: str) -> tuple[DispatchService, Offer | None]:
+        """The service (tonight's or a later night's) that made offer ``offer_id``, with the
+        offer; tonight's and None when none did (which then answers that there is no such
+        offer)."""
+        offer = self.offer(offer_id)
+        if offer is not None:
+            return self, offer
+        for svc in self.later_nights():
+            offer = svc.offer(offer_id)
+            if offer is not None:
+                return svc, offer
+        return self, None
 
     def holding_booking(self, booking_id: str) -> tuple[DispatchService, FleetState]:
         """The service (tonight's or a later night's) whose night has booking ``booking_id``,
@@ -341,10 +347,6 @@ class DispatchService:
             if booking_id in state.bookings:
                 return svc, state
         return self, tonight
-        for svc in self.later_nights():
-            if booking_id in svc.snapshot().bookings:
-                return svc
-        return self
 
     NETWORK = "network"  # the road network a night's places are numbered on (no time to live)
 
@@ -370,9 +372,12 @@ class DispatchService:
                 field="area_id",
             )
 
-    def _create_fleet(self, store: StateStore, vehicles: Sequence[Vehicle]) -> FleetState:
-        """Put a fresh fleet (every bus at its depot) into an empty store; the stored state."""
-        store.initialise(FleetState.create(self.clock.now_s(), list(vehicles)))
+    def _create_fleet(
+        self, store: StateStore, vehicles: Sequence[Vehicle], clock: Clock | None = None
+    ) -> FleetState:
+        """Put a fresh fleet (every bus at its depot) into an empty store, at the time of
+        ``clock`` (default the service's); the stored state."""
+        store.initialise(FleetState.create((clock or self.clock).now_s(), list(vehicles)))
         state = store.load()
         assert state is not None
         return state
