@@ -26,7 +26,7 @@ from dispatch.store import Event, StateStore
 from nachtbus.billing import ledger as billing
 from nachtbus.billing.co2 import Co2Params, Leg, NightCo2, account
 from nachtbus.billing.fares import Pricer
-from nachtbus.clock import Clock, DayClock, service_day_of
+from nachtbus.clock import Clock, DayClock, as_aware, service_day_of
 from nachtbus.domain import (
     Booking,
     BookingRequest,
@@ -298,10 +298,9 @@ class DispatchService:
         horizon is refused here, naming ``field``, before any night is opened for it."""
         if moment is None or self._nights is None:
             return self
-        tz = self.clock.tz
-        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=tz, fold=0)
+        aware = as_aware(moment, self.clock.tz)
         try:
-            day, _ = service_day_of(aware, tz)
+            day, _ = service_day_of(aware, self.clock.tz)
         except (OverflowError, ValueError):
             return self
         if day <= self.night().day:

@@ -80,6 +80,12 @@ def to_datetime(clock: Clock, seconds: int) -> datetime:
     return at(clock.service_date(), seconds, clock.tz)
 
 
+def as_aware(moment: datetime, tz: ZoneInfo) -> datetime:
+    """``moment`` as an aware date-time: a naive one is read as local time of the service
+    area (the first of a repeated hour)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz, fold=0)
+
+
 def from_datetime(clock: Clock, moment: datetime, field: str) -> int:
     """An aware date-time as seconds of ``clock``'s current service day.
 
@@ -87,8 +93,7 @@ def from_datetime(clock: Clock, moment: datetime, field: str) -> int:
     hour). A time on another service day, or years away, is an error naming ``field``:
     bookings are for tonight (or the morning after).
     """
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=clock.tz, fold=0)
+    moment = as_aware(moment, clock.tz)
     try:
         if abs(moment.astimezone(UTC) - clock.now()) > FAR:
             raise OverflowError
