@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.api.conftest import DISPATCHER, Api, driver
+from nachtbus.clock import ManualClock
+from routing.world import RoadWorld
+from tests.api.conftest import DISPATCHER, Api, driver, open_api, serving
 from tests.api.test_dispatcher_page import CHROMIUM, FLAGS
 from tests.helpers import AMPEN, MARKT, OSTOENNEN, REPO_OUTPUT
 
@@ -195,8 +198,7 @@ def test_a_phone_booking_reaches_the_fleet_and_the_driver(
     travellers and a wheelchair, the offer read out, booked and committed with the phone
     reference; the booking is in the fleet view and on its bus's driver page; the caller's
     bookings are found again and one is cancelled for the caller."""
-    street_from = "Marktweg 2" if "Testdorf" in api.runtime.world.area.name else "Ostenhellweg"
-    street_to = "Ostönnenweg 2" if "Testdorf" in api.runtime.world.area.name else "Walburger"
+    street_from, street_to = _streets(api)
     page = _desk(browser, served)
     page.fill("#caller", "mueller-4711")
     _find(page, "from", street_from)
@@ -275,41 +277,76 @@ def test_no_show_is_enabled_only_after_the_wait(api: Api, served: str, browser: 
     context.close()
 
 
+def _streets(api: Api) -> tuple[str, str]:
+    """A from and a to street the desk finds on the test's network."""
+    if "Testdorf" in api.runtime.world.area.name:
+        return "Marktweg 2", "Ostönnenweg 2"
+    return "Ostenhellweg", "Walburger"
+
+
+def _desk_booking(browser: Any, served: str, api: Api, when: str, night: str) -> tuple[str, str]:
+    """At the desk, caller schmidt-12 books a pickup at ``when`` (HH:MM) of ``night`` (0:
+    tonight, 1: the next night): the booking id and the offer as read out."""
+    street_from, street_to = _streets(api)
+    page = _desk(browser, served)
+    page.fill("#caller", "schmidt-12")
+    _find(page, "from", street_from)
+    _find(page, "to", street_to)
+    page.select_option("#when", "pickup")
+    page.fill("#at", when)
+    page.select_option("#night", night)
+    page.click("#getOffer")
+    page.wait_for_selector("#deskOffer button[data-book]", timeout=10_000)
+    text = page.locator("#deskOffer div").first.inner_text()
+    page.click("#deskOffer button[data-book='0']")
+    page.wait_for_function("document.body.dataset.deskBooked", timeout=10_000)
+    bid = str(page.evaluate("document.body.dataset.deskBooked"))
+    page.close()
+    return bid, text
+
+
 def test_the_desk_books_the_next_night_and_tonight_from_the_morning(
     api: Api, served: str, browser: Any
 ) -> None:
     """A caller at 22:00 books 21:00 the next night ("the next night"): the offer read out
     carries its date and the booking is that night's. The next morning at 10:00, every
     shift over, "tonight 01:00" is the small hours of the coming night, not the past one."""
-    street_from = "Marktweg 2" if "Testdorf" in api.runtime.world.area.name else "Ostenhellweg"
-    street_to = "Ostönnenweg 2" if "Testdorf" in api.runtime.world.area.name else "Walburger"
-
-    def desk_booking(when: str, night: str) -> str:
-        page = _desk(browser, served)
-        page.fill("#caller", "schmidt-12")
-        _find(page, "from", street_from)
-        _find(page, "to", street_to)
-        page.select_option("#when", "pickup")
-        page.fill("#at", when)
-        page.select_option("#night", night)
-        page.click("#getOffer")
-        page.wait_for_selector("#deskOffer button[data-book]", timeout=10_000)
-        text = page.locator("#deskOffer div").first.inner_text()
-        page.click("#deskOffer button[data-book='0']")
-        page.wait_for_function("document.body.dataset.deskBooked", timeout=10_000)
-        bid = str(page.evaluate("document.body.dataset.deskBooked"))
-        page.close()
-        return f"{bid} {text}"
-
-    next_night, text = desk_booking("21:00", "1").split(" ", 1)
+    next_night, text = _desk_booking(browser, served, api, "21:00", "1")
     assert "pickup 2026-11-21 21:00" in text
     got = api.client.get(f"/v1/bookings/{next_night}", headers=DISPATCHER).json()
     assert got["state"] == "CONFIRMED" and got["customerId"] == "phone:schmidt-12"
     assert got["pickup"]["windowStart"] == "2026-11-21T21:00:00+01:00"
 
     api.clock.advance(12 * 3600)  # 10:00 on the 21st
-    small_hours, _ = desk_booking("01:00", "0").split(" ", 1)
+    small_hours, _ = _desk_booking(browser, served, api, "01:00", "0")
     got = api.client.get(f"/v1/bookings/{small_hours}", headers=DISPATCHER).json()
     assert got["pickup"]["windowStart"] == "2026-11-22T01:00:00+01:00"
     listed = api.client.get("/v1/bookings?customerId=phone:schmidt-12", headers=DISPATCHER)
     assert [b["id"] for b in listed.json()] == sorted([next_night, small_hours])
+
+
+@pytest.mark.parametrize(
+    ("evening", "asked", "promised"),
+    [
+        # the last Sunday of October: 03:00 summer time is 02:00 winter time
+        (date(2026, 10, 24), "04:00", "2026-10-25T04:00:00+01:00"),
+        # the last Sunday of March: 02:00 winter time is 03:00 summer time
+        (date(2027, 3, 27), "04:00", "2027-03-28T04:00:00+02:00"),
+    ],
+)
+def test_the_desk_books_across_the_clock_change(
+    world: RoadWorld, tmp_path: Path, browser: Any, evening: date, asked: str, promised: str
+) -> None:
+    """At 22:00 on a clock-change night a caller asks for 04:00: the pickup is at 04:00 on
+    the clocks of that morning, not at the offset of 22:00 (an hour off: 03:00 in October,
+    05:00 in March, which is past the service hours)."""
+    clock = ManualClock(22 * 3600, evening)
+    api = open_api(world, tmp_path / "data", clock)
+    try:
+        with api.client, serving(api.client.app) as served:
+            bid, text = _desk_booking(browser, served, api, asked, "0")
+            got = api.client.get(f"/v1/bookings/{bid}", headers=DISPATCHER).json()
+    finally:
+        api.runtime.close()
+    assert f"{promised[:10]} {asked}" in text
+    assert got["pickup"]["windowStart"] == promised, got["pickup"]
