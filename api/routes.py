@@ -230,12 +230,20 @@ def list_bookings(
             "``phone:<reference>``).",
         ),
     ] = None,
+    booked_ahead: Annotated[
+        bool,
+        Query(
+            alias="bookedAhead",
+            description="Only the bookings of later nights (booked ahead), not tonight's.",
+        ),
+    ] = False,
 ) -> list[s.BookingOut]:
     """Tonight's bookings of the calling app (a dispatcher sees all), then those booked
-    ahead for later nights, night by night."""
+    ahead for later nights, night by night (each with its ``serviceDate``)."""
     r = rt(request)
     out = []
-    for svc in [r.service, *r.service.later_nights()]:
+    later = r.service.later_nights()
+    for svc in later if booked_ahead else [r.service, *later]:
         state, views = svc.snapshot(), r.views.of_day(svc.night().day)
         out += [
             views.booking(state, b)

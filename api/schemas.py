@@ -307,6 +307,10 @@ class BookingOut(Schema):
     state: str = Field(
         description="PENDING, CONFIRMED, STARTED (on board), FINISHED, CANCELLED, NO_SHOW, EXPIRED."
     )
+    service_date: str = Field(
+        description="The service night the booking belongs to (YYYY-MM-DD, the evening's "
+        "date): tonight's, or a later one it was booked ahead for."
+    )
     pickup: PickupInfo
     dropoff: DropoffInfo
     nr_of_travelers: int

@@ -4,9 +4,10 @@ in, GTFS-Flex and GTFS-Realtime out."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api import schemas as s
@@ -14,7 +15,7 @@ from api.auth import Dispatcher, RiderApp
 from api.routes import ERRORS, rt
 from dispatch.assembly import flex_service, policy_from_settings
 from dispatch.store import Event
-from nachtbus.clock import to_datetime
+from nachtbus.clock import service_day_of, to_datetime
 from nachtbus.errors import RejectedInput
 from nachtbus.transit import flex, realtime
 from nachtbus.transit.timetable import Timetable
@@ -37,13 +38,39 @@ def _timetable(r: Runtime) -> Timetable:
 
 
 @router.get("/trains", response_model=s.TrainsOut)
-def trains(request: Request, _: RiderApp) -> s.TrainsOut:
-    """Tonight's trains at the service area's stations, with their latest delays: what a
-    rider can book a connection with (``connection.tripId`` in an inquiry)."""
+def trains(
+    request: Request,
+    _: RiderApp,
+    service_date: Annotated[
+        date | None,
+        Query(
+            alias="serviceDate",
+            description="The service night (YYYY-MM-DD, the evening's date): tonight (the "
+            "default) or a later night that can be booked ahead (within the rules' "
+            "prebook_horizon_s). A later night's trains have no delays yet.",
+        ),
+    ] = None,
+) -> s.TrainsOut:
+    """The night's trains at the service area's stations, with their latest delays: what a
+    rider can book a connection with (``connection.tripId`` in an inquiry; for a later
+    night with ``connection.time`` on that night)."""
     r = rt(request)
     tt = _timetable(r)
+    tonight = r.service.clock.service_date()
+    day = service_date or tonight
+    horizon_s = r.service.dispatcher.policy.prebook_horizon_s
+    now = r.service.clock.now()
+    last, _s = service_day_of(now + timedelta(seconds=horizon_s), r.service.clock.tz)
+    if not tonight <= day <= last:
+        raise RejectedInput(
+            "invalid_input",
+            f"trains are listed for tonight ({tonight}) and the nights that can be booked "
+            f"ahead (to {last}), not {day}",
+            field="serviceDate",
+        )
+    views = r.views.of_day(day)
     out = []
-    for c in tt.calls(r.service.clock.service_date()):
+    for c in tt.calls(day):
         out.append(
             s.TrainOut(
                 trip_id=c.trip_id,
@@ -51,9 +78,9 @@ def trains(request: Request, _: RiderApp) -> s.TrainsOut:
                 headsign=c.headsign,
                 stop_id=c.stop_id,
                 station=tt.stations[c.stop_id].name,
-                arrival=None if c.first else r.views.t(c.arrival_s),
-                departure=None if c.last else r.views.t(c.departure_s),
-                delay_s=r.service.train_delay(c.trip_id),
+                arrival=None if c.first else views.t(c.arrival_s),
+                departure=None if c.last else views.t(c.departure_s),
+                delay_s=r.service.train_delay(c.trip_id) if day == tonight else 0,
             )
         )
     feed = None if r.train_feed is None else r.views.train_feed(r.train_feed.status)

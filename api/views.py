@@ -249,6 +249,7 @@ class Views:
         return s.BookingOut(
             id=b.booking_id,
             state=b.status.value,
+            service_date=self.clock.service_date().isoformat(),
             pickup=s.PickupInfo(
                 **self.point(r.origin),
                 window_start=self.t(b.pickup_window[0]),

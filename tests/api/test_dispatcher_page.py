@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.api.conftest import Api
+from tests.api.conftest import DISPATCHER, Api
 from tests.helpers import AMPEN, MARKT, OSTOENNEN, REPO_OUTPUT, STATION
 
 if TYPE_CHECKING:
@@ -188,3 +188,32 @@ def test_the_page_says_why_when_the_store_does_not_answer(api: Api, served: str)
         os.kill(pid, signal.SIGCONT)
     assert said.startswith("the state store does not answer"), said
     assert "(/v1/status: HTTP 503)" in said
+
+
+def test_the_page_lists_bookings_ahead_and_cancels_one(api: Api, served: str) -> None:
+    """A rider books the next evening (ahead, on that night's store) and another rider
+    tonight: the page lists the first under "booked ahead" with its night and window, not
+    tonight's; the dispatcher cancels it there for the rider, and it is refunded."""
+    ahead = api.booked(MARKT, OSTOENNEN, departureTime="2026-11-21T21:00:00+01:00")
+    tonight = api.booked(STATION, AMPEN)
+    with dispatcher_page(served) as page:
+        page.on("dialog", lambda d: d.accept("the rider called"))
+        row = f"#ahead tr[data-ahead-booking='{ahead['id']}']"
+        page.wait_for_selector(row, timeout=30_000)
+        text = page.locator(row).inner_text()
+        listed = page.locator("#ahead tr[data-ahead-booking]").count()
+        page.click(f"{row} button[data-cancel-for]")
+        page.wait_for_function(
+            "(document.body.dataset.actMsg || '').startsWith('cancelled')", timeout=10_000
+        )
+        page.wait_for_function(
+            f"document.querySelector(\"{row}\").innerText.includes('CANCELLED')", timeout=10_000
+        )
+    assert listed == 1  # tonight's booking is in tonight's table only
+    assert "2026-11-21" in text and "21:00" in text and "CONFIRMED" in text, text
+    got = api.client.get(f"/v1/bookings/{ahead['id']}", headers=DISPATCHER).json()
+    assert got["state"] == "CANCELLED" and got["serviceDate"] == "2026-11-21"
+    ledger = api.client.get("/v1/ledger?serviceDate=2026-11-21", headers=DISPATCHER).json()
+    assert sorted(e["kind"] for e in ledger["entries"]) == ["charge", "refund"]
+    mine = api.client.get(f"/v1/bookings/{tonight['id']}", headers=DISPATCHER).json()
+    assert mine["state"] == "CONFIRMED" and mine["serviceDate"] == "2026-11-20"

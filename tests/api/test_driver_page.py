@@ -316,6 +316,7 @@ def test_the_desk_books_the_next_night_and_tonight_from_the_morning(
     got = api.client.get(f"/v1/bookings/{next_night}", headers=DISPATCHER).json()
     assert got["state"] == "CONFIRMED" and got["customerId"] == "phone:schmidt-12"
     assert got["pickup"]["windowStart"] == "2026-11-21T21:00:00+01:00"
+    assert got["serviceDate"] == "2026-11-21"
 
     api.clock.advance(12 * 3600)  # 10:00 on the 21st
     small_hours, _ = _desk_booking(browser, served, api, "01:00", "0")

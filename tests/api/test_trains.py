@@ -27,6 +27,7 @@ from tests.api.conftest import DISPATCHER, RIDER, TEN_PM, Api, driver, open_api
 from tests.helpers import AMPEN, BERGEDE, MARKT, OSTOENNEN, STATION
 
 ARRIVES_2231 = "RB59X-E-2231"  # from Dortmund, at Soest 22:31
+ARRIVES_2131 = "RB59X-E-2131"  # the hour before
 LEAVES_2302 = "RE1X-W-2302"  # to Hamm, at Soest 23:02, leaves 23:03
 LAST_TRAIN = "RB59X-E-0131"  # the night's last arrival, 01:31 (on the next date's service)
 
@@ -81,6 +82,41 @@ def test_tonights_trains_are_listed_and_marked_as_the_example(api: Api) -> None:
     assert _hm(trips[ARRIVES_2231]["arrival"]) == "22:31"
     assert trips[ARRIVES_2231]["departure"] is None  # it ends at Soest
     assert datetime.fromisoformat(trips[LAST_TRAIN]["arrival"]).date().isoformat() == "2026-11-21"
+
+
+def test_the_next_nights_trains_are_listed_and_booked_ahead(api: Api) -> None:
+    """At 22:00 a rider looks up the next night's trains (on that night's date, no delay
+    though tonight's run of the same train is late) and books the next night's 21:31 ahead
+    (within the 24 h horizon) by its trip and time; a night before tonight or past the
+    booking horizon is a 422 naming serviceDate."""
+    _delay(api, {ARRIVES_2231: 12 * 60})  # tonight's 22:31 is late, tomorrow's is not
+    r = api.client.get("/v1/trains?serviceDate=2026-11-21", headers=RIDER)
+    assert r.status_code == 200, r.text
+    trips = {t["tripId"]: t for t in r.json()["trains"]}
+    assert trips[ARRIVES_2231]["arrival"] == "2026-11-21T22:31:00+01:00"
+    assert trips[ARRIVES_2231]["delayS"] == 0
+    assert trips[LAST_TRAIN]["arrival"] == "2026-11-22T01:31:00+01:00"
+    tonight = {t["tripId"]: t for t in api.client.get("/v1/trains", headers=RIDER).json()["trains"]}
+    assert tonight[ARRIVES_2231]["delayS"] == 720
+    for day in ("2026-11-19", "2026-11-22"):
+        bad = api.client.get(f"/v1/trains?serviceDate={day}", headers=RIDER)
+        assert bad.status_code == 422 and bad.json()["field"] == "serviceDate", bad.text
+    assert trips[ARRIVES_2131]["arrival"] == "2026-11-21T21:31:00+01:00"
+    connection = {"direction": "from_train", "tripId": ARRIVES_2131}
+    offer = api.client.post(
+        "/v1/planning/inquiries",
+        json={
+            "connection": {**connection, "time": "2026-11-21T21:31:00+01:00"},
+            "to": {"lat": OSTOENNEN[0], "lon": OSTOENNEN[1]},
+        },
+        headers=RIDER,
+    )
+    assert offer.status_code == 200, offer.text
+    first = offer.json()["options"][0]
+    assert first["pickup"]["windowStart"] == "2026-11-21T21:34:00+01:00"  # + 3 min walk
+    assert first["connection"]["delayS"] == 0
+    booked = _book(api, first["offerId"])
+    assert booked["serviceDate"] == "2026-11-21"
 
 
 def test_a_late_train_moves_its_riders_pickup_and_the_bus_waits(api: Api) -> None:
