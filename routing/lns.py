@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -532,8 +532,8 @@ def _related(problem: RoutingProblem) -> NDArray[np.int64]:
     starts close together (Shaw), itself first."""
     rs = problem.requests
     t = problem.time_s
-    p = np.array([r.pickup for r in rs])
-    d = np.array([r.dropoff for r in rs])
+    p = np.array([r.pickup for r in rs], dtype=np.int64)
+    d = np.array([r.dropoff for r in rs], dtype=np.int64)
     e = np.array([r.pickup_window[0] for r in rs], dtype=np.float64)
     score = (t[np.ix_(p, p)] + t[np.ix_(d, d)] + np.abs(e[:, None] - e[None, :])).astype(np.float64)
     np.fill_diagonal(score, -1)
@@ -723,6 +723,8 @@ def improve(
     out, then lower cost). ``vehicle_cost``: cost of a bus that has a stop (> 0: first try to
     empty whole routes)."""
     params = params or LnsParams()
+    if not problem.requests:  # nothing to move (a night nobody asked): the start is the best
+        return replace(start, info={**start.info, "lns_steps": 0, "routes_emptied": 0})
     started = time.perf_counter()
     ins, run = _setup(problem, start, vehicle_cost, params.seed, params.batch,
                       adapt=params.time_limit_s is not None)  # fmt: skip

@@ -113,6 +113,19 @@ def test_a_request_the_rules_refuse_is_left_out_of_the_bound_with_its_rule() -> 
     assert night.problem.requests == ()
 
 
+def test_a_night_with_nothing_to_plan_has_an_empty_bound() -> None:
+    """A night nobody asked, or whose every request the rules refuse: the bound serves
+    nobody and drives nowhere (the search once failed on the empty problem)."""
+    short = request("short", 0, 0, NOW)
+    for asked in ([], [HindsightRequest("short", short, NOW, "Nord")]):
+        night = build(TIMES, POLICY, [bus("A"), bus("B", depot=24)], NOW, asked)
+        sol = solve_night(night, HindsightParams(seconds=5, max_steps=200))
+        assert sol.routes == ((), ()) and sol.unserved == ()
+        k = kpis(night, sol, TIMES, Co2Params())
+        assert (k["planned"], k["served"], k["vehicle_km"]) == (0, 0, 0)
+        assert k["bus_km_per_direct_km"] is None and k["served_share"] is None
+
+
 def test_a_rider_who_cancels_rides_in_the_bound_only_if_picked_up_before() -> None:
     """Cancelling before the window opens: not in the bound; cancelling inside it: the window
     ends just before the cancellation."""
