@@ -66,6 +66,10 @@ def test_page_draws_buses_routes_and_bookings(api: Api, served: str) -> None:
         page.wait_for_function("document.getElementById('status').textContent === 'live'")
         data = page.evaluate("({...document.body.dataset})")
         rows = page.locator("#bookings tbody tr").count()
+        # every column (the actions last) is in view without scrolling the side panel
+        wide = page.evaluate(
+            "(a => [a.scrollWidth, a.clientWidth])(document.querySelector('aside'))"
+        )
         reasons = page.locator("#rejections tbody tr").first.get_attribute("data-reason")
         status = page.locator("#status").inner_text()
         page.wait_for_selector("body[data-warnings]", timeout=30_000)
@@ -78,6 +82,7 @@ def test_page_draws_buses_routes_and_bookings(api: Api, served: str) -> None:
     network = api.client.get("/v1/network", headers={"X-Api-Key": "dev-dispatcher-key"}).json()
     assert int(data["roads"]) == len(network["roads"]) > 100  # drawn from our own network
     assert int(data["drawnBuses"]) == 3
+    assert wide[0] <= wide[1], f"the side panel scrolls sideways: {wide}"
     assert int(data["drawnRoutes"]) >= 2  # buses with stops have their path drawn
     assert int(data["drawnStops"]) == 5  # 3 pickups + 3 drop-offs, one rider on board
     assert rows == 3
