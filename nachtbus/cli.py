@@ -509,6 +509,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     for label, online, bound in summary_rows(table):
         print(f"  {label:<40}{online:>12}" + (f"{bound:>12}" if with_bound else ""))
     print(f"  {'rejections':<40}{o['rejections']}")
+    print(f"  {'wished time not kept: why':<40}{o['wish_not_kept']}")
     return 0
 
 

@@ -39,7 +39,7 @@ from dispatch.redis_store import RedisStore, connect
 from dispatch.service import DispatchService, ServiceConfig
 from nachtbus.billing.fares import Pricer
 from nachtbus.clock import ManualClock
-from nachtbus.domain import BookingRequest, ConnectionKind, StopType, Vehicle
+from nachtbus.domain import INPUT_REASONS, BookingRequest, ConnectionKind, StopType, Vehicle
 from nachtbus.errors import BookingRejected, NachtbusError
 from nachtbus.transit.timetable import Timetable
 from nachtbus.units import parse_clock
@@ -57,6 +57,9 @@ class TripOutcome:
     trip: Trip
     booking_id: str | None = None
     rejection: str | None = None  # reason code
+    #: why no bus could keep the wished time (the fleet's reason), also when a counter-offer
+    #: was then taken or declined; None when the wish was kept or the rules refused it
+    wish_reason: str | None = None
     cancelled_by_rider: bool = False
     #: counter-offers: the shift of the one taken (0: served at the wish); ``offered`` also
     #: when the rider declined the counter-offer
@@ -342,6 +345,8 @@ class Simulation:
         except NachtbusError as exc:
             out.rejection = exc.code
             return
+        if no is not None and no.reason not in INPUT_REASONS:  # the fleet's, not the rules'
+            out.wish_reason = no.reason.value
         if not offers:
             assert no is not None
             out.rejection = no.reason.value

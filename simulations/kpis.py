@@ -60,6 +60,7 @@ class TripRecord:
     offered: bool = False  # an offer was made (at the wish or a counter-offer)
     shift_s: int = 0  # the booked counter-offer's shift from the wish (0: at the wish)
     ask_s: int = 0  # when the rider asked (service-day seconds)
+    wish_reason: str | None = None  # why no bus could keep the wished time (if none could)
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -91,6 +92,7 @@ def trip_records(
                     0,
                     offered=o.offered,
                     ask_s=t.ask_s,
+                    wish_reason=o.wish_reason,
                 )
             )
             continue
@@ -126,6 +128,7 @@ def trip_records(
                 offered=True,
                 shift_s=o.shift_s,
                 ask_s=t.ask_s,
+                wish_reason=o.wish_reason,
             )
         )
     return out
@@ -168,6 +171,9 @@ def _block(records: list[TripRecord]) -> dict[str, Any]:
         "served_at_wish_share": at_wish / asked if asked else None,
         "served_alternative_share": (len(served) - at_wish) / asked if asked else None,
         "declined_alternative": sum(1 for r in records if r.reason == "declined_alternative"),
+        # why the wished time could not be kept, whatever followed (a counter-offer taken or
+        # declined, or a plain no): a full fleet's seats, no bus in reach, a detour, ...
+        "wish_not_kept": dict(Counter(r.wish_reason for r in records if r.wish_reason)),
         "allowed": len(allowed),
         "offered_share": sum(r.offered for r in allowed) / len(allowed) if allowed else None,
         "wait_p50_s": _pct(waits, 50),

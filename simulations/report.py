@@ -186,17 +186,27 @@ def _hours_chart(table: dict[str, Any]) -> str:
 
 
 def _kpi_rows(table: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(scope, kpi, value) rows; a count by reason is one row per reason (``kpi:reason``)."""
+    scopes = [("overall", table["overall"])]
+    scopes += list(table["districts"].items())
+    scopes += [(f"asked {hour}", block) for hour, block in table.get("hours", {}).items()]
     rows: list[tuple[str, str, Any]] = []
-    for k, v in table["overall"].items():
-        if not isinstance(v, dict):
-            rows.append(("overall", k, v))
-    for name, block in table["districts"].items():
+    for scope, block in scopes:
         for k, v in block.items():
-            rows.append((name, k, v))
-    for hour, block in table.get("hours", {}).items():
-        for k, v in block.items():
-            rows.append((f"asked {hour}", k, v))
+            if k in COUNTS:
+                rows += [(scope, f"{k}:{reason}", n) for reason, n in v.items()]
+            elif not isinstance(v, dict):
+                rows.append((scope, k, v))
     return rows
+
+
+#: the KPIs that count requests by reason
+COUNTS = ("rejections", "wish_not_kept")
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    """A count by reason, most first: 'fleet_full 9, no_vehicle_in_time 3'."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def write(
@@ -224,6 +234,7 @@ def write(
                 "ride_s",
                 "detour",
                 "fare_cents",
+                "wish_reason",
             )
         )
         for r in records:
@@ -239,6 +250,7 @@ def write(
                     r.ride_s,
                     "" if r.detour is None else round(r.detour, 3),
                     r.fare_cents,
+                    r.wish_reason or "",
                 )
             )
     charts = _charts(result, table, records)
@@ -260,6 +272,10 @@ def write(
         if not isinstance(v, dict)
     )
     rej = "".join(f"<li>{html.escape(k)}: {v}</li>" for k, v in o["rejections"].items())
+    unkept = "".join(
+        f"<li>{html.escape(k)}: {v}</li>"
+        for k, v in sorted(o["wish_not_kept"].items(), key=lambda kv: -kv[1])
+    )
     dist_rows = "".join(
         f"<tr><td>{html.escape(n)}</td><td>{b['requests']}</td>"
         f"<td>{_pct(b['served_share'])}</td>"
@@ -272,6 +288,7 @@ def write(
         f"<tr><td>{h}</td><td>{b['requests']}</td><td>{_pct(b['served_at_wish_share'])}</td>"
         f"<td>{_pct(b['served_alternative_share'])}</td><td>{b['declined_alternative']}</td>"
         f"<td>{b['rejected'] - b['declined_alternative']}</td>"
+        f"<td>{html.escape(_reasons(b['wish_not_kept']))}</td>"
         + (
             f"<td>{_pct((bound_hours.get(h) or {}).get('served_share'))}</td>"
             if bound_hours
@@ -294,12 +311,19 @@ do not come left out, one who cancels rides only if picked up before); run with
 <code>--hindsight</code> to see it.</p>
 <img alt="online against the hindsight bound" src="data:image/png;base64,{img["bound"]}">
 <h3>Rejections</h3><ul>{rej}</ul>
+<h3>Wished times not kept, by why</h3><p>Every request whose asked time no bus could keep,
+whatever followed (a counter-offer taken or declined, or a plain no): <code>fleet_full</code>,
+every bus that could come is full (seats); <code>no_vehicle_in_time</code>, none can reach
+the pickup in its window; <code>detour_too_long</code>, another rider's ride would be too
+long; <code>shift_ends</code>, the trip would end after the shifts.</p>
+<ul id="wish-not-kept">{unkept or "<li>none</li>"}</ul>
 <h2>By the hour of asking</h2><p>Where in the night riders go without: served at the wish
 and with a counter-offer, of the requests asked in each hour (not cancelled), beside the
 bound's served share.</p>
 <img alt="served by the hour of asking" src="data:image/png;base64,{img["hours"]}">
 <table id="hours"><tr><th>asked</th><th>requests</th><th>at the wish</th>
-<th>counter-offer</th><th>declined it</th><th>rejected</th>{hour_head}</tr>{hour_rows}</table>
+<th>counter-offer</th><th>declined it</th><th>rejected</th><th>wish not kept: why</th>
+{hour_head}</tr>{hour_rows}</table>
 <h2>Map</h2><img alt="map of trips and bus paths" src="data:image/png;base64,{img["map"]}">
 <h2>Wait</h2><img alt="wait distribution" src="data:image/png;base64,{img["wait"]}">
 <h2>Occupancy over the night</h2>

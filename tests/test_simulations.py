@@ -16,6 +16,7 @@ from nachtbus.cli import main
 from nachtbus.domain import Traveller
 from nachtbus.settings import EXAMPLE_TARIFF
 from routing.world import RoadWorld
+from simulations import report
 from simulations.demand import (
     SoestInputs,
     Trip,
@@ -224,6 +225,38 @@ def test_a_hand_made_night_gives_the_hand_computed_kpis(inputs: Inputs, tmp_path
         "22:00": (1, 1),
         "23:00": (1, 1),
     }
+
+
+def test_why_a_wish_was_not_kept_is_counted_and_reported(inputs: Inputs, tmp_path: Path) -> None:
+    """One bus of four seats: a group of four asks at 22:00, a pair half a minute later for
+    the same trip. The bus cannot take the pair in its wished window (full, or back too
+    late): the pair's wish is not kept, for the fleet's reason, whether a counter-offer then
+    serves it or not; the group's wish is kept. The count is in the night's, the hour's and
+    the district's KPIs, in kpis.csv, trips.csv and the report."""
+    csv_path = tmp_path / "trips.csv"
+    with csv_path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(
+            ("trip_id", "ask", "origin_lat", "origin_lon", "dest_lat", "dest_lon", "passengers")
+        )
+        w.writerow(("group", "22:00", *MARKT, *OSTOENNEN, 4))
+        w.writerow(("pair", "22:00:30", *MARKT, *OSTOENNEN, 2))
+    text = SMALL.replace("buses = 2", "buses = 1").replace("seats = 6", "seats = 4")
+    text = text.replace("[dispatching]", f'trips_csv = "{csv_path.name}"\n[dispatching]')
+    result, k = run_one(scenario(tmp_path, text), inputs, 1)
+    why = {o.trip.trip_id: o.wish_reason for o in result.outcomes}
+    assert why["group"] is None
+    assert why["pair"] in ("fleet_full", "no_vehicle_in_time"), why
+    assert k["overall"]["wish_not_kept"] == {why["pair"]: 1}
+    assert k["hours"]["22:00"]["wish_not_kept"] == {why["pair"]: 1}
+    assert k["districts"]["Soest (Kernstadt)"]["wish_not_kept"] == {why["pair"]: 1}
+    out = report.write(result, k, inputs.world, inputs.districts.name_at, tmp_path / "r")
+    page = out.read_text(encoding="utf-8")
+    assert f"<li>{why['pair']}: 1</li>" in page.split('id="wish-not-kept"')[1]
+    rows = list(csv.reader((tmp_path / "r" / "kpis.csv").open(encoding="utf-8")))
+    assert ["overall", f"wish_not_kept:{why['pair']}", "1"] in rows
+    trips = {r["trip_id"]: r for r in csv.DictReader((tmp_path / "r" / "trips.csv").open())}
+    assert (trips["group"]["wish_reason"], trips["pair"]["wish_reason"]) == ("", why["pair"])
 
 
 def test_a_bad_scenario_names_the_field(tmp_path: Path) -> None:
