@@ -191,6 +191,17 @@ def _find(page: Any, end: str, street: str) -> None:
     page.wait_for_function(f"document.body.dataset.{end}Set === '1'", timeout=10_000)
 
 
+def _desk_trip(browser: Any, served: str, api: Api, caller: str) -> Any:
+    """The desk with ``caller``'s reference and a trip between two streets found on the
+    test's network."""
+    testdorf = "Testdorf" in api.runtime.world.area.name
+    page = _desk(browser, served)
+    page.fill("#caller", caller)
+    _find(page, "from", "Marktweg 2" if testdorf else "Ostenhellweg")
+    _find(page, "to", "Ostönnenweg 2" if testdorf else "Walburger")
+    return page
+
+
 def test_a_phone_booking_reaches_the_fleet_and_the_driver(
     api: Api, served: str, browser: Any
 ) -> None:
@@ -198,11 +209,7 @@ def test_a_phone_booking_reaches_the_fleet_and_the_driver(
     travellers and a wheelchair, the offer read out, booked and committed with the phone
     reference; the booking is in the fleet view and on its bus's driver page; the caller's
     bookings are found again and one is cancelled for the caller."""
-    street_from, street_to = _streets(api)
-    page = _desk(browser, served)
-    page.fill("#caller", "mueller-4711")
-    _find(page, "from", street_from)
-    _find(page, "to", street_to)
+    page = _desk_trip(browser, served, api, "mueller-4711")
     page.fill("#travellers", "2")
     page.fill("#wheelchairs", "1")
     page.click("#getOffer")
@@ -277,21 +284,10 @@ def test_no_show_is_enabled_only_after_the_wait(api: Api, served: str, browser: 
     context.close()
 
 
-def _streets(api: Api) -> tuple[str, str]:
-    """A from and a to street the desk finds on the test's network."""
-    if "Testdorf" in api.runtime.world.area.name:
-        return "Marktweg 2", "Ostönnenweg 2"
-    return "Ostenhellweg", "Walburger"
-
-
 def _desk_booking(browser: Any, served: str, api: Api, when: str, night: str) -> tuple[str, str]:
     """At the desk, caller schmidt-12 books a pickup at ``when`` (HH:MM) of ``night`` (0:
     tonight, 1: the next night): the booking id and the offer as read out."""
-    street_from, street_to = _streets(api)
-    page = _desk(browser, served)
-    page.fill("#caller", "schmidt-12")
-    _find(page, "from", street_from)
-    _find(page, "to", street_to)
+    page = _desk_trip(browser, served, api, "schmidt-12")
     page.select_option("#when", "pickup")
     page.fill("#at", when)
     page.select_option("#night", night)
