@@ -312,10 +312,12 @@ do not come left out, one who cancels rides only if picked up before); run with
 <img alt="online against the hindsight bound" src="data:image/png;base64,{img["bound"]}">
 <h3>Rejections</h3><ul>{rej}</ul>
 <h3>Wished times not kept, by why</h3><p>Every request whose asked time no bus could keep,
-whatever followed (a counter-offer taken or declined, or a plain no): <code>fleet_full</code>,
-every bus that could come is full (seats); <code>no_vehicle_in_time</code>, none can reach
-the pickup in its window; <code>detour_too_long</code>, another rider's ride would be too
-long; <code>shift_ends</code>, the trip would end after the shifts.</p>
+whatever followed (a counter-offer taken or declined, or a plain no), by the reason the
+rider was told (a broken capacity rule named before a missed window):
+<code>fleet_full</code>, a bus that could come has no free seat then;
+<code>no_vehicle_in_time</code>, no bus reaches the pickup in its window;
+<code>detour_too_long</code>, another rider's ride would be too long;
+<code>shift_ends</code>, the trip would end after the shifts.</p>
 <ul id="wish-not-kept">{unkept or "<li>none</li>"}</ul>
 <h2>By the hour of asking</h2><p>Where in the night riders go without: served at the wish
 and with a counter-offer, of the requests asked in each hour (not cancelled), beside the
