@@ -60,7 +60,7 @@ def trains(
     day = service_date or tonight
     horizon_s = r.service.dispatcher.policy.prebook_horizon_s
     now = r.service.clock.now()
-    last, _s = service_day_of(now + timedelta(seconds=horizon_s), r.service.clock.tz)
+    last = service_day_of(now + timedelta(seconds=horizon_s), r.service.clock.tz)[0]
     if not tonight <= day <= last:
         raise RejectedInput(
             "invalid_input",

@@ -204,9 +204,14 @@ def _kpi_rows(table: dict[str, Any]) -> list[tuple[str, str, Any]]:
 COUNTS = ("rejections", "wish_not_kept")
 
 
+def _most_first(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """A count by reason, the most frequent reason first."""
+    return sorted(counts.items(), key=lambda kv: -kv[1])
+
+
 def _reasons(counts: dict[str, int]) -> str:
-    """A count by reason, most first: 'fleet_full 9, no_vehicle_in_time 3'."""
-    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+    """A count by reason in one line, most first: 'fleet_full 9, no_vehicle_in_time 3'."""
+    return ", ".join(f"{k} {v}" for k, v in _most_first(counts))
 
 
 def write(
@@ -272,10 +277,7 @@ def write(
         if not isinstance(v, dict)
     )
     rej = "".join(f"<li>{html.escape(k)}: {v}</li>" for k, v in o["rejections"].items())
-    unkept = "".join(
-        f"<li>{html.escape(k)}: {v}</li>"
-        for k, v in sorted(o["wish_not_kept"].items(), key=lambda kv: -kv[1])
-    )
+    unkept = "".join(f"<li>{html.escape(k)}: {v}</li>" for k, v in _most_first(o["wish_not_kept"]))
     dist_rows = "".join(
         f"<tr><td>{html.escape(n)}</td><td>{b['requests']}</td>"
         f"<td>{_pct(b['served_share'])}</td>"
