@@ -140,11 +140,12 @@ def start_background(rt: Runtime) -> tuple[threading.Event, threading.Thread | N
 
 
 def _background(rt: Runtime, stop: threading.Event) -> None:
-    """Expire PENDING bookings (tonight's and those booked ahead for later nights),
-    re-optimise changed plans, start a fetch of the trains' delays (when a feed is set, every
-    gtfs_rt_poll_s, in its own thread: it is not waited for), move old nights to the archive
-    (once a service day) and rebalance idle buses (from the last nights' demand), every
-    reopt_interval_s.
+    """Expire PENDING bookings (tonight's and those booked ahead for later nights), move on
+    the times of buses that have not left for their next stop (riders told, or moved to a
+    bus that keeps their promise), re-optimise changed plans, start a fetch of the trains'
+    delays (when a feed is set, every gtfs_rt_poll_s, in its own thread: it is not waited
+    for), move old nights to the archive (once a service day) and rebalance idle buses (from
+    the last nights' demand), every reopt_interval_s.
 
     With several worker processes only the lease holder works, so rounds do not compete.
     """
@@ -158,6 +159,8 @@ def _background(rt: Runtime, stop: threading.Event) -> None:
                 continue
             for svc in [rt.service, *rt.service.later_nights()]:  # and nights booked ahead
                 svc.expire_pending()
+            for vid in rt.service.retime_not_left():
+                log.warning("%s has not left for its next stop: its times now run from now", vid)
             if rt.service.reoptimise(only_if_changed=True):
                 log.info("re-optimised plans committed")
             if rt.train_feed is not None:

@@ -538,7 +538,8 @@ def status(request: Request, _: Dispatcher) -> s.StatusOut:
     tonight's background rounds, the trains' delay feed, and warnings for what needs a look
     (the store over 80 % full, old nights not archived, the last round failed or none for
     10 min, the delay feed failing, a bus not heard of reaching its next stop
-    ``overdue_after_s`` after its plan expected it there)."""
+    ``overdue_after_s`` after its plan expected it there, or one not heard of for as long
+    that has not left for its next stop and so breaks a promise)."""
     r = rt(request)
     feed = r.train_feed.status if r.train_feed is not None else None
     svc = r.service

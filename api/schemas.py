@@ -234,7 +234,9 @@ class LateNoticeOut(Schema):
     stop: str = Field(description="pickup or dropoff.")
     told_at: datetime
     expected_time: datetime = Field(description="The expected time when the rider was told.")
-    reason: str = Field(default="the bus is delayed on the road", description="Why, for people.")
+    reason: str = Field(
+        description="Why, for people: the bus is delayed on the road, or has not left yet."
+    )
 
 
 class OfferOut(Schema):

@@ -103,6 +103,16 @@ class Views:
         warnings = []
         for bus in overdue:
             what = "pickup" if bus.stop == StopType.PICKUP else "drop-off"
+            if bus.not_left:
+                warnings.append(
+                    f"{bus.vehicle_id} has not left for its next stop ({what} of "
+                    f"{bus.booking_id}, {self._hm(bus.expected_s)} at the earliest; last heard "
+                    f"{self._hm(bus.heard_s)}) and can no longer keep a promise: call the "
+                    "driver. Its times run from now; riders another bus can reach in time "
+                    "are moved to it, the others are told. If it cannot go on, take it out "
+                    "of service"
+                )
+                continue
             warnings.append(
                 f"{bus.vehicle_id} has not reported reaching its next stop ({what} of "
                 f"{bus.booking_id}, expected {self._hm(bus.expected_s)}; last heard "
@@ -228,8 +238,10 @@ class Views:
     def late_notice(self, b: Booking) -> s.LateNoticeOut | None:
         if b.late_notice is None:
             return None
-        told, expected, stop = b.late_notice
-        return s.LateNoticeOut(stop=stop, told_at=self.t(told), expected_time=self.t(expected))
+        told, expected, stop, why = b.late_notice
+        return s.LateNoticeOut(
+            stop=stop, told_at=self.t(told), expected_time=self.t(expected), reason=why
+        )
 
     def waiting_for_train(self, state: FleetState, plan: Plan) -> s.ConnectionOut | None:
         """The train a bus's next stop waits for (a pickup of a rider off a train not yet in)."""

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from nachtbus.domain import (
+    DELAYED_ON_THE_ROAD,
     Booking,
     BookingRequest,
     BookingStatus,
@@ -177,10 +178,15 @@ def booking_from(d: Json) -> Booking:
         updated_s=int(d["updated_s"]),
         fare=fare_from(d.get("fare")),
         direct_distance_m=int(d.get("direct_distance_m", 0)),
-        late_notice=None
-        if d.get("late_notice") is None
-        else (int(d["late_notice"][0]), int(d["late_notice"][1]), str(d["late_notice"][2])),
+        late_notice=_late_notice_from(d.get("late_notice")),
     )
+
+
+def _late_notice_from(d: list[Any] | None) -> tuple[int, int, str, str] | None:
+    if d is None:
+        return None
+    why = str(d[3]) if len(d) > 3 else DELAYED_ON_THE_ROAD  # stored before the reason was
+    return int(d[0]), int(d[1]), str(d[2]), why
 
 
 def stop_to(s: PlannedStop) -> Json:

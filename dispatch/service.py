@@ -28,6 +28,8 @@ from nachtbus.billing.co2 import Co2Params, Leg, NightCo2, account
 from nachtbus.billing.fares import Pricer
 from nachtbus.clock import Clock, DayClock, as_aware, service_day_of
 from nachtbus.domain import (
+    DELAYED_ON_THE_ROAD,
+    NOT_LEFT,
     Booking,
     BookingRequest,
     BookingStatus,
@@ -158,17 +160,23 @@ class StoreStatus:
     troubles: tuple[str, ...] = ()  # what the store's server reports as wrong lately
 
 
+RETIME_MIN_SHIFT_S = 60  # a bus that has not left is re-timed once this far behind its plan
+
+
 @dataclass(frozen=True)
 class OverdueBus:
     """A bus that has not reported reaching its next stop long after its plan expected it
-    there: its driver's tablet is silent (no signal, switched off) or the bus never left.
-    The plans still assume it on time; only a report (or the dispatcher) can say where it is."""
+    there (its driver's tablet is silent: no signal, switched off; the plans still assume it
+    on time, only a report or the dispatcher can say where it is), or one that has not left
+    for its next stop (``not_left``: no report since its plan was made) and so can no longer
+    keep a rider's promise."""
 
     vehicle_id: str
     booking_id: str
     stop: StopType
     expected_s: int  # when the plan has it at the stop
     heard_s: int  # the bus's last report (or when it was done at its last stop)
+    not_left: bool = False
 
 
 @dataclass(frozen=True)
@@ -860,7 +868,12 @@ class DispatchService:
         """Buses in service whose next stop was expected more than ``after_s`` ago with no
         ARRIVED there (a bus waiting at a pickup it reported is not overdue). A bus that
         reports where it is gets its stops' times from there, so one held up by the road is
-        late (its forecast), not overdue; what is left is the bus nobody has heard from."""
+        late (its forecast), not overdue; what is left is the bus nobody has heard from.
+
+        A bus that has not left for its next stop (no report since its plan was made) is
+        planned to leave from now on, and :meth:`retime_not_left` moves its times on as the
+        clock runs; it is named once it breaks a promise so (a rider late, whom no other bus
+        could take in time) and has not been heard of for ``after_s``."""
         state = self.snapshot()
         out = []
         for vid in sorted(state.vehicles):
@@ -870,8 +883,17 @@ class DispatchService:
             first = plan.stops[0]
             if where.arrived_node == first.place.node:
                 continue
-            if state.now_s - first.eta_s > after_s:
-                out.append(OverdueBus(vid, first.booking_id, first.type, first.eta_s, where.at_s))
+            unheard = state.now_s - first.eta_s > after_s
+            not_left = (
+                not unheard
+                and plan.fixed == 0
+                and state.now_s - where.at_s > after_s
+                and any(self._late(state.bookings[st.booking_id]) for st in plan.stops)
+            )
+            if unheard or not_left:
+                out.append(
+                    OverdueBus(vid, first.booking_id, first.type, first.eta_s, where.at_s, not_left)
+                )
         return out
 
     def store_status(self) -> StoreStatus:
@@ -1254,11 +1276,11 @@ class DispatchService:
             return "dropoff"
         return None
 
-    def recover(self, vehicle_id: str) -> FleetState:
+    def recover(self, vehicle_id: str, why: str = DELAYED_ON_THE_ROAD) -> FleetState:
         """A bus's forecast breaks a promise (it is late): each rider it has not picked up
         whose promise it cannot keep is put on another bus that keeps it
         (``booking.moved`` by "re-planning"); whoever is still late is told at once
-        (``booking.late_notice``: the new expected time and why; the booking's
+        (``booking.late_notice``: the new expected time and ``why``; the booking's
         ``late_notice``), again when the expected time slips by more than 5 min."""
 
         def decide(state: FleetState) -> tuple[FleetState, list[Event], None]:
@@ -1279,7 +1301,7 @@ class DispatchService:
                             vehicle_id,
                             "re-planning",
                             state.now_s,
-                            f"{vehicle_id} is late",
+                            f"{vehicle_id} is late ({why})",
                         )
                     )
             bookings, told_now = dict(new.bookings), False
@@ -1293,7 +1315,7 @@ class DispatchService:
                 told = b.late_notice
                 if told is not None and told[2] == which and expected - told[1] < 300:
                     continue  # told already, and it has not slipped much since
-                bookings[b.booking_id] = replace(b, late_notice=(state.now_s, expected, which))
+                bookings[b.booking_id] = replace(b, late_notice=(state.now_s, expected, which, why))
                 told_now = True
                 promised = b.pickup_window[1] if which == "pickup" else b.latest_dropoff_s
                 events.append(
@@ -1308,7 +1330,7 @@ class DispatchService:
                             "expected_s": expected,
                             "promised_s": promised,
                             "late_s": expected - promised,
-                            "reason": "the bus is delayed on the road",
+                            "reason": why,
                         },
                     )
                 )
@@ -1440,11 +1462,63 @@ class DispatchService:
         self._recover_if_late(new, vehicle_id)
         return booking
 
-    def _recover_if_late(self, state: FleetState, vehicle_id: str) -> FleetState:
+    def _recover_if_late(
+        self, state: FleetState, vehicle_id: str, why: str = DELAYED_ON_THE_ROAD
+    ) -> FleetState:
         """After a report that moved the bus's forecast: recover and tell if it is late."""
         if any(self._late(state.bookings[st.booking_id]) for st in state.plans[vehicle_id].stops):
-            return self.recover(vehicle_id)
+            return self.recover(vehicle_id, why)
         return state
+
+    def retime_not_left(self, min_shift_s: int = RETIME_MIN_SHIFT_S) -> list[str]:
+        """Move on the times of the buses that have not left for their next stop.
+
+        A bus whose plan was made since its last report (its first stop is not fixed: it has
+        not reported driving towards it) is planned to leave from now on
+        (:meth:`~dispatch.snapshot.SnapshotBuilder.free_from`), but its stops keep the times
+        of when the plan was made, which the clock leaves behind while the bus stands. Each
+        background round gives every such bus whose first stop is now ``min_shift_s`` or
+        more later than planned its times from now (event ``vehicle.retimed``), so that its
+        riders and the driver see when it can come; a promise it can then no longer keep is
+        recovered as a late bus's (:meth:`recover`: another bus that keeps it, else the rider
+        is told). Returns the buses re-timed."""
+
+        def decide(state: FleetState) -> tuple[FleetState, list[Event], list[str]]:
+            waiting = [
+                vid
+                for vid, plan in sorted(state.plans.items())
+                if plan.stops and plan.fixed == 0 and state.vehicles[vid].out_of_service is None
+            ]
+            if not waiting:
+                return state, [], []
+            fresh = self.dispatcher.refresh_etas(state, waiting)
+            behind = [
+                vid
+                for vid in waiting
+                if fresh.plans[vid].stops[0].eta_s - state.plans[vid].stops[0].eta_s >= min_shift_s
+            ]
+            if not behind:
+                return state, [], []
+            new = self.dispatcher.refresh_etas(state, behind)
+            events = [
+                Event(
+                    "vehicle.retimed",
+                    state.now_s,
+                    {
+                        "vehicle_id": vid,
+                        "was_s": state.plans[vid].stops[0].eta_s,
+                        "expected_s": new.plans[vid].stops[0].eta_s,
+                        "booking_id": new.plans[vid].stops[0].booking_id,
+                    },
+                )
+                for vid in behind
+            ]
+            return new, events, behind
+
+        state, behind = self._change(decide)
+        for vid in behind:
+            state = self._recover_if_late(state, vid, NOT_LEFT)
+        return behind
 
     def no_show(self, vehicle_id: str, booking_id: str) -> Booking:
         def decide(state: FleetState) -> tuple[FleetState, list[Event], Booking]:

@@ -80,6 +80,11 @@ def latest_dropoff_s(pickup_window: tuple[int, int], max_ride_s: int) -> int:
     return pickup_window[1] + max_ride_s
 
 
+# why a rider was told their promise cannot be kept (Booking.late_notice)
+DELAYED_ON_THE_ROAD = "the bus is delayed on the road"
+NOT_LEFT = "the bus has not left yet"
+
+
 @dataclass(frozen=True)
 class Place:
     """A point on the road network: where the rider stands and the node it routes from."""
@@ -280,8 +285,8 @@ class Booking:
     fare: Fare | None = None
     direct_distance_m: int = 0
     #: the rider was told the promise cannot be kept: (when told, the expected time then,
-    #: "pickup" or "dropoff"); None: no such notice
-    late_notice: tuple[int, int, str] | None = None
+    #: "pickup" or "dropoff", why); None: no such notice
+    late_notice: tuple[int, int, str, str] | None = None
 
     @property
     def latest_dropoff_s(self) -> int:

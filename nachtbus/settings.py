@@ -244,8 +244,9 @@ class Settings(BaseSettings):
         ge=60,
         le=3600,
         description="A bus not heard of reaching its next stop this long after its plan "
-        "expected it there is named in GET /v1/status's warnings (its tablet is silent or it "
-        "never left; the plans still assume it on time).",
+        "expected it there is named in GET /v1/status's warnings (its tablet is silent; the "
+        "plans still assume it on time); so is one that has not left for its next stop, not "
+        "heard of for this long, once it breaks a promise (its times run from now).",
     )
     demo_drivers: bool = Field(
         default=False,
