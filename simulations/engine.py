@@ -50,6 +50,7 @@ from simulations.scenario import Scenario
 
 SIM_DAY = date(2026, 11, 20)  # a Friday: the date every simulated night runs on
 DEPOT = (51.5781, 8.1049)  # Soest, by the station (as the service's default depot)
+RETIME_EVERY_S = 20  # while a driver is late setting off: the live rounds' interval
 
 
 @dataclass
@@ -90,6 +91,7 @@ class SimResult:
     reopt_commits: int = 0
     events: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    late_starts: int = 0  # departures the noise made late (drivers held up)
 
 
 def _policy(scenario: Scenario) -> ServicePolicy:
@@ -203,6 +205,10 @@ class Simulation:
         self._leg_id: dict[str, int] = {}
         #: where a bus is driving: (booking of its next stop, that stop's node, arrival)
         self._driving: dict[str, tuple[str, int, int]] = {}
+        #: a driver late setting off (noise): until when the bus stands; the stop drawn for
+        self._held_until: dict[str, int] = {}
+        self._drawn: dict[str, tuple[str, str]] = {}
+        self.late_starts = 0
         self.timelines: dict[str, list[BusPoint]] = {
             v.vehicle_id: [BusPoint(scenario.start_s, start.node, 0, "depot")]
             for v in self.vehicles
@@ -257,6 +263,8 @@ class Simulation:
                     self._serve(*data)
             elif kind == "tick":
                 pass  # a bus's time to leave for its first stop: _dispatch_idle below
+            elif kind == "retime":
+                self.service.retime_not_left()
             elif kind == "rebalance":
                 assert self.forecast is not None
                 self.service.rebalance(
@@ -282,6 +290,7 @@ class Simulation:
             rounds,
             commits,
             events,
+            late_starts=self.late_starts,
         )
 
     def _push_delays(self) -> None:
@@ -445,6 +454,9 @@ class Simulation:
                     self._ticks.add((vid, leave_at))
                     self._push(leave_at, "tick", vid)
                 continue
+            if self._held_up(vid, first.booking_id, str(first.type), now):
+                continue
+            self._held_until.pop(vid, None)
             # the tablet reports where the bus is: its first stop is now fixed
             # (fixing it leaves the plan's order as it is: ``first`` and ``travel`` hold)
             self.service.position(vid, float(net.node_lat[node]), float(net.node_lon[node]))
@@ -454,6 +466,34 @@ class Simulation:
             self._driving[vid] = (first.booking_id, first.place.node, now + actual)
             self._push(now + actual, "arrive", vid, first.booking_id, first.type, first.place.node)
             self._leg_reports(vid, node, first.place.node, now, actual)
+
+    def _held_up(self, vid: str, booking_id: str, kind: str, now: int) -> bool:
+        """Whether the driver, due to leave for this stop, is still standing: with the noise's
+        ``late_start_share`` a departure is made late by an exponential time (mean
+        ``late_start_mean_s``), drawn once per stop, with the tablet silent meanwhile. The
+        service hears nothing; with ``retime_not_left`` its rounds (every 20 s, as live)
+        re-time the bus. A driver whose late start is over leaves for whatever stop is
+        first then."""
+        until = self._held_until.get(vid)
+        if until is not None:
+            return now < until
+        n = self.scenario.noise
+        if not n.enabled or n.late_start_share <= 0 or self._drawn.get(vid) == (booking_id, kind):
+            return False
+        self._drawn[vid] = (booking_id, kind)
+        rng = random.Random(f"{self.seed}:{vid}:{booking_id}:{kind}:late-start")
+        if rng.random() >= n.late_start_share:
+            return False
+        delay = round(rng.expovariate(1.0 / n.late_start_mean_s)) if n.late_start_mean_s else 0
+        if delay <= 0:
+            return False
+        self.late_starts += 1
+        self._held_until[vid] = now + delay
+        self._push(now + delay, "tick", vid)
+        if self.scenario.dispatching.retime_not_left:
+            for t in range(now + RETIME_EVERY_S, now + delay, RETIME_EVERY_S):
+                self._push(t, "retime")
+        return True
 
     def _hop(self, vid: str, target: int) -> None:
         """One stretch (about ``rebalance_hop_s`` of driving) of a repositioning bus along the

@@ -296,8 +296,10 @@ def compute(
 def punctuality(result: SimResult) -> dict[str, Any]:
     """Whether the buses came when promised: the share of pickups the bus reached by the
     window's end (an early bus waits), lateness past it (s, p50 / p95 over all pickups), the
-    late notices riders got and how long before the bus came (p50), and the buses taken
-    out of service with their riders re-planned or cancelled."""
+    late notices riders got and how long before the bus came (p50), the riders moved off a
+    late bus to one that keeps their promise, the departures the noise made late and the
+    re-timings of buses that had not left, and the buses taken out of service with their
+    riders re-planned or cancelled."""
     state = result.service.snapshot()
     late: list[float] = []
     arrived: dict[str, int] = {}
@@ -317,6 +319,7 @@ def punctuality(result: SimResult) -> dict[str, Any]:
         if e.data.get("stop") == "pickup" and e.data["booking_id"] in arrived
     ]
     outs = [e.data for _, e in store.recent_events(1000, ("vehicle.out_of_service",))]
+    moved = [e.data for _, e in store.recent_events(100_000, ("booking.moved",))]
     return {
         "pickups": len(late),
         "punctual_share": sum(1 for x in late if x == 0) / len(late) if late else None,
@@ -328,6 +331,9 @@ def punctuality(result: SimResult) -> dict[str, Any]:
         "breakdowns": len(outs),
         "breakdown_replanned": sum(len(d["replanned"]) for d in outs),
         "breakdown_cancelled": sum(len(d["cancelled"]) for d in outs),
+        "late_starts": result.late_starts,
+        "buses_retimed": len(store.recent_events(100_000, ("vehicle.retimed",))),
+        "late_replanned": sum(1 for d in moved if d.get("by") == "re-planning"),
     }
 
 
@@ -444,6 +450,8 @@ SUMMARY: tuple[tuple[str, str, str], ...] = (
     ("  lateness p95 (past the window)", "lateness_p95_s", "min"),
     ("  late notices sent", "late_notices", ""),
     ("  notice lead p50 (before the bus came)", "notice_lead_p50_s", "min"),
+    ("  riders moved off a late bus", "late_replanned", ""),
+    ("drivers late setting off (noise)", "late_starts", ""),
     ("promises broken", "promises_broken", ""),
     ("breakdowns: riders re-planned", "breakdown_replanned", ""),
     ("breakdowns: riders cancelled", "breakdown_cancelled", ""),

@@ -127,6 +127,12 @@ class Dispatching(_Model):
         description="Periodic re-optimisation: ruin and recreate, then OR-Tools from its best.",
     )
     reopt_interval_s: int = Field(default=600, ge=60, description="Simulated seconds between.")
+    retime_not_left: bool = Field(
+        default=True,
+        description="As the live rounds do (every 20 s), re-time a bus whose driver has not "
+        "set off (noise's late starts) and recover the promises it then breaks; off: its "
+        "riders hear of it only once the bus reports driving.",
+    )
     reopt_lns_steps: int = Field(
         default=2000,
         ge=0,
@@ -234,7 +240,10 @@ class Noise(_Model):
     the modelled time x a lognormal factor with median ``drive_bias`` and log-sd
     ``drive_sigma`` (seeded per bus and leg); a ``slow_rider_share`` of riders take an
     exponential extra time with mean ``slow_rider_mean_s`` to board (the dwell's tail); the
-    bus reports its position every ``report_s`` while driving, as a tablet would."""
+    bus reports its position every ``report_s`` while driving, as a tablet would; a
+    ``late_start_share`` of the departures for a next stop are made late by an exponential
+    time with mean ``late_start_mean_s``, the tablet silent meanwhile (a driver held up;
+    none by default)."""
 
     enabled: bool = False
     drive_bias: float = Field(default=1.05, gt=0.5, lt=2.0, description="Median factor.")
@@ -242,6 +251,12 @@ class Noise(_Model):
     slow_rider_share: float = Field(default=0.15, ge=0, le=1)
     slow_rider_mean_s: float = Field(default=60.0, ge=0, le=1800)
     report_s: int = Field(default=30, ge=5, le=600, description="Position report interval.")
+    late_start_share: float = Field(
+        default=0.0, ge=0, le=1, description="Share of departures the driver makes late."
+    )
+    late_start_mean_s: float = Field(
+        default=240.0, ge=0, le=3600, description="Mean of a late start (exponential)."
+    )
 
 
 class Breakdown(_Model):
@@ -413,4 +428,5 @@ SWEEPABLE: dict[str, tuple[str, str]] = {
     "rescue_steps": ("dispatching", "rescue_steps"),
     "prebook_window_as_asked": ("dispatching", "prebook_window_as_asked"),
     "told_ahead_min": ("demand", "told_ahead_min"),
+    "retime_not_left": ("dispatching", "retime_not_left"),
 }
