@@ -654,12 +654,16 @@ async def vehicle_stream(
     last_event_id: LastEventId = None,
 ) -> StreamingResponse:
     """Server-sent events of one bus, for the driver's tablet: the changes to its bookings,
-    stops and position, and every re-optimisation (``plans.reoptimised``: fetch the plan
-    again). Nothing of any other bus. As ``/fleet/events`` otherwise."""
+    stops and position (a booking moved to it or away from it too), and every
+    re-optimisation (``plans.reoptimised``: fetch the plan again). Nothing else of any other
+    bus. As ``/fleet/events`` otherwise."""
     _own_bus(who, vehicle_id)
 
     def mine(e: Event) -> bool:
-        return e.data.get("vehicle_id") == vehicle_id or e.type == "plans.reoptimised"
+        return (
+            vehicle_id in (e.data.get("vehicle_id"), e.data.get("from_vehicle_id"))
+            or e.type == "plans.reoptimised"
+        )
 
     return await _stream(request, who, limit, wait_s, last_event_id, mine)
 

@@ -154,6 +154,29 @@ def test_a_plan_change_is_announced_live(api: Api, served: str, browser: Any) ->
     context.close()
 
 
+def test_a_booking_moved_between_buses_shows_on_both_tablets_at_once(
+    api: Api, served: str, browser: Any
+) -> None:
+    """The dispatcher moves a booking from one bus to another: the tablet of the bus it
+    joins shows its stops and the one it left drops them, each from its event stream (well
+    before the page's own refresh every 20 s)."""
+    b = api.booked(MARKT, OSTOENNEN)
+    old = b["vehicle"]["vehicleId"]
+    new = "bus-2" if old == "bus-1" else "bus-1"
+    old_ctx, old_page = _driver_page(browser, served, old)
+    new_ctx, new_page = _driver_page(browser, served, new)
+    assert old_page.evaluate("document.body.dataset.stops") == "2"
+    assert new_page.evaluate("document.body.dataset.stops") == "0"
+    r = api.client.post(
+        f"/v1/fleet/bookings/{b['id']}/move", json={"vehicleId": new}, headers=DISPATCHER
+    )
+    assert r.status_code == 200, r.text
+    new_page.wait_for_function("document.body.dataset.stops === '2'", timeout=10_000)
+    old_page.wait_for_function("document.body.dataset.stops === '0'", timeout=10_000)
+    old_ctx.close()
+    new_ctx.close()
+
+
 def test_a_driver_key_sees_nothing_of_another_bus(api: Api) -> None:
     """bus-1's key: bus-2's plan and stream are refused, bus-1's stream carries no event of
     bus-2 (only its own and the re-optimisations)."""
