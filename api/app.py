@@ -160,7 +160,7 @@ def _background(rt: Runtime, stop: threading.Event) -> None:
             for svc in [rt.service, *rt.service.later_nights()]:  # and nights booked ahead
                 svc.expire_pending()
             for vid in rt.service.retime_not_left():
-                log.warning("%s has not left for its next stop: its times now run from now", vid)
+                log.info("%s has not left for its next stop: its times now run from now", vid)
             if rt.service.reoptimise(only_if_changed=True):
                 log.info("re-optimised plans committed")
             if rt.train_feed is not None:
