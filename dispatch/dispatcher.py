@@ -638,8 +638,10 @@ class Dispatcher:
         moved = replace(state.states[vehicle_id], node=node, at_s=at_s, lat=lat, lon=lon)
         if arrived:
             moved = replace(moved, arrived_node=node, arrived_s=at_s)
-        elif moved.arrived_node != node:  # it left the stop it had arrived at
-            moved = replace(moved, arrived_node=None, arrived_s=None)
+        else:
+            moved = replace(moved, position_s=at_s)
+            if moved.arrived_node != node:  # it left the stop it had arrived at
+                moved = replace(moved, arrived_node=None, arrived_s=None)
         states[vehicle_id] = moved
         plans = dict(state.plans)
         plan = plans[vehicle_id]

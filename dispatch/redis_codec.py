@@ -271,6 +271,7 @@ def state_to(s: VehicleState) -> Json:
         "odometer_node": s.odometer_node,
         "arrived_node": s.arrived_node,
         "arrived_s": s.arrived_s,
+        "position_s": s.position_s,
     }
 
 
@@ -284,6 +285,7 @@ def state_from(d: Json) -> VehicleState:
         d.get("odometer_node"),
         d.get("arrived_node"),
         d.get("arrived_s"),
+        d.get("position_s"),
     )
 
 

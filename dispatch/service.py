@@ -887,6 +887,7 @@ class DispatchService:
             not_left = (
                 not unheard
                 and plan.fixed == 0
+                and not where.placed_by_stops
                 and state.now_s - where.at_s > after_s
                 and any(self._late(state.bookings[st.booking_id]) for st in plan.stops)
             )
@@ -1481,13 +1482,18 @@ class DispatchService:
         more later than planned its times from now (event ``vehicle.retimed``), so that its
         riders and the driver see when it can come; a promise it can then no longer keep is
         recovered as a late bus's (:meth:`recover`: another bus that keeps it, else the rider
-        is told). Returns the buses re-timed."""
+        is told). A bus whose tablet sends no positions but whose driver reports stops
+        (:attr:`~nachtbus.domain.VehicleState.placed_by_stops`) is left as it is: between two
+        stops nothing tells whether it has left. Returns the buses re-timed."""
 
         def decide(state: FleetState) -> tuple[FleetState, list[Event], list[str]]:
             waiting = [
                 vid
                 for vid, plan in sorted(state.plans.items())
-                if plan.stops and plan.fixed == 0 and state.vehicles[vid].out_of_service is None
+                if plan.stops
+                and plan.fixed == 0
+                and state.vehicles[vid].out_of_service is None
+                and not state.states[vid].placed_by_stops
             ]
             if not waiting:
                 return state, [], []

@@ -237,6 +237,13 @@ class VehicleState:
     odometer_node: int | None = None  # where the distance account last stopped (None: depot)
     arrived_node: int | None = None  # the stop the driver reported ARRIVED at (None: driving)
     arrived_s: int | None = None
+    position_s: int | None = None  # its last POSITION report (None: none, e.g. no geolocation)
+
+    @property
+    def placed_by_stops(self) -> bool:
+        """Its tablet sends no positions but its driver reports stops (a tablet without
+        geolocation): between two stops nothing tells whether it has left."""
+        return self.position_s is None and self.odometer_node is not None
 
 
 @dataclass(frozen=True)

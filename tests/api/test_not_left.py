@@ -124,3 +124,34 @@ def test_the_rider_of_a_bus_that_has_not_left_moves_to_one_that_keeps_the_promis
         assert event["reason"] == f"{vid} is late (the bus has not left yet)"
         assert _events(api, "booking.late_notice") == []
         assert _warnings(api) == []
+
+
+def test_a_tablet_without_positions_is_not_taken_for_a_bus_that_has_not_left(
+    town_world: RoadWorld, tmp_path: Path
+) -> None:
+    """A driver whose tablet sends no positions (no geolocation) reports the stops: after
+    BOARDED nothing tells whether the bus drives on, so its times are left as they are and
+    nobody is told it has not left. Once that tablet has sent a position, a plan made after
+    its last report is re-timed again when the bus stands."""
+    with _service(town_world, tmp_path / "data", buses=1) as api:
+        b = api.booked(FROM, TO)
+        bid, vid = b["id"], b["vehicle"]["vehicleId"]
+        service = api.runtime.service
+        api.clock.set(_s(b["pickup"]["expectedTime"]))
+        r = api.at_stop(vid, bid, "pickup")  # ARRIVED, BOARDED: no POSITION before
+        assert r.status_code == 200, r.text
+        dropoff = _booking(api, bid)["dropoff"]["expectedTime"]
+        api.clock.advance(600)
+        assert service.retime_not_left() == []
+        assert _booking(api, bid)["dropoff"]["expectedTime"] == dropoff
+        assert _booking(api, bid)["lateNotice"] is None and _warnings(api) == []
+
+        r = api.vehicle_event(vid, type="POSITION", lat=TO[0], lon=TO[1])
+        assert r.status_code == 200, r.text
+        assert api.at_stop(vid, bid, "dropoff").status_code == 200
+        again = api.booked(TO, FROM)
+        api.clock.advance(180)
+        assert service.retime_not_left() == [vid]
+        assert (
+            _booking(api, again["id"])["pickup"]["expectedTime"] > again["pickup"]["expectedTime"]
+        )
