@@ -8,6 +8,7 @@ state). A decision is therefore either stored whole, or not at all.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -212,10 +213,12 @@ class DispatchService:
         timetable: Timetable | None = None,
         districts: DistrictLookup | None = None,
         network_key: str | None = None,
+        on_commit: Callable[[list[Event]], None] | None = None,
     ) -> None:
         """``offer_ids`` makes the ids of offers (and so of bookings); default random ones,
         which nobody can guess. The simulator numbers them, so that a night's bookings sort
-        the same way every run and the run is reproducible."""
+        the same way every run and the run is reproducible. ``on_commit`` hears the events
+        of every change once it is stored (a later night's service tells tonight's)."""
         if store is None and nights is None:
             raise ValueError("a service needs a store or nights")
         self.clock = clock
@@ -238,6 +241,7 @@ class DispatchService:
         self._ahead: dict[date, DispatchService] = {}  # later nights riders booked ahead for
         self._last_reopt: tuple[date, int] | None = None
         self.network_key = network_key
+        self._on_commit = on_commit
 
     # ------------------------------------------------------------------ nights
     def night(self) -> Night:
@@ -295,9 +299,28 @@ class DispatchService:
                     night.dispatcher, night.store, clock, self.locator, self.config,
                     self.pricer, offer_ids=self._offer_ids, timetable=self.timetable,
                     districts=self.district_map, network_key=self.network_key,
+                    on_commit=functools.partial(self._ahead_changed, day),
                 )  # fmt: skip
                 self._ahead[day] = found
             return found
+
+    def _ahead_changed(self, day: date, events: list[Event]) -> None:
+        """A later night's bookings changed (booked, committed, cancelled, expired): tonight's
+        event stream says so (``booking.ahead``: the night, the bookings and what happened),
+        so that the control room's list of bookings ahead follows at once. The change itself
+        is stored already; a failure here only leaves the list to its next refresh."""
+        changed = [e for e in events if e.type.startswith("booking.")]
+        if not changed:
+            return
+        data = {
+            "service_date": str(day),
+            "booking_ids": sorted({str(e.data.get("booking_id")) for e in changed}),
+            "types": sorted({e.type for e in changed}),
+        }
+        try:
+            self.store.append_events([Event("booking.ahead", self.clock.now_s(), data)])
+        except Exception:  # the booking is stored; only the notice is lost
+            log.warning("tonight's stream was not told of a change on %s", day, exc_info=True)
 
     def service_for(self, moment: datetime | None, field: str) -> DispatchService:
         """The service whose night a trip at ``moment`` belongs to: a later night's
@@ -531,6 +554,8 @@ class DispatchService:
                     raise RuntimeError(f"plans and bookings would disagree: {fresh[0]}")
                 log.warning("plans and bookings disagree in the store: %s", "; ".join(errors))
             if store.commit(new, loaded.version, events):
+                if self._on_commit is not None and events:
+                    self._on_commit(events)
                 return new, result
         raise Busy("the fleet changed too often while deciding; try again")
 

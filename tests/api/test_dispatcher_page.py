@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.api.conftest import DISPATCHER, Api
+from tests.api.conftest import DISPATCHER, RIDER, Api
 from tests.helpers import AMPEN, MARKT, OSTOENNEN, REPO_OUTPUT, STATION
 
 if TYPE_CHECKING:
@@ -193,6 +193,29 @@ def test_the_page_says_why_when_the_store_does_not_answer(api: Api, served: str)
         os.kill(pid, signal.SIGCONT)
     assert said.startswith("the state store does not answer"), said
     assert "(/v1/status: HTTP 503)" in said
+
+
+def test_a_booking_ahead_shows_on_the_open_page_at_once(api: Api, served: str) -> None:
+    """The page is open when a rider books the next evening and later cancels: the list of
+    bookings ahead follows each from tonight's event stream (booking.ahead), well before the
+    page's own refresh every 30 s; tonight's stream names the night and the booking."""
+    with dispatcher_page(served) as page:
+        page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+        assert page.evaluate("document.body.dataset.ahead") == "0"
+        b = api.booked(MARKT, OSTOENNEN, departureTime="2026-11-21T21:00:00+01:00")
+        page.wait_for_function("document.body.dataset.ahead === '1'", timeout=10_000)
+        row = f"#ahead tr[data-ahead-booking='{b['id']}']"
+        assert "CONFIRMED" in page.locator(row).inner_text()
+        r = api.client.post(
+            f"/v1/bookings/{b['id']}/events", json={"operation": "CANCEL"}, headers=RIDER
+        )
+        assert r.status_code == 200, r.text
+        page.wait_for_function(
+            f"document.querySelector(\"{row}\").innerText.includes('CANCELLED')", timeout=10_000
+        )
+    told = [e.data for _, e in api.store.recent_events(200) if e.type == "booking.ahead"]
+    assert all(d["service_date"] == "2026-11-21" and d["booking_ids"] == [b["id"]] for d in told)
+    assert {t for d in told for t in d["types"]} >= {"booking.confirmed", "booking.cancelled"}
 
 
 def test_the_page_lists_bookings_ahead_and_cancels_one(api: Api, served: str) -> None:
