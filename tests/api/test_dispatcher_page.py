@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -216,6 +217,32 @@ def test_a_booking_ahead_shows_on_the_open_page_at_once(api: Api, served: str) -
     told = [e.data for _, e in api.store.recent_events(200) if e.type == "booking.ahead"]
     assert all(d["service_date"] == "2026-11-21" and d["booking_ids"] == [b["id"]] for d in told)
     assert {t for d in told for t in d["types"]} >= {"booking.confirmed", "booking.cancelled"}
+
+
+def test_a_late_phone_rider_is_listed_to_be_called(api: Api, served: str) -> None:
+    """A rider booked by phone has no app to read a late notice: once the bus (which has
+    not left) cannot keep the pickup, the page lists the caller's reference to call, with
+    the new time and the reason, and the booking's row says so instead of "told"."""
+
+    def s_of(iso: str) -> int:
+        t = datetime.fromisoformat(iso)
+        return t.hour * 3600 + t.minute * 60 + t.second
+
+    b = api.booked(MARKT, OSTOENNEN, customerId="phone:mueller-4711")
+    drive = s_of(b["pickup"]["expectedTime"]) - api.clock.now_s()
+    with dispatcher_page(served) as page:
+        page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+        assert page.evaluate("document.body.dataset.calls") == "0"
+        api.clock.set(s_of(b["pickup"]["windowEnd"]) - drive + 120)  # leaving now: 2 min late
+        assert api.runtime.service.retime_not_left()
+        got = api.client.get(f"/v1/bookings/{b['id']}", headers=DISPATCHER).json()
+        assert got["lateNotice"] is not None, got
+        page.wait_for_selector(f"[data-call='{b['id']}']", timeout=10_000)
+        call = page.locator(f"[data-call='{b['id']}']").inner_text()
+        row = page.locator(f"tr[data-booking='{b['id']}'] [data-notice]").inner_text()
+    assert "mueller-4711" in call and "the bus has not left yet" in call, call
+    assert "pickup now" in call
+    assert row.startswith("no app: call mueller-4711"), row
 
 
 def test_the_page_lists_bookings_ahead_and_cancels_one(api: Api, served: str) -> None:
