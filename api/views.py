@@ -256,8 +256,23 @@ class Views:
         st = state.states[vehicle_id]
         return s.VehiclePosition(vehicle_id=vehicle_id, lat=st.lat, lon=st.lon, at=self.t(st.at_s))
 
+    @staticmethod
+    def expected(state: FleetState, b: Booking) -> tuple[int | None, int | None]:
+        """The pickup and drop-off times the rider is shown: the plan's, but never in the
+        past for a stop not reached yet (a bus overdue at its stop, not heard of since, is
+        due now at the soonest, and the ride takes at least the direct time after it)."""
+        pickup, dropoff = b.pickup_eta_s, b.dropoff_eta_s
+        if b.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED) and pickup is not None:
+            pickup = max(pickup, state.now_s)
+            if dropoff is not None:
+                dropoff = max(dropoff, pickup + b.direct_time_s)
+        elif b.status == BookingStatus.STARTED and dropoff is not None:
+            dropoff = max(dropoff, state.now_s)
+        return pickup, dropoff
+
     def booking(self, state: FleetState, b: Booking) -> s.BookingOut:
         r = b.request
+        pickup_s, dropoff_s = self.expected(state, b)
         return s.BookingOut(
             id=b.booking_id,
             state=b.status.value,
@@ -266,11 +281,11 @@ class Views:
                 **self.point(r.origin),
                 window_start=self.t(b.pickup_window[0]),
                 window_end=self.t(b.pickup_window[1]),
-                expected_time=self.opt(b.pickup_eta_s),
+                expected_time=self.opt(pickup_s),
             ),
             dropoff=s.DropoffInfo(
                 **self.point(r.destination),
-                expected_time=self.opt(b.dropoff_eta_s),
+                expected_time=self.opt(dropoff_s),
                 latest_time=self.t(b.latest_dropoff_s),
             ),
             nr_of_travelers=r.passengers,

@@ -130,8 +130,8 @@ def test_a_tablet_without_positions_is_not_taken_for_a_bus_that_has_not_left(
     town_world: RoadWorld, tmp_path: Path
 ) -> None:
     """A driver whose tablet sends no positions (no geolocation) reports the stops: after
-    BOARDED nothing tells whether the bus drives on, so its times are left as they are and
-    nobody is told it has not left. Once that tablet has sent a position, a plan made after
+    BOARDED nothing tells whether the bus drives on, so its plan's times are left as they are
+    and nobody is told it has not left. Once that tablet has sent a position, a plan made after
     its last report is re-timed again when the bus stands."""
     with _service(town_world, tmp_path / "data", buses=1) as api:
         b = api.booked(FROM, TO)
@@ -140,10 +140,10 @@ def test_a_tablet_without_positions_is_not_taken_for_a_bus_that_has_not_left(
         api.clock.set(_s(b["pickup"]["expectedTime"]))
         r = api.at_stop(vid, bid, "pickup")  # ARRIVED, BOARDED: no POSITION before
         assert r.status_code == 200, r.text
-        dropoff = _booking(api, bid)["dropoff"]["expectedTime"]
+        dropoff = service.snapshot().bookings[bid].dropoff_eta_s
         api.clock.advance(600)
         assert service.retime_not_left() == []
-        assert _booking(api, bid)["dropoff"]["expectedTime"] == dropoff
+        assert service.snapshot().bookings[bid].dropoff_eta_s == dropoff  # the plan's stands
         assert _booking(api, bid)["lateNotice"] is None and _warnings(api) == []
 
         r = api.vehicle_event(vid, type="POSITION", lat=TO[0], lon=TO[1])
@@ -155,3 +155,32 @@ def test_a_tablet_without_positions_is_not_taken_for_a_bus_that_has_not_left(
         assert (
             _booking(api, again["id"])["pickup"]["expectedTime"] > again["pickup"]["expectedTime"]
         )
+
+
+def test_a_rider_is_never_shown_a_time_past_for_a_stop_not_reached(
+    town_world: RoadWorld, tmp_path: Path
+) -> None:
+    """The bus reports driving off, then nothing: its plan still has it at the pickup at the
+    planned time (dead reckoning), but two minutes past that time, with no ARRIVED, the rider
+    is shown the pickup as due now and the arrival at least the direct ride after it, not
+    times already past. Once picked up and overdue at the drop-off, the arrival is now."""
+    with _service(town_world, tmp_path / "data", buses=1) as api:
+        b = api.booked(FROM, TO)
+        bid, vid = b["id"], b["vehicle"]["vehicleId"]
+        r = api.vehicle_event(vid, type="POSITION", lat=51.5781, lon=8.105)  # leaving
+        assert r.status_code == 200, r.text
+        planned = _booking(api, bid)
+        pickup = _s(planned["pickup"]["expectedTime"])
+        dropoff = _s(planned["dropoff"]["expectedTime"])
+        assert api.runtime.service.retime_not_left() == []  # driving: its plan is fixed
+
+        api.clock.set(pickup + 120)
+        seen = _booking(api, bid)
+        assert _s(seen["pickup"]["expectedTime"]) == pickup + 120
+        ride = dropoff - pickup  # the plan's: the direct ride here (nobody else on board)
+        assert _s(seen["dropoff"]["expectedTime"]) >= pickup + 120 + ride - 60  # dwell aside
+        assert _s(seen["dropoff"]["expectedTime"]) > dropoff
+
+        assert api.at_stop(vid, bid, "pickup").status_code == 200
+        api.clock.set(dropoff + 900)
+        assert _s(_booking(api, bid)["dropoff"]["expectedTime"]) == dropoff + 900
