@@ -41,6 +41,7 @@ from nachtbus.billing.fares import Pricer
 from nachtbus.clock import ManualClock
 from nachtbus.domain import INPUT_REASONS, BookingRequest, ConnectionKind, StopType, Vehicle
 from nachtbus.errors import BookingRejected, NachtbusError
+from nachtbus.settings import Settings
 from nachtbus.transit.timetable import Timetable
 from nachtbus.units import parse_clock
 from routing.solver import SolveParams
@@ -50,7 +51,9 @@ from simulations.scenario import Scenario
 
 SIM_DAY = date(2026, 11, 20)  # a Friday: the date every simulated night runs on
 DEPOT = (51.5781, 8.1049)  # Soest, by the station (as the service's default depot)
-RETIME_EVERY_S = 20  # while a driver is late setting off: the live rounds' interval
+#: while a driver is late setting off, the service re-times the bus as often as the live
+#: background rounds run (their default interval)
+RETIME_EVERY_S = int(Settings.model_fields["reopt_interval_s"].default)
 
 
 @dataclass

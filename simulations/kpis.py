@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from dispatch.store import Event
 from nachtbus.billing.co2 import Co2Params
 from nachtbus.domain import INPUT_REASONS, Booking, BookingStatus
 from nachtbus.units import format_clock
@@ -293,6 +294,14 @@ def compute(
     }
 
 
+PUNCTUALITY_EVENTS = (
+    "booking.late_notice",
+    "booking.moved",
+    "vehicle.out_of_service",
+    "vehicle.retimed",
+)
+
+
 def punctuality(result: SimResult) -> dict[str, Any]:
     """Whether the buses came when promised: the share of pickups the bus reached by the
     window's end (an early bus waits), lateness past it (s, p50 / p95 over all pickups), the
@@ -311,15 +320,18 @@ def punctuality(result: SimResult) -> dict[str, Any]:
             continue
         arrived[o.booking_id] = o.bus_at_pickup_s
         late.append(float(max(0, o.bus_at_pickup_s - b.pickup_window[1])))
-    store = result.service.store
-    notices = [e for _, e in store.recent_events(100_000, ("booking.late_notice",))]
+    # one pass over the night's event stream (each call reads all of it)
+    seen: dict[str, list[Event]] = {t: [] for t in PUNCTUALITY_EVENTS}
+    for _, e in result.service.store.recent_events(100_000, PUNCTUALITY_EVENTS):
+        seen[e.type].append(e)
+    notices = seen["booking.late_notice"]
     leads = [
         float(arrived[e.data["booking_id"]] - e.at_s)
         for e in notices
         if e.data.get("stop") == "pickup" and e.data["booking_id"] in arrived
     ]
-    outs = [e.data for _, e in store.recent_events(1000, ("vehicle.out_of_service",))]
-    moved = [e.data for _, e in store.recent_events(100_000, ("booking.moved",))]
+    outs = [e.data for e in seen["vehicle.out_of_service"]]
+    moved = [e.data for e in seen["booking.moved"]]
     return {
         "pickups": len(late),
         "punctual_share": sum(1 for x in late if x == 0) / len(late) if late else None,
@@ -332,7 +344,7 @@ def punctuality(result: SimResult) -> dict[str, Any]:
         "breakdown_replanned": sum(len(d["replanned"]) for d in outs),
         "breakdown_cancelled": sum(len(d["cancelled"]) for d in outs),
         "late_starts": result.late_starts,
-        "buses_retimed": len(store.recent_events(100_000, ("vehicle.retimed",))),
+        "buses_retimed": len(seen["vehicle.retimed"]),
         "late_replanned": sum(1 for d in moved if d.get("by") == "re-planning"),
     }
 
