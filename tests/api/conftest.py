@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,13 @@ RIDER = {"X-Api-Key": "dev-rider-app-key"}
 OTHER_APP = {"X-Api-Key": "other-app-key"}
 DISPATCHER = {"X-Api-Key": "dev-dispatcher-key"}
 TEN_PM = 22 * 3600
+
+
+def evening_s(iso: str) -> int:
+    """An answer's ISO time of this evening (before midnight) as the seconds of the service
+    day, the manual clock's unit."""
+    t = datetime.fromisoformat(iso)
+    return t.hour * 3600 + t.minute * 60 + t.second
 
 
 def driver(vehicle_id: str) -> dict[str, str]:

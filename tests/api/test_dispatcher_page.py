@@ -6,13 +6,12 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.api.conftest import DISPATCHER, RIDER, Api
+from tests.api.conftest import DISPATCHER, RIDER, Api, evening_s
 from tests.helpers import AMPEN, MARKT, OSTOENNEN, REPO_OUTPUT, STATION
 
 if TYPE_CHECKING:
@@ -223,17 +222,12 @@ def test_a_late_phone_rider_is_listed_to_be_called(api: Api, served: str) -> Non
     """A rider booked by phone has no app to read a late notice: once the bus (which has
     not left) cannot keep the pickup, the page lists the caller's reference to call, with
     the new time and the reason, and the booking's row says so instead of "told"."""
-
-    def s_of(iso: str) -> int:
-        t = datetime.fromisoformat(iso)
-        return t.hour * 3600 + t.minute * 60 + t.second
-
     b = api.booked(MARKT, OSTOENNEN, customerId="phone:mueller-4711")
-    drive = s_of(b["pickup"]["expectedTime"]) - api.clock.now_s()
+    drive = evening_s(b["pickup"]["expectedTime"]) - api.clock.now_s()
     with dispatcher_page(served) as page:
         page.wait_for_selector("body[data-ready='1']", timeout=30_000)
         assert page.evaluate("document.body.dataset.calls") == "0"
-        api.clock.set(s_of(b["pickup"]["windowEnd"]) - drive + 120)  # leaving now: 2 min late
+        api.clock.set(evening_s(b["pickup"]["windowEnd"]) - drive + 120)  # leaving now: 2 min late
         assert api.runtime.service.retime_not_left()
         got = api.client.get(f"/v1/bookings/{b['id']}", headers=DISPATCHER).json()
         assert got["lateNotice"] is not None, got

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 from nachtbus.clock import ManualClock
 from routing.world import RoadWorld
-from tests.api.conftest import DISPATCHER, RIDER, TEN_PM, Api, open_api
+from tests.api.conftest import DISPATCHER, RIDER, TEN_PM, Api, evening_s, open_api
 
 FROM, TO = (51.562, 8.092), (51.580, 8.120)
 
@@ -34,11 +34,6 @@ def _events(api: Api, kind: str) -> list[dict]:
     return [e.data for _, e in api.store.recent_events(500) if e.type == kind]
 
 
-def _s(iso: str) -> int:
-    t = datetime.fromisoformat(iso)
-    return t.hour * 3600 + t.minute * 60 + t.second
-
-
 def _warnings(api: Api) -> list[str]:
     r = api.client.get("/v1/status", headers=DISPATCHER)
     assert r.status_code == 200, r.text
@@ -56,8 +51,9 @@ def test_a_bus_that_has_not_left_is_timed_from_now_and_its_rider_told(
     with _service(town_world, tmp_path / "data", buses=1) as api:
         b = api.booked(FROM, TO)
         bid, vid = b["id"], b["vehicle"]["vehicleId"]
-        pickup, dropoff = _s(b["pickup"]["expectedTime"]), _s(b["dropoff"]["expectedTime"])
-        window_end = _s(b["pickup"]["windowEnd"])
+        pickup = evening_s(b["pickup"]["expectedTime"])
+        dropoff = evening_s(b["dropoff"]["expectedTime"])
+        window_end = evening_s(b["pickup"]["windowEnd"])
         service = api.runtime.service
         api.clock.set(TEN_PM + 50)
         assert service.retime_not_left() == []
@@ -66,8 +62,8 @@ def test_a_bus_that_has_not_left_is_timed_from_now_and_its_rider_told(
         api.clock.set(TEN_PM + 180)
         assert service.retime_not_left() == [vid]
         now = _booking(api, bid)
-        assert _s(now["pickup"]["expectedTime"]) == pickup + 180
-        assert _s(now["dropoff"]["expectedTime"]) == dropoff + 180
+        assert evening_s(now["pickup"]["expectedTime"]) == pickup + 180
+        assert evening_s(now["dropoff"]["expectedTime"]) == dropoff + 180
         assert now["lateNotice"] is None and now["state"] == "CONFIRMED"
         (retimed,) = _events(api, "vehicle.retimed")
         assert retimed["vehicle_id"] == vid and retimed["booking_id"] == bid
@@ -84,7 +80,7 @@ def test_a_bus_that_has_not_left_is_timed_from_now_and_its_rider_told(
             "expectedTime": told["pickup"]["expectedTime"],
             "reason": "the bus has not left yet",
         }
-        assert _s(told["pickup"]["expectedTime"]) == window_end + late_by
+        assert evening_s(told["pickup"]["expectedTime"]) == window_end + late_by
         (notice,) = _events(api, "booking.late_notice")
         assert notice["reason"] == "the bus has not left yet" and notice["late_s"] == late_by
         (warning,) = _warnings(api)  # last heard at 22:00, more than 5 min ago
@@ -111,13 +107,13 @@ def test_the_rider_of_a_bus_that_has_not_left_moves_to_one_that_keeps_the_promis
         api.clock.set(TEN_PM + 300)
         r = api.vehicle_event(other, type="POSITION", lat=FROM[0], lon=FROM[1] + 0.002)
         assert r.status_code == 200, r.text
-        drive = _s(b["pickup"]["expectedTime"]) - TEN_PM  # from the depot, where it stands
-        api.clock.set(_s(b["pickup"]["windowEnd"]) - drive + 45)  # leaving now, 45 s late
+        drive = evening_s(b["pickup"]["expectedTime"]) - TEN_PM  # from the depot, where it stands
+        api.clock.set(evening_s(b["pickup"]["windowEnd"]) - drive + 45)  # leaving now, 45 s late
         assert api.runtime.service.retime_not_left() == [vid]
         moved = _booking(api, bid)
         assert moved["vehicle"]["vehicleId"] == other and moved["lateNotice"] is None
         assert moved["pickup"]["windowEnd"] == b["pickup"]["windowEnd"]
-        assert _s(moved["pickup"]["expectedTime"]) <= _s(b["pickup"]["windowEnd"])
+        assert evening_s(moved["pickup"]["expectedTime"]) <= evening_s(b["pickup"]["windowEnd"])
         (event,) = _events(api, "booking.moved")
         assert event["from_vehicle_id"] == vid and event["vehicle_id"] == other
         assert event["by"] == "re-planning"
@@ -137,7 +133,7 @@ def test_a_tablet_without_positions_is_not_taken_for_a_bus_that_has_not_left(
         b = api.booked(FROM, TO)
         bid, vid = b["id"], b["vehicle"]["vehicleId"]
         service = api.runtime.service
-        api.clock.set(_s(b["pickup"]["expectedTime"]))
+        api.clock.set(evening_s(b["pickup"]["expectedTime"]))
         r = api.at_stop(vid, bid, "pickup")  # ARRIVED, BOARDED: no POSITION before
         assert r.status_code == 200, r.text
         dropoff = service.snapshot().bookings[bid].dropoff_eta_s
@@ -170,17 +166,17 @@ def test_a_rider_is_never_shown_a_time_past_for_a_stop_not_reached(
         r = api.vehicle_event(vid, type="POSITION", lat=51.5781, lon=8.105)  # leaving
         assert r.status_code == 200, r.text
         planned = _booking(api, bid)
-        pickup = _s(planned["pickup"]["expectedTime"])
-        dropoff = _s(planned["dropoff"]["expectedTime"])
+        pickup = evening_s(planned["pickup"]["expectedTime"])
+        dropoff = evening_s(planned["dropoff"]["expectedTime"])
         assert api.runtime.service.retime_not_left() == []  # driving: its plan is fixed
 
         api.clock.set(pickup + 120)
         seen = _booking(api, bid)
-        assert _s(seen["pickup"]["expectedTime"]) == pickup + 120
+        assert evening_s(seen["pickup"]["expectedTime"]) == pickup + 120
         ride = dropoff - pickup  # the plan's: the direct ride here (nobody else on board)
-        assert _s(seen["dropoff"]["expectedTime"]) >= pickup + 120 + ride - 60  # dwell aside
-        assert _s(seen["dropoff"]["expectedTime"]) > dropoff
+        assert evening_s(seen["dropoff"]["expectedTime"]) >= pickup + 120 + ride - 60  # dwell aside
+        assert evening_s(seen["dropoff"]["expectedTime"]) > dropoff
 
         assert api.at_stop(vid, bid, "pickup").status_code == 200
         api.clock.set(dropoff + 900)
-        assert _s(_booking(api, bid)["dropoff"]["expectedTime"]) == dropoff + 900
+        assert evening_s(_booking(api, bid)["dropoff"]["expectedTime"]) == dropoff + 900
