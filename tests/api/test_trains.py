@@ -497,7 +497,7 @@ def test_the_background_round_polls_the_feed_by_itself(
 ) -> None:
     """With the rounds on, nobody calls the poll: the rider's window moves by itself."""
     api = open_api(town_world, tmp_path / "data", ManualClock(TEN_PM), reopt_interval_s=0.05,
-                   gtfs_rt_trip_updates_url=feed.url)  # fmt: skip
+                   gtfs_rt_trip_updates_url=feed.url, gtfs_rt_poll_s=5)  # fmt: skip
     with api.client:
         booking = _book(api, _from_train(api, ARRIVES_2231, OSTOENNEN)["options"][0]["offerId"])
         feed.body = realtime.trip_update_feed({ARRIVES_2231: 720}, "SOE", api.clock.now())
