@@ -33,7 +33,8 @@ import json
 import sys
 from typing import Any
 
-from benchmarks.simulate import SCENARIOS, mean_of
+from benchmarks.simulate import SCENARIOS
+from simulations.compare import mean_of
 
 DEFAULTS = "shipped defaults"
 

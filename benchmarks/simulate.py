@@ -43,6 +43,8 @@ import sys
 import time
 from typing import Any
 
+from simulations.compare import PAIRED, mean_of, paired, paired_text
+from simulations.compare import flat as flat_row
 from simulations.scenario import SHIPPED as SCENARIOS
 
 CONFIGS: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -84,47 +86,6 @@ KEYS = (
 )
 
 
-def mean_of(rows: list[dict[str, Any]], key: str) -> float | None:
-    """The mean of ``key`` over the nights that have a value; None if none has."""
-    values = [r[key] for r in rows if r.get(key) is not None]
-    return statistics.fmean(values) if values else None
-
-
-#: compared night by night against the defaults; True: higher is better
-PAIRED = {"served_share": True, "served_at_wish_share": True, "bus_km_per_direct_km": False}
-
-
-def paired(
-    rows: list[dict[str, Any]], ref: list[dict[str, Any]], key: str, higher_better: bool
-) -> dict[str, Any]:
-    """``rows`` against ``ref`` night by night (same nights, same order) on ``key``: the mean
-    difference, its standard error (None with fewer than two nights), and the nights where
-    ``rows`` was better and worse (equal ones in neither)."""
-    if len(rows) != len(ref):
-        raise ValueError(f"paired: {len(rows)} nights against {len(ref)}")
-    diffs = [
-        r[key] - q[key]
-        for r, q in zip(rows, ref, strict=True)
-        if r.get(key) is not None and q.get(key) is not None
-    ]
-    if not diffs:
-        return {"mean": None, "se": None, "better": 0, "worse": 0, "nights": 0}
-    se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else None
-    up = sum(1 for d in diffs if d > 0)
-    down = sum(1 for d in diffs if d < 0)
-    return {
-        "mean": statistics.fmean(diffs),
-        "se": se,
-        "better": up if higher_better else down,
-        "worse": down if higher_better else up,
-        "nights": len(diffs),
-    }
-
-
-def _flat(table: dict[str, Any]) -> dict[str, Any]:
-    return {**table["overall"], **table.get("villages", {}), "wall_s": table["run"]["wall_s"]}
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--seeds", type=int, default=2, help="nights per scenario (default 2)")
@@ -154,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 _, table = run_one(
                     base.with_values(values), inputs, seed, trips=trips, hindsight_params=hs
                 )
-                flat = _flat(table)
+                flat = {**flat_row(table), "wall_s": table["run"]["wall_s"]}
                 flat["wall_s"] = round(time.perf_counter() - t0, 1) - table["run"].get(
                     "hindsight_wall_s", 0.0
                 )
@@ -217,15 +178,7 @@ def main(argv: list[str] | None = None) -> int:
               "nights better / worse):")  # fmt: skip
         print(f"{'case':<30}{'served':>24}{'wish':>24}{'bkm/dkm':>24}")
         for label, cmp in rep["paired"].items():
-            cells = []
-            for key, c in cmp.items():
-                if c["mean"] is None:
-                    cells.append("-")
-                    continue
-                pct = key != "bus_km_per_direct_km"
-                scale, unit = (100, " pt") if pct else (1, "")
-                se = "" if c["se"] is None else f" +-{c['se'] * scale:.2f}"
-                cells.append(f"{c['mean'] * scale:+.2f}{se}{unit} {c['better']}/{c['worse']}")
+            cells = [paired_text(key, c) for key, c in cmp.items()]
             print(f"{label:<30}" + "".join(f"{x:>24}" for x in cells))
         for target, ok in rep["targets"].items():
             print(f"  target {target}: {'met' if ok else 'NOT met'}")

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from routing.world import RoadWorld
 
 EXIT_ERROR = 2
+#: the most nights one `simulate --seeds` plays
+MAX_NIGHTS = 100
 
 
 def parse_coordinate(text: str, option: str) -> tuple[float, float]:
@@ -149,13 +151,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Play a night of SCENARIO.toml through the production dispatch service "
         "(embedded store, simulated clock) on the real road network, and print its KPIs. "
         "With --report DIR also write index.html (map, charts), kpis.json, kpis.csv and "
-        "trips.csv. With --sweep run every combination of the scenario's [sweep] values on "
-        "all cores and write a summary with a trade-off chart.",
+        "trips.csv. With --seeds N play N nights (the seed and the next ones) on all cores "
+        "and print each KPI's mean, lowest and highest. With --sweep run every combination "
+        "of the scenario's [sweep] values (each on the same N nights) on all cores and write "
+        "a summary with a trade-off chart.",
     )
     sim.add_argument(
         "scenario", type=Path, help="scenario file, e.g. simulations/scenarios/friday.toml"
     )
     sim.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    sim.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="play N nights, the seed's and the next ones (default 1). Nights differ more "
+        "than most changes change them: a sweep then compares each combination with the "
+        "first night by night (mean difference, its standard error, nights better / worse)",
+    )
     sim.add_argument("--report", type=Path, metavar="DIR", help="write the report here")
     sim.add_argument("--sweep", action="store_true", help="run the scenario's [sweep] values")
     sim.add_argument("--json", action="store_true", help="print the KPI table as JSON")
@@ -445,7 +458,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from simulations import report
-    from simulations.run import load_inputs, run_one, run_sweep, trips_for
+    from simulations.compare import nights_summary, summary_lines
+    from simulations.run import load_inputs, run_nights, run_one, run_sweep, trips_for
     from simulations.scenario import Scenario
 
     settings = _settings(args)
@@ -460,23 +474,27 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             raise InvalidInput(
                 f"cannot write the report to {args.report}: {exc.strerror}", field="--report"
             ) from None
+    if not 1 <= args.seeds <= MAX_NIGHTS:
+        raise InvalidInput(
+            f"the number of nights must be 1 to {MAX_NIGHTS}, got {args.seeds}", field="--seeds"
+        )
     if args.sweep:
         if not scenario.sweep:
             raise InvalidInput("the scenario has no [sweep] table", field="--sweep")
-        runs = len(scenario.runs())
+        if args.hindsight:
+            raise InvalidInput(
+                "a sweep is not solved with hindsight: play one setting with --hindsight",
+                field="--hindsight",
+            )
+        runs = len(scenario.runs()) * args.seeds
         with tqdm(total=runs, desc="runs", unit="run", disable=args.no_progress) as bar:
-            tables = run_sweep(settings, scenario, seed, progress=bar.update)
+            tables = run_sweep(settings, scenario, seed, progress=bar.update, nights=args.seeds)
         if args.report:
             print(f"nachtbus: sweep report {report.write_sweep(tables, args.report)}")
         if args.json:
             print(json.dumps(tables, default=str))
         else:
-            for t in tables:
-                o = t["overall"]
-                print(
-                    f"{t['sweep']}: served {o['served_share']:.1%}, "
-                    f"vehicle-km {o['vehicle_km']:.0f}, pooled {o['pooled_share']:.1%}"
-                )
+            _print_sweep(tables, args.seeds)
         return 0
     from simulations.hindsight import HindsightParams
     from simulations.kpis import summary_rows
@@ -487,6 +505,28 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         field = "--hindsight-steps" if "step" in str(exc) else "--hindsight-seconds"
         raise InvalidInput(str(exc), field=field) from None
     hindsight = params if args.hindsight else None
+    if args.seeds > 1:
+        with tqdm(total=args.seeds, desc="nights", unit="night", disable=args.no_progress) as bar:
+            tables = run_nights(
+                settings, scenario, seed, args.seeds, hindsight, progress=bar.update
+            )
+        summary = nights_summary(tables)
+        if args.report:
+            print(f"nachtbus: report {report.write_nights(tables, summary, args.report)}")
+        if args.json:
+            print(json.dumps({"nights": tables, "summary": summary}, default=str))
+            return 0
+        last = seed + args.seeds - 1
+        print(
+            f"{scenario.name} in {tables[0]['run']['area']}, seeds {seed} to {last} "
+            f"({args.seeds} nights), {scenario.fleet.buses} buses"
+        )
+        head = f"  {'':<40}{'mean':>12}{'lowest':>12}{'highest':>12}"
+        print(head + (f"{'bound mean':>12}" if hindsight else ""))
+        for label, mean, low, high, bound in summary_lines(summary):
+            row = f"  {label:<40}{mean:>12}{low:>12}{high:>12}"
+            print(row + (f"{bound:>12}" if hindsight else ""))
+        return 0
     inputs = load_inputs(settings)
     trips = trips_for(scenario, inputs, seed)
     with tqdm(total=len(trips), desc="requests", unit="req", disable=args.no_progress) as bar:
@@ -511,6 +551,25 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     print(f"  {'rejections':<40}{o['rejections']}")
     print(f"  {'wished time not kept: why':<40}{o['wish_not_kept']}")
     return 0
+
+
+def _print_sweep(tables: list[dict[str, Any]], nights: int) -> None:
+    """A sweep's combinations, each the mean over its nights; with several nights, each
+    after the first against the first, night by night."""
+    from simulations.compare import PAIRED, combinations, paired_text
+
+    for c in combinations(tables):
+        m = c["mean"]
+        line = (
+            f"{c['sweep']}: served {m['served_share']:.1%}, "
+            f"vehicle-km {m['vehicle_km']:.0f}, pooled {m['pooled_share']:.1%}"
+        )
+        if nights > 1:
+            line += f" (mean of {nights} nights)"
+            if c["paired"] is not None:
+                cells = ", ".join(f"{k} {paired_text(k, c['paired'][k])}" for k in PAIRED)
+                line += f"; against the first: {cells}"
+        print(line)
 
 
 def _cmd_export_flex(args: argparse.Namespace) -> int:

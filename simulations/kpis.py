@@ -417,7 +417,9 @@ def _train_summary(trains: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _fmt(value: Any, unit: str) -> str:
+def fmt(value: Any, unit: str) -> str:
+    """A KPI's value for a reader in its unit ("%", "min" from seconds, "km", "kg", "x"); "-"
+    for none."""
     if value is None:
         return "-"
     if unit == "%":
@@ -484,7 +486,7 @@ def summary_rows(table: dict[str, Any]) -> list[tuple[str, str, str]]:
     for label, key, unit in SUMMARY:
         if key not in online and key not in bound_all:
             continue
-        rows.append((label, _fmt(online.get(key), unit), _fmt(bound_all.get(key), unit)))
+        rows.append((label, fmt(online.get(key), unit), fmt(bound_all.get(key), unit)))
     return rows
 
 

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.collections import LineCollection
 
-from simulations import kpis
+from simulations import compare, kpis
 from simulations.engine import SimResult
 from simulations.run import write_json
 
@@ -359,56 +359,131 @@ def _fmt(v: Any) -> str:
 
 
 def write_sweep(tables: list[dict[str, Any]], out: Path) -> Path:
-    """Summary of a sweep: kpis.csv (one row per run) and a trade-off chart."""
+    """Summary of a sweep: sweep.json (every run), sweep.csv (one row per run: the swept
+    values, the night's seed, the KPIs), a trade-off chart and index.html with one row per
+    combination (the mean over its nights, with the lowest and highest where there are
+    several, and each combination against the first, night by night)."""
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "sweep.json", tables)
-    keys = (
-        "served_share",
-        "vehicle_km",
-        "pooled_share",
-        "occupancy",
-        "wait_p90_s",
-        "co2_saved_kg",
-        "fares_cents",
-    )
+    keys = compare.COMPARED
     swept = sorted({k for t in tables for k in t["sweep"]})
     with (out / "sweep.csv").open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
-        w.writerow((*swept, *keys))
+        w.writerow((*swept, "seed", *keys))
         for t in tables:
-            w.writerow((*(t["sweep"].get(k) for k in swept), *(t["overall"][k] for k in keys)))
+            w.writerow(
+                (
+                    *(t["sweep"].get(k) for k in swept),
+                    t.get("seed"),
+                    *(compare.flat(t).get(k) for k in keys),
+                )
+            )
+    combos = compare.combinations(tables)
+    several = any(len(c["seeds"]) > 1 for c in combos)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    groups: dict[Any, list[dict[str, Any]]] = {}
-    for t in tables:
-        label = ", ".join(f"{k}={v}" for k, v in t["sweep"].items() if k != "buses") or "runs"
-        groups.setdefault(label, []).append(t)
-    for label, ts in groups.items():
-        ts = sorted(ts, key=lambda t: t["buses"])
-        a1.plot(
-            [t["buses"] for t in ts], [t["overall"]["served_share"] for t in ts], "o-", label=label
-        )
-        a2.plot(
-            [t["buses"] for t in ts], [t["overall"]["vehicle_km"] for t in ts], "o-", label=label
-        )
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for c in combos:
+        label = ", ".join(f"{k}={v}" for k, v in c["sweep"].items() if k != "buses") or "runs"
+        groups.setdefault(label, []).append(c)
+    for label, cs in groups.items():
+        cs = sorted(cs, key=lambda c: c["buses"])
+        for ax, key in ((a1, "served_share"), (a2, "vehicle_km")):
+            xs, ys = [c["buses"] for c in cs], [c["mean"][key] for c in cs]
+            if several:  # the nights' range around the mean
+                low = [c["mean"][key] - c["min"][key] for c in cs]
+                high = [c["max"][key] - c["mean"][key] for c in cs]
+                ax.errorbar(xs, ys, yerr=[low, high], fmt="o-", capsize=3, label=label)
+            else:
+                ax.plot(xs, ys, "o-", label=label)
+    nights = (
+        f" (mean of {len(combos[0]['seeds'])} nights, bars: lowest to highest)" if several else ""
+    )
     a1.set_xlabel("buses")
-    a1.set_ylabel("served share")
+    a1.set_ylabel("served share" + (" (mean)" if several else ""))
     a2.set_xlabel("buses")
-    a2.set_ylabel("vehicle-km")
+    a2.set_ylabel("vehicle-km" + (" (mean)" if several else ""))
     a1.legend(fontsize=7)
     fig.savefig(out / "tradeoffs.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+    def cell(c: dict[str, Any], k: str) -> str:
+        mean = _fmt(c["mean"][k])
+        if not several or c["min"][k] is None:
+            return f"<td>{mean}</td>"
+        return f"<td>{mean}<br><small>{_fmt(c['min'][k])} to {_fmt(c['max'][k])}</small></td>"
+
+    def against(c: dict[str, Any], k: str) -> str:
+        return compare.paired_text(k, c["paired"][k]) if c["paired"] else "-"
+
+    pair_head = (
+        "".join(f"<th>{k} against the first</th>" for k in compare.PAIRED) if several else ""
+    )
     rows = "".join(
         "<tr>"
-        + "".join(f"<td>{_fmt(t['sweep'].get(k))}</td>" for k in swept)
-        + "".join(f"<td>{_fmt(t['overall'][k])}</td>" for k in keys)
+        + "".join(f"<td>{_fmt(c['sweep'].get(k))}</td>" for k in swept)
+        + "".join(cell(c, k) for k in keys)
+        + (
+            "".join(f"<td>{html.escape(against(c, k))}</td>" for k in compare.PAIRED)
+            if several
+            else ""
+        )
         + "</tr>"
-        for t in tables
+        for c in combos
     )
-    head = "".join(f"<th>{k}</th>" for k in (*swept, *keys))
+    head = "".join(f"<th>{k}</th>" for k in (*swept, *keys)) + pair_head
+    note = (
+        f"<p>Each row: the mean over the same {len(combos[0]['seeds'])} nights (seeds "
+        f"{', '.join(map(str, combos[0]['seeds']))}), lowest to highest below. Against the "
+        "first combination night by night: the mean difference (shares in points) +- its "
+        "standard error, and the nights better / worse; a difference within about two "
+        "standard errors is not shown to be one.</p>"
+        if several
+        else ""
+    )
     (out / "index.html").write_text(
         f"""<!doctype html><html><head><meta charset="utf-8"><title>sweep</title></head><body>
-<h1>Sweep</h1><img alt="trade-offs" src="tradeoffs.png"><table><tr>{head}</tr>{rows}</table>
+<h1>Sweep{html.escape(nights)}</h1><img alt="trade-offs" src="tradeoffs.png">{note}
+<table><tr>{head}</tr>{rows}</table>
 </body></html>""",
+        encoding="utf-8",
+    )
+    return out / "index.html"
+
+
+def write_nights(tables: list[dict[str, Any]], summary: dict[str, Any], out: Path) -> Path:
+    """Summary of several nights of one scenario: nights.json (every night's KPIs and the
+    summary), nights.csv (one row per night) and index.html (each KPI's mean, lowest and
+    highest over the nights, and the bound's mean where solved)."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "nights.json", {"nights": tables, "summary": summary})
+    keys = [k for k in summary["kpis"]]
+    with (out / "nights.csv").open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(("seed", *keys))
+        for t in tables:
+            row = compare.flat(t)
+            w.writerow((t.get("seed"), *(row.get(k) for k in keys)))
+    bound = any(k["hindsight_mean"] is not None for k in summary["kpis"].values())
+    rows = "".join(
+        f"<tr><td>{html.escape(label)}</td><td>{html.escape(mean)}</td>"
+        f"<td>{html.escape(low)}</td><td>{html.escape(high)}</td>"
+        + (f"<td>{html.escape(b)}</td>" if bound else "")
+        + "</tr>"
+        for label, mean, low, high, b in compare.summary_lines(summary)
+    )
+    seeds = ", ".join(map(str, summary["seeds"]))
+    title = f"{html.escape(str(tables[0].get('scenario', 'scenario')))}: {summary['nights']} nights"
+    bound_head = "<th>bound (mean)</th>" if bound else ""
+    (out / "index.html").write_text(
+        f"""<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}td{{padding:2px 8px}}
+td:not(:first-child){{text-align:right}}</style></head><body>
+<h1>{title}</h1>
+<p>Seeds {seeds}; {summary["promises_broken"]} promises broken over all nights. The nights of one
+scenario differ from each other: a change is judged on the same nights, night by night
+(<code>--sweep --seeds N</code>).</p>
+<table><tr><th>KPI</th><th>mean</th><th>lowest</th><th>highest</th>{bound_head}</tr>
+{rows}</table></body></html>""",
         encoding="utf-8",
     )
     return out / "index.html"

@@ -200,28 +200,25 @@ def solve_hindsight(
 
 
 _INPUTS: Inputs | None = None
+#: a pool job: the settings, the scenario, the night's seed, the swept values, the bound
+_Job = tuple[Settings, Scenario, int, dict[str, Any], hindsight.HindsightParams | None]
 
 
-def _sweep_worker(args: tuple[Settings, Scenario, int, dict[str, Any]]) -> dict[str, Any]:
+def _sweep_worker(args: _Job) -> dict[str, Any]:
     global _INPUTS
-    settings, scenario, seed, values = args
+    settings, scenario, seed, values, bound = args
     if _INPUTS is None:
         _INPUTS = load_inputs(settings)
-    _, table = run_one(scenario.with_values(values), _INPUTS, seed)
+    _, table = run_one(scenario.with_values(values), _INPUTS, seed, hindsight_params=bound)
     table["sweep"] = values
+    table["seed"] = seed
     return table
 
 
-def run_sweep(
-    settings: Settings,
-    scenario: Scenario,
-    seed: int,
-    workers: int | None = None,
-    progress: Callable[[int], None] | None = None,
+def _run_pool(
+    jobs: list[_Job], workers: int | None, progress: Callable[[int], None] | None
 ) -> list[dict[str, Any]]:
-    """One run per combination of swept values, on all cores (each process loads the roads
-    once)."""
-    jobs = [(settings, scenario, seed, values) for values in scenario.runs()]
+    """The jobs on all cores (each process loads the roads once), their tables in order."""
     workers = workers or os.cpu_count() or 1
     out = []
     # spawn, not fork: the parent already runs OpenMP (numba, OR-Tools) threads
@@ -232,6 +229,50 @@ def run_sweep(
             if progress:
                 progress(1)
     return out
+
+
+def night_seeds(seed: int, nights: int) -> list[int]:
+    """The seeds of ``nights`` nights from ``seed`` on: the scenario's night and the next."""
+    if nights < 1:
+        raise ValueError(f"nights must be at least 1, got {nights}")
+    return list(range(seed, seed + nights))
+
+
+def run_sweep(
+    settings: Settings,
+    scenario: Scenario,
+    seed: int,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    nights: int = 1,
+) -> list[dict[str, Any]]:
+    """One run per combination of swept values and night (``nights`` seeds from ``seed``:
+    every combination plays the same nights), on all cores; each table has its ``sweep``
+    values and ``seed``."""
+    jobs: list[_Job] = [
+        (settings, scenario, s, values, None)
+        for values in scenario.runs()
+        for s in night_seeds(seed, nights)
+    ]
+    return _run_pool(jobs, workers, progress)
+
+
+def run_nights(
+    settings: Settings,
+    scenario: Scenario,
+    seed: int,
+    nights: int,
+    bound: hindsight.HindsightParams | None = None,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """``nights`` nights of the scenario (seeds from ``seed`` on) on all cores, each with the
+    hindsight bound when ``bound`` is given (its seed the night's); their tables by seed."""
+    jobs: list[_Job] = [
+        (settings, scenario, s, {}, None if bound is None else replace(bound, seed=s))
+        for s in night_seeds(seed, nights)
+    ]
+    return _run_pool(jobs, workers, progress)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -389,6 +389,70 @@ def test_simulate_command_writes_report_and_sweep(
     assert [r["buses"] for r in sweep] == ["1", "2"]
 
 
+def test_several_nights_are_summed_up_and_a_sweep_compares_on_the_same_nights(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    inputs: Inputs,
+    soest_cache_dir: Path,
+) -> None:
+    """``--seeds 2`` plays the scenario's night and the next (each as one night of that seed
+    plays alone) and sums them up: each KPI's mean, lowest and highest, the bound's mean;
+    ``--sweep --seeds 2`` plays every combination on the same two nights and compares each
+    with the first night by night. A number of nights out of range, and a sweep with
+    hindsight, are refused naming the option."""
+    f = tmp_path / "tiny.toml"
+    f.write_text(
+        SMALL.replace("requests = 30", "requests = 12") + "\n[sweep]\nbuses = [1, 2]\n",
+        encoding="utf-8",
+    )
+    cache = ["--cache-dir", str(soest_cache_dir)]
+    argv = ["simulate", str(f), "--seeds", "2", "--no-progress", *cache]
+    bound = ["--hindsight", "--hindsight-steps", "100"]
+    assert main([*argv, *bound, "--report", str(tmp_path / "n")]) == 0
+    text = capsys.readouterr().out
+    assert "seeds 1 to 2 (2 nights)" in text and "lowest" in text and "bound mean" in text
+    out = json.loads((tmp_path / "n" / "nights.json").read_text(encoding="utf-8"))
+    nights, summary = out["nights"], out["summary"]
+    assert [t["seed"] for t in nights] == summary["seeds"] == [1, 2]
+    alone = run_one(scenario(tmp_path, f.read_text(encoding="utf-8")), inputs, 2)[1]
+    assert nights[1]["overall"] == alone["overall"]  # the second night is seed 2's night
+    served = [t["overall"]["served_share"] for t in nights]
+    k = summary["kpis"]["served_share"]
+    assert k["mean"] == pytest.approx(sum(served) / 2)
+    assert (k["min"], k["max"]) == (min(served), max(served))
+    assert k["hindsight_mean"] == pytest.approx(
+        sum(t["hindsight"]["served_share"] for t in nights) / 2
+    )
+    assert summary["promises_broken"] == 0
+    rows = list(csv.DictReader((tmp_path / "n" / "nights.csv").open(encoding="utf-8")))
+    assert [r["seed"] for r in rows] == ["1", "2"]
+    assert "bound (mean)" in (tmp_path / "n" / "index.html").read_text(encoding="utf-8")
+
+    assert main([*argv, "--sweep", "--report", str(tmp_path / "sw")]) == 0
+    text = capsys.readouterr().out
+    assert "(mean of 2 nights); against the first: served_share" in text
+    sweep = list(csv.DictReader((tmp_path / "sw" / "sweep.csv").open(encoding="utf-8")))
+    assert [(r["buses"], r["seed"]) for r in sweep] == [
+        ("1", "1"),
+        ("1", "2"),
+        ("2", "1"),
+        ("2", "2"),
+    ]
+    one = [float(r["served_share"]) for r in sweep[:2]]
+    two = [float(r["served_share"]) for r in sweep[2:]]
+    diff = (two[0] - one[0] + two[1] - one[1]) / 2
+    assert f"served_share {diff * 100:+.2f}" in text
+    assert "against the first" in (tmp_path / "sw" / "index.html").read_text(encoding="utf-8")
+
+    for bad, option in (
+        (["--seeds", "0"], "--seeds"),
+        (["--seeds", "101"], "--seeds"),
+        (["--sweep", "--hindsight"], "--hindsight"),
+    ):
+        assert main(["simulate", str(f), "--no-progress", *cache, *bad]) == 2
+        assert f"nachtbus: error: {option}: " in capsys.readouterr().err
+
+
 TRAINS = (
     SMALL
     + """
