@@ -557,12 +557,15 @@ def _print_sweep(tables: list[dict[str, Any]], nights: int) -> None:
     """A sweep's combinations, each the mean over its nights; with several nights, each
     after the first against the first, night by night."""
     from simulations.compare import PAIRED, combinations, paired_text
+    from simulations.kpis import fmt
 
     for c in combinations(tables):
         m = c["mean"]
         line = (
-            f"{c['sweep']}: served {m['served_share']:.1%}, "
-            f"vehicle-km {m['vehicle_km']:.0f}, pooled {m['pooled_share']:.1%}"
+            f"{c['sweep']}: served {fmt(m['served_share'], '%')} (at the wish "
+            f"{fmt(m['served_at_wish_share'], '%')}), vehicle-km {fmt(m['vehicle_km'], 'km')}, "
+            f"bus km per direct km {fmt(m['bus_km_per_direct_km'], 'x')}, "
+            f"pooled {fmt(m['pooled_share'], '%')}"
         )
         if nights > 1:
             line += f" (mean of {nights} nights)"
