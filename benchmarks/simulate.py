@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 _, table = run_one(
                     base.with_values(values), inputs, seed, trips=trips, hindsight_params=hs
                 )
-                flat = {**flat_row(table), "wall_s": table["run"]["wall_s"]}
+                flat = flat_row(table)
                 flat["wall_s"] = round(time.perf_counter() - t0, 1) - table["run"].get(
                     "hindsight_wall_s", 0.0
                 )

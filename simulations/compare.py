@@ -88,25 +88,14 @@ def nights_summary(tables: list[dict[str, Any]]) -> dict[str, Any]:
     if not tables:
         raise ValueError("nights_summary: no nights")
     rows = [flat(t) for t in tables]
-    bounds = [
-        {**t["hindsight"], **t["hindsight"].get("villages", {})}
-        for t in tables
-        if t.get("hindsight")
-    ]
+    bounds = [flat(t["hindsight"]) for t in tables if t.get("hindsight")]
     kpis: dict[str, dict[str, Any]] = {}
     for label, key, unit in SUMMARY:
-        values = [r[key] for r in rows if r.get(key) is not None]
+        online = spread(rows, key)
         bound = mean_of(bounds, key) if bounds else None
-        if not values and bound is None:
+        if online["mean"] is None and bound is None:
             continue
-        kpis[key] = {
-            "label": label,
-            "unit": unit,
-            "mean": statistics.fmean(values) if values else None,
-            "min": min(values) if values else None,
-            "max": max(values) if values else None,
-            "hindsight_mean": bound,
-        }
+        kpis[key] = {"label": label, "unit": unit, **online, "hindsight_mean": bound}
     return {
         "nights": len(tables),
         "seeds": [t.get("seed") for t in tables],
@@ -150,17 +139,12 @@ def combinations(tables: list[dict[str, Any]]) -> list[dict[str, Any]]:
     first: list[dict[str, Any]] | None = None
     for key, ts in groups.items():
         rows = [flat(t) for t in sorted(ts, key=lambda t: t.get("seed") or 0)]
+        spreads = {k: spread(rows, k) for k in COMPARED}
         entry: dict[str, Any] = {
             "sweep": values[key],
             "buses": ts[0].get("buses"),
             "seeds": sorted(t.get("seed") for t in ts),
-            "mean": {k: mean_of(rows, k) for k in COMPARED},
-            "min": {
-                k: min((r[k] for r in rows if r.get(k) is not None), default=None) for k in COMPARED
-            },
-            "max": {
-                k: max((r[k] for r in rows if r.get(k) is not None), default=None) for k in COMPARED
-            },
+            **{part: {k: spreads[k][part] for k in COMPARED} for part in ("mean", "min", "max")},
             "paired": None,
         }
         if first is None:

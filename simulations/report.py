@@ -456,7 +456,7 @@ def write_nights(tables: list[dict[str, Any]], summary: dict[str, Any], out: Pat
     highest over the nights, and the bound's mean where solved)."""
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "nights.json", {"nights": tables, "summary": summary})
-    keys = [k for k in summary["kpis"]]
+    keys = list(summary["kpis"])
     with (out / "nights.csv").open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
         w.writerow(("seed", *keys))
